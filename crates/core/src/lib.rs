@@ -1,1 +1,13 @@
-//! placeholder
+//! idplane's domain core: accounts, workspaces, principals (users, groups, service principals), tokens, and the
+//! identity service that answers SCIM requests for them. It defines the ports it needs ([`store::Store`]) and takes
+//! "now" as a parameter, so every rule is testable without I/O or sleeping.
+
+pub mod error;
+pub mod ids;
+pub mod principal;
+pub mod resource_types;
+pub mod store;
+pub mod tenancy;
+pub mod token;
+
+pub use error::{CoreError, Result};

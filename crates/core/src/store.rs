@@ -1,0 +1,128 @@
+//! The store port: what the core needs from a database. Implementations (SQLite, PostgreSQL) live in `idplane-store`
+//! and pass one shared conformance suite.
+//!
+//! Visibility rules every implementation applies:
+//! - [`Scope::Account`] sees the principals whose home is that account.
+//! - A workspace without identity federation sees the principals whose home is that workspace.
+//! - A federated workspace sees its own workspace-local principals, and the account principals assigned to it.
+//!
+//! Uniqueness: among principals of one kind with one home, the lowercase of the kind's unique attribute
+//! ([`PrincipalKind::unique_attribute`]) is unique; a violation is [`StoreError::Conflict`]. It must hold under
+//! concurrent writers (enforce it with a unique index, not a read-then-write).
+
+use async_trait::async_trait;
+use idplane_scim::filter::{AttrPath, Filter};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::principal::{GroupRef, Member, Principal, PrincipalKind};
+use crate::tenancy::{Account, Scope, Workspace};
+use crate::token::{Token, TokenHash};
+
+/// A change to a group's member list. Costs O(change), whatever the size of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOp {
+    /// Add these principals (already members are left alone). Each must exist in the group's account, else
+    /// [`StoreError::MissingReference`].
+    Add(Vec<i64>),
+    /// Remove these principals (non-members are ignored).
+    Remove(Vec<i64>),
+    /// Remove every member.
+    Clear,
+}
+
+/// A change to one principal, applied atomically if its version is still `expected_version`, else
+/// [`StoreError::VersionMismatch`] and nothing changes.
+#[derive(Debug, Clone)]
+pub struct PrincipalUpdate {
+    pub id: i64,
+    pub expected_version: i64,
+    /// The new document, or `None` to keep it.
+    pub doc: Option<Value>,
+    pub members: Vec<MemberOp>,
+    pub last_modified: OffsetDateTime,
+}
+
+/// Sort order of a listing.
+#[derive(Debug, Clone, Copy)]
+pub struct Sort<'a> {
+    pub by: &'a AttrPath,
+    pub descending: bool,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Copy)]
+pub struct ListSpec<'a> {
+    pub filter: Option<&'a Filter>,
+    pub sort: Option<Sort<'a>>,
+    /// 0-based offset of the first item of the page.
+    pub offset: usize,
+    /// Most items in the page.
+    pub limit: usize,
+    /// Keyset pagination: only principals with a greater id (only used without `sort`; items are in id order).
+    pub after_id: Option<i64>,
+}
+
+/// The answer to a listing.
+#[derive(Debug, Clone)]
+pub enum Listing {
+    /// The store applied filter, sort and paging: `items` is the page; `total` counts every match (ignoring
+    /// `offset`, `limit` and `after_id`).
+    Page { total: usize, items: Vec<Principal> },
+    /// The store could not evaluate all of the filter or the sort: `items` holds a superset of the matches, in id
+    /// order, with no paging applied; the caller filters, sorts and pages.
+    Candidates(Vec<Principal>),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- tenancy ----
+    async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError>;
+    async fn workspace(&self, id: i64) -> Result<Option<Workspace>, StoreError>;
+    async fn workspaces(&self, account_id: &str) -> Result<Vec<Workspace>, StoreError>;
+    /// Small named values: the default account and workspace.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // ---- tokens ----
+    async fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
+    /// The token whose hash is `hash` (an index lookup), expired or not.
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError>;
+
+    // ---- principals ----
+    /// Inserts a principal with its initial members; when `assign_to` names a workspace, also assigns the principal
+    /// to it (permission USER), in the same transaction.
+    async fn insert_principal(
+        &self,
+        principal: &Principal,
+        members: &[i64],
+        assign_to: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// The principal `id` if it is visible in `scope` (and of `kind` when given).
+    async fn principal(
+        &self,
+        scope: &Scope,
+        kind: Option<PrincipalKind>,
+        id: i64,
+    ) -> Result<Option<Principal>, StoreError>;
+    /// The principals among `ids` visible in `scope`, in any order; unknown ids are left out.
+    async fn principals(&self, scope: &Scope, ids: &[i64]) -> Result<Vec<Principal>, StoreError>;
+    /// The direct members of a group, in id order.
+    async fn members(&self, group_id: i64) -> Result<Vec<Member>, StoreError>;
+    /// The groups visible in `scope` that `principal_id` belongs to, directly or through nested groups
+    /// (`direct` false), each once, in id order.
+    async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError>;
+    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<(), StoreError>;
+    /// Deletes a principal, its memberships (both ways), assignments and tokens. False if it did not exist.
+    async fn delete_principal(&self, id: i64) -> Result<bool, StoreError>;
+    async fn list_principals(
+        &self,
+        scope: &Scope,
+        kind: PrincipalKind,
+        spec: &ListSpec<'_>,
+    ) -> Result<Listing, StoreError>;
+}
