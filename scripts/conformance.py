@@ -16,8 +16,14 @@ Usage:
 
 Exit status:
     0  every check is SUCCESS
-    1  at least one check is not SUCCESS (ERROR, CRITICAL, SKIPPED, ...)
-    2  the suite could not run at all (bad arguments, no server, crash)
+    1  at least one check is not SUCCESS (ERROR, CRITICAL, SKIPPED, ...); an
+       unreachable server shows up here too, as ERROR checks
+    2  the suite could not run at all (packages missing, scim2-tester crashed,
+       bad arguments)
+
+The last line printed is "N passed, M failed" (M counts every check that makes
+the exit status 1). The other suite, scim-sanity, has its own command line:
+    scim-sanity probe URL --token TOKEN --strict --i-accept-side-effects
 
 How SKIPPED is treated:
     scim2-tester reports SKIPPED for very different reasons:

@@ -2,7 +2,10 @@
 //! identity service that answers SCIM requests for them. It defines the ports it needs ([`store::Store`]) and takes
 //! "now" as a parameter, so every rule is testable without I/O or sleeping.
 
+pub mod access;
+pub mod bootstrap;
 pub mod error;
+pub mod identities;
 pub mod ids;
 pub mod principal;
 pub mod resource_types;

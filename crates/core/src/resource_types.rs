@@ -3,8 +3,8 @@
 //! ServicePrincipal, which Databricks places in the SCIM core namespace.
 
 use idplane_scim::schema::{
-    ACTIVE, Attribute, DISPLAY_NAME, ENTERPRISE_USER, ENTITLEMENTS, GROUP_DISPLAY_NAME, GROUPS, Mutability,
-    ResourceType, ROLES, Schema, SchemaExtension, USER, Uniqueness,
+    ACTIVE, Attribute, DISPLAY_NAME, ENTERPRISE_USER, ENTITLEMENTS, GROUP_DISPLAY_NAME, GROUPS, Mutability, ROLES,
+    ResourceType, Returned, Schema, SchemaExtension, USER, Uniqueness,
 };
 
 use crate::principal::PrincipalKind;
@@ -28,7 +28,11 @@ pub const MEMBERS: Attribute = Attribute::complex(
         Attribute::string("value", "Identifier of the member.").case_exact().mutability(Mutability::Immutable),
         Attribute::reference("$ref", &["User", "Group", "ServicePrincipal"], "The URI of the member.")
             .mutability(Mutability::Immutable),
-        Attribute::string("display", "The display name of the member.").mutability(Mutability::ReadOnly),
+        // Computed from the member, so returned only when asked for (`attributes=members.display`): clients that
+        // compare the members they wrote with the members they read back (scim2-tester) must find no extra value.
+        Attribute::string("display", "The display name of the member; returned when requested.")
+            .mutability(Mutability::ReadOnly)
+            .returned(Returned::Request),
         Attribute::string("type", "The kind of member.")
             .canonical(&["User", "Group", "ServicePrincipal"])
             .mutability(Mutability::Immutable),
@@ -49,7 +53,7 @@ pub static SERVICE_PRINCIPAL: Schema = Schema {
     name: "ServicePrincipal",
     description: "Service Principal",
     attributes: &[
-        Attribute::string("applicationId", "The application (client) id of the service principal; generated when absent.")
+        Attribute::string("applicationId", "The application (client) id of the service principal.")
             .case_exact()
             .mutability(Mutability::Immutable)
             .unique(Uniqueness::Server),

@@ -43,10 +43,6 @@ impl Scope {
     }
 
     pub fn for_workspace(ws: &Workspace) -> Scope {
-        Scope::Workspace {
-            account_id: ws.account_id.clone(),
-            workspace_id: ws.id,
-            federated: ws.identity_federation,
-        }
+        Scope::Workspace { account_id: ws.account_id.clone(), workspace_id: ws.id, federated: ws.identity_federation }
     }
 }

@@ -1,1 +1,322 @@
-fn main() {}
+//! The `idplane` binary: the composition root. It reads the command line, opens the store, bootstraps it on first
+//! start, serves the HTTP API, and runs the admin commands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use idplane_core::bootstrap::{self, Bootstrapped};
+use idplane_core::ids;
+use idplane_core::store::Store;
+use idplane_core::tenancy::{Account, Workspace};
+use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_server::{AppState, router};
+use idplane_store::SqliteStore;
+use serde_json::json;
+use time::OffsetDateTime;
+
+#[derive(Parser)]
+#[command(name = "idplane", version, about = "Identity provisioning plane: a Databricks-compatible SCIM 2.0 service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Directory of the embedded SQLite store; created on first start.
+    #[arg(long, env = "IDPLANE_DATA_DIR", default_value = "idplane-data", global = true)]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the SCIM API. On an empty store, first create a default account, workspace and admin token.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "IDPLANE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Public origin of this server (e.g. https://idp.example.com), used in meta.location; by default the
+        /// request's Host header.
+        #[arg(long, env = "IDPLANE_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Log lines as JSON.
+        #[arg(long, env = "IDPLANE_LOG_JSON")]
+        log_json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Manage workspaces.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace in an account.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        /// Create the workspace without identity federation: it then holds its own workspace-local principals.
+        #[arg(long)]
+        no_identity_federation: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the workspaces of an account.
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for an account's API (and its workspaces), or for one workspace with --workspace.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        workspace: Option<i64>,
+        /// The principal (user or service principal id) the token acts as, for /Me.
+        #[arg(long)]
+        principal: Option<i64>,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Lifetime in seconds; no expiry when absent.
+        #[arg(long)]
+        lifetime_seconds: Option<i64>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, public_url, log_json, store } => {
+            serve(listen, public_url, log_json, &store.data_dir).await
+        }
+        Command::Account { command } => account(command).await,
+        Command::Workspace { command } => workspace(command).await,
+        Command::Token { command } => token(command).await,
+    }
+}
+
+fn open(dir: &Path) -> Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(dir).with_context(|| format!("opening the store in {}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDPLANE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(listen: SocketAddr, public_url: Option<String>, log_json: bool, data_dir: &Path) -> Result<()> {
+    init_logging(log_json);
+    let store = open(data_dir)?;
+    let now = OffsetDateTime::now_utc();
+    let bootstrap_token = std::env::var("IDPLANE_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
+    let from_env = bootstrap_token.is_some();
+    let created = bootstrap::bootstrap(store.as_ref(), bootstrap_token.map(Secret::new), now).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let origin = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let (account, ws) = bootstrap::defaults(store.as_ref()).await?.context("the store has no default account")?;
+    println!("idplane is serving on {origin} (data in {})", data_dir.display());
+    println!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
+    println!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
+    match created {
+        Some(Bootstrapped { secret, .. }) if !from_env => {
+            println!("  admin token:        {}", secret.expose());
+            println!("  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)");
+        }
+        Some(_) => println!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
+        None => println!("  admin token:        as printed at first start (create more with `idplane token create`)"),
+    }
+    let mut state = AppState::new(store);
+    state.public_url = public_url;
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn account_json(a: &Account) -> serde_json::Value {
+    json!({"account_id": a.id, "name": a.name, "creation_time": a.created.unix_timestamp() * 1000})
+}
+
+fn workspace_json(w: &Workspace) -> serde_json::Value {
+    json!({
+        "workspace_id": w.id,
+        "workspace_name": w.name,
+        "account_id": w.account_id,
+        "identity_federation": w.identity_federation,
+        "creation_time": w.created.unix_timestamp() * 1000,
+    })
+}
+
+fn print(json: bool, value: &serde_json::Value, human: String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+async fn account(command: AccountCommand) -> Result<()> {
+    match command {
+        AccountCommand::Create { name, json, store } => {
+            let store = open(&store.data_dir)?;
+            let a = Account { id: ids::new_uuid()?, name, created: OffsetDateTime::now_utc() };
+            store.insert_account(&a).await?;
+            print(json, &account_json(&a), format!("created account {} ({})", a.id, a.name));
+        }
+        AccountCommand::List { json, store } => {
+            let store = open(&store.data_dir)?;
+            let accounts = store.accounts().await?;
+            let list: Vec<_> = accounts.iter().map(account_json).collect();
+            let human = accounts.iter().map(|a| format!("{}  {}", a.id, a.name)).collect::<Vec<_>>().join("\n");
+            print(json, &serde_json::Value::Array(list), human);
+        }
+    }
+    Ok(())
+}
+
+async fn workspace(command: WorkspaceCommand) -> Result<()> {
+    match command {
+        WorkspaceCommand::Create { account, name, no_identity_federation, json, store } => {
+            let store = open(&store.data_dir)?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
+            let w = Workspace {
+                id: ids::new_numeric_id()?,
+                account_id: account,
+                name,
+                identity_federation: !no_identity_federation,
+                created: OffsetDateTime::now_utc(),
+            };
+            store.insert_workspace(&w).await?;
+            print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
+        }
+        WorkspaceCommand::List { account, json, store } => {
+            let store = open(&store.data_dir)?;
+            let list = store.workspaces(&account).await?;
+            let human = list.iter().map(|w| format!("{}  {}", w.id, w.name)).collect::<Vec<_>>().join("\n");
+            print(json, &serde_json::Value::Array(list.iter().map(workspace_json).collect()), human);
+        }
+    }
+    Ok(())
+}
+
+async fn token(command: TokenCommand) -> Result<()> {
+    let TokenCommand::Create { account, workspace, principal, comment, lifetime_seconds, json, store } = command;
+    let store = open(&store.data_dir)?;
+    if store.account(&account).await?.is_none() {
+        bail!("no account {account}");
+    }
+    let scope = match workspace {
+        Some(w) => match store.workspace(w).await? {
+            Some(ws) if ws.account_id == account => TokenScope::Workspace { account_id: account, workspace_id: w },
+            _ => bail!("no workspace {w} in account {account}"),
+        },
+        None => TokenScope::Account { account_id: account },
+    };
+    let now = OffsetDateTime::now_utc();
+    let expires = match lifetime_seconds {
+        Some(s) if s > 0 => Some(now + time::Duration::seconds(s)),
+        Some(_) => bail!("--lifetime-seconds must be positive"),
+        None => None,
+    };
+    let secret = Secret::generate()?;
+    let record = Token::new(&secret, scope, principal, comment, now, expires);
+    store.insert_token(&record).await?;
+    let value = json!({
+        "token_value": secret.expose(),
+        "token_info": {
+            "token_id": record.id,
+            "creation_time": now.unix_timestamp() * 1000,
+            "expiry_time": expires.map(|e| e.unix_timestamp() * 1000).unwrap_or(-1),
+            "comment": record.comment,
+        }
+    });
+    print(json, &value, format!("token {} created: {}", record.id, secret.expose()));
+    Ok(())
+}

@@ -353,11 +353,12 @@ use Returned as R;
 
 // ---- Common attributes (RFC 7643 §3.1). They belong to every resource and are not listed in /Schemas. ----
 
-pub const ID: Attribute = Attribute::string("id", "Unique identifier for the resource, assigned by the service provider.")
-    .case_exact()
-    .mutability(ReadOnly)
-    .returned(R::Always)
-    .unique(Uniqueness::Server);
+pub const ID: Attribute =
+    Attribute::string("id", "Unique identifier for the resource, assigned by the service provider.")
+        .case_exact()
+        .mutability(ReadOnly)
+        .returned(R::Always)
+        .unique(Uniqueness::Server);
 pub const EXTERNAL_ID: Attribute =
     Attribute::string("externalId", "Identifier for the resource as defined by the provisioning client.").case_exact();
 pub const META: Attribute = Attribute::complex(
@@ -376,8 +377,12 @@ pub const META: Attribute = Attribute::complex(
 .mutability(ReadOnly);
 
 /// The pseudo-schema holding the common attributes, used for path resolution only.
-pub static COMMON: Schema =
-    Schema { id: "", name: "Common", description: "Attributes common to all resources.", attributes: &[ID, EXTERNAL_ID, META] };
+pub static COMMON: Schema = Schema {
+    id: "",
+    name: "Common",
+    description: "Attributes common to all resources.",
+    attributes: &[ID, EXTERNAL_ID, META],
+};
 
 // ---- Reusable pieces ----
 
@@ -505,7 +510,8 @@ pub static USER_ATTRIBUTES: [Attribute; 20] = [
             Attribute::string("region", "The state or region."),
             Attribute::string("postalCode", "The zip code or postal code."),
             Attribute::string("country", "The country name (ISO 3166-1 alpha-2)."),
-            Attribute::string("type", "A label indicating the address's function.").canonical(&["work", "home", "other"]),
+            Attribute::string("type", "A label indicating the address's function.")
+                .canonical(&["work", "home", "other"]),
             PRIMARY,
         ],
         "Physical mailing addresses of the user.",
@@ -517,12 +523,8 @@ pub static USER_ATTRIBUTES: [Attribute; 20] = [
 ];
 
 /// RFC 7643 §4.1 core User schema, with `x509Certificates` (binary values) left out: nothing in this service uses them.
-pub static USER: Schema = Schema {
-    id: URN_USER,
-    name: "User",
-    description: "User Account",
-    attributes: &USER_ATTRIBUTES,
-};
+pub static USER: Schema =
+    Schema { id: URN_USER, name: "User", description: "User Account", attributes: &USER_ATTRIBUTES };
 
 // ---- Enterprise User extension (RFC 7643 §4.3) ----
 
@@ -565,12 +567,8 @@ pub const MEMBERS: Attribute = Attribute::complex(
 )
 .multi();
 
-pub static GROUP: Schema = Schema {
-    id: URN_GROUP,
-    name: "Group",
-    description: "Group",
-    attributes: &[GROUP_DISPLAY_NAME, MEMBERS],
-};
+pub static GROUP: Schema =
+    Schema { id: URN_GROUP, name: "Group", description: "Group", attributes: &[GROUP_DISPLAY_NAME, MEMBERS] };
 
 pub static USER_TYPE: ResourceType = ResourceType {
     id: "User",
@@ -596,7 +594,8 @@ mod tests {
 
     #[test]
     fn resolves_urn_qualified_and_common_attributes() {
-        let (urn, rest) = USER_TYPE.split_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
+        let (urn, rest) =
+            USER_TYPE.split_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
         assert_eq!(urn, Some(URN_ENTERPRISE_USER));
         assert_eq!(rest, "manager.value");
         let r = USER_TYPE.resolve(urn, "MANAGER").map(|r| r.attribute.name);

@@ -1,1 +1,82 @@
-//! placeholder
+//! idplane's HTTP API. Thin handlers: extract, call the core, map the result. SCIM lives at the Databricks paths:
+//! workspace level `/api/2.0/preview/scim/v2` (and the same without `/v2`, where Entra ID appends `/Users` to a
+//! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.0/accounts/{account_id}/scim/v2`.
+
+pub mod body;
+pub mod bulk;
+pub mod context;
+pub mod databricks;
+pub mod discovery;
+pub mod error;
+pub mod log;
+pub mod scim;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use idplane_core::identities::Identities;
+use idplane_core::store::Store;
+use idplane_scim::ScimError;
+
+use crate::error::scim_error_response;
+
+/// Request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub bulk_max_operations: usize,
+    pub bulk_max_payload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 1 << 20, bulk_max_operations: 1000, bulk_max_payload_bytes: 4 << 20 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub identities: Identities,
+    pub limits: Limits,
+    /// The public origin (`https://idp.example.com`) used in `meta.location`; taken from the request when unset.
+    pub public_url: Option<String>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppState { identities: Identities::new(store.clone()), store, limits: Limits::default(), public_url: None }
+    }
+}
+
+/// The SCIM API of one base: resources, discovery and Bulk.
+fn scim_api() -> Router<AppState> {
+    scim::routes().merge(discovery::routes()).route("/Bulk", post(bulk::bulk).fallback(method_not_allowed))
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/2.0/preview/scim/v2", scim_api())
+        .nest("/api/2.0/preview/scim", scim_api())
+        .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
+        .merge(databricks::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(log::log_request))
+        .with_state(state)
+}
+
+pub(crate) async fn method_not_allowed() -> Response {
+    scim_error_response(&ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED.as_u16(),
+        None,
+        "this endpoint does not support that method",
+    ))
+}
+
+async fn not_found() -> Response {
+    scim_error_response(&ScimError::new(404, None, "no such endpoint"))
+}

@@ -1,0 +1,604 @@
+//! The identity service: SCIM create, read, replace, patch, delete and list of users, groups and service principals
+//! in a scope. It validates with the protocol crate, keeps the store's invariants, and renders resources.
+
+use std::sync::Arc;
+
+use idplane_scim::filter::{CompValue, CompareOp, Filter};
+use idplane_scim::list::{ListQuery, decode_cursor, encode_cursor, list_response};
+use idplane_scim::patch::{self, MemberChange};
+use idplane_scim::projection::{Projection, compare};
+use idplane_scim::resource::{check_immutable, normalize};
+use idplane_scim::schema::ResourceType;
+use idplane_scim::{ScimError, ScimType};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{CoreError, Result, StoreError};
+use crate::ids;
+use crate::principal::{Home, Principal, PrincipalKind};
+use crate::resource_types;
+use crate::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store};
+use crate::tenancy::Scope;
+
+/// Page size when the client names none. Databricks' SDKs ask for 10,000 and Terraform asks for no count and expects
+/// every match, so the default is the maximum.
+pub const DEFAULT_PAGE_SIZE: usize = 10_000;
+/// Largest page served.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+/// How often a read-modify-write retries when another writer got there first.
+const MAX_RETRIES: usize = 16;
+
+/// Where a request acts and how its resources are addressed.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub scope: &'a Scope,
+    pub kind: PrincipalKind,
+    /// The SCIM base URL of the request (`http://host/api/2.0/preview/scim/v2`), for `meta.location`.
+    pub base_url: &'a str,
+}
+
+/// A rendered resource and its ETag.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Value,
+    pub etag: String,
+    pub location: String,
+}
+
+/// A SCIM operation that succeeded without a body to show (PATCH of a large group).
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub id: i64,
+    pub etag: String,
+}
+
+#[derive(Clone)]
+pub struct Identities {
+    store: Arc<dyn Store>,
+}
+
+impl Identities {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Identities { store }
+    }
+
+    pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime) -> Result<Rendered> {
+        let rt = resource_types::of(t.kind);
+        let mut doc = normalize(rt, body)?;
+        let members = self.take_members(t, &mut doc).await?;
+        strip_unstored(&mut doc);
+        let (home, assign_to) = home_for(t.scope, t.kind);
+        let principal = Principal {
+            id: ids::new_numeric_id()?,
+            kind: t.kind,
+            account_id: t.scope.account_id().to_string(),
+            home,
+            doc,
+            version: 1,
+            created: now,
+            last_modified: now,
+        };
+        self.store
+            .insert_principal(&principal, &members, assign_to)
+            .await
+            .map_err(|e| conflict_detail(e, t, &principal.doc))?;
+        self.render(t, &principal, &Projection::default()).await
+    }
+
+    pub async fn get(&self, t: &Target<'_>, id: &str, projection: &Projection) -> Result<Rendered> {
+        let p = self.load(t, id).await?;
+        self.render(t, &p, projection).await
+    }
+
+    pub async fn replace(
+        &self,
+        t: &Target<'_>,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Rendered> {
+        let rt = resource_types::of(t.kind);
+        let mut doc = normalize(rt, body)?;
+        let members = self.take_members(t, &mut doc).await?;
+        strip_unstored(&mut doc);
+        for _ in 0..MAX_RETRIES {
+            let p = self.load(t, id).await?;
+            check_if_match(&p, if_match)?;
+            let mut new_doc = doc.clone();
+            keep_omitted_immutables(rt, &p.doc, &mut new_doc);
+            check_immutable(rt, &p.doc, &new_doc)?;
+            let member_ops = if t.kind == PrincipalKind::Group {
+                vec![MemberOp::Clear, MemberOp::Add(members.clone())]
+            } else {
+                Vec::new()
+            };
+            let update = PrincipalUpdate {
+                id: p.id,
+                expected_version: p.version,
+                doc: Some(new_doc.clone()),
+                members: member_ops,
+                last_modified: now,
+            };
+            match self.store.update_principal(&update).await {
+                Ok(()) => {
+                    let p = Principal { doc: new_doc, version: p.version + 1, last_modified: now, ..p };
+                    return self.render(t, &p, &Projection::default()).await;
+                }
+                Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
+                Err(StoreError::VersionMismatch) => return Err(precondition_failed(t, &p).await),
+                Err(e) => return Err(conflict_detail(e, t, &new_doc)),
+            }
+        }
+        Err(busy())
+    }
+
+    /// Applies a PATCH request. All operations apply, or none.
+    pub async fn patch(
+        &self,
+        t: &Target<'_>,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Changed> {
+        let rt = resource_types::of(t.kind);
+        let ops = patch::parse_request(body)?;
+        let external: &[&str] = if t.kind == PrincipalKind::Group { &["members"] } else { &[] };
+        for _ in 0..MAX_RETRIES {
+            let p = self.load(t, id).await?;
+            check_if_match(&p, if_match)?;
+            let mut doc = p.doc.clone();
+            // `apply` leaves `doc` normalised and checks immutability.
+            let changes = patch::apply(rt, &mut doc, &ops, external)?;
+            strip_unstored(&mut doc);
+            let mut member_ops = Vec::with_capacity(changes.len());
+            for change in changes {
+                member_ops.extend(self.member_ops(t, p.id, change.change).await?);
+            }
+            let doc_changed = doc != p.doc;
+            if !doc_changed && member_ops.is_empty() {
+                return Ok(Changed { id: p.id, etag: p.etag() });
+            }
+            let update = PrincipalUpdate {
+                id: p.id,
+                expected_version: p.version,
+                doc: doc_changed.then(|| doc.clone()),
+                members: member_ops,
+                last_modified: now,
+            };
+            match self.store.update_principal(&update).await {
+                Ok(()) => return Ok(Changed { id: p.id, etag: crate::principal::etag(p.version + 1) }),
+                Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
+                Err(StoreError::VersionMismatch) => return Err(precondition_failed(t, &p).await),
+                Err(e) => return Err(self.map_member_error(e, t, &doc)),
+            }
+        }
+        Err(busy())
+    }
+
+    pub async fn delete(&self, t: &Target<'_>, id: &str, if_match: Option<&str>) -> Result<()> {
+        let p = self.load(t, id).await?;
+        check_if_match(&p, if_match)?;
+        if !self.store.delete_principal(p.id).await? {
+            return Err(not_found(t, id));
+        }
+        Ok(())
+    }
+
+    /// Lists resources per RFC 7644 §3.4.2 (index pagination) or RFC 9865 (cursor pagination).
+    pub async fn list(&self, t: &Target<'_>, q: &ListQuery) -> Result<Value> {
+        let rt = resource_types::of(t.kind);
+        let projection = Projection::parse(rt, q.attributes.as_deref(), q.excluded_attributes.as_deref())?;
+        let count = q.count.unwrap_or(DEFAULT_PAGE_SIZE).min(MAX_PAGE_SIZE);
+        let cursor = match q.cursor.as_deref() {
+            None => None,
+            Some("") => Some(Cursor::default()),
+            Some(c) => Some(Cursor::decode(c)?),
+        };
+        let offset = match &cursor {
+            Some(c) => c.offset,
+            None => q.start_index.saturating_sub(1),
+        };
+        let after_id = cursor.as_ref().and_then(|c| c.after).filter(|_| q.sort_by.is_none());
+        let sort = q.sort_by.as_ref().map(|by| Sort { by, descending: q.sort_descending });
+        let spec = ListSpec {
+            filter: q.filter.as_ref(),
+            sort,
+            offset: if after_id.is_some() { 0 } else { offset },
+            limit: count,
+            after_id,
+        };
+        let (total, page) = match self.store.list_principals(t.scope, t.kind, &spec).await? {
+            Listing::Page { total, items } => {
+                let mut page = Vec::with_capacity(items.len());
+                for p in &items {
+                    page.push((p.id, self.render(t, p, &projection).await?.body));
+                }
+                (total, page)
+            }
+            Listing::Candidates(items) => {
+                let full = Projection::default();
+                let mut matched = Vec::new();
+                for p in &items {
+                    let body = self.render(t, p, &full).await?.body;
+                    if q.filter.as_ref().is_none_or(|f| f.matches(&body, rt)) {
+                        matched.push((p.id, body));
+                    }
+                }
+                if let Some(by) = &q.sort_by {
+                    matched.sort_by(|a, b| {
+                        let o = compare(rt, &a.1, &b.1, by);
+                        let o = if q.sort_descending { o.reverse() } else { o };
+                        o.then(a.0.cmp(&b.0))
+                    });
+                }
+                let total = matched.len();
+                let start = match after_id {
+                    Some(after) => matched.iter().position(|(id, _)| *id > after).unwrap_or(total),
+                    None => offset.min(total),
+                };
+                let mut page: Vec<(i64, Value)> = matched.into_iter().skip(start).take(count).collect();
+                for (_, body) in &mut page {
+                    projection.apply(rt, body);
+                }
+                (total, page)
+            }
+        };
+        let next_cursor = cursor.as_ref().and_then(|_| {
+            let consumed = offset + page.len();
+            let more = if after_id.is_some() || q.sort_by.is_none() {
+                page.len() == count && count > 0
+            } else {
+                consumed < total
+            };
+            more.then(|| match (q.sort_by.is_none(), page.last()) {
+                (true, Some((last, _))) => Cursor { after: Some(*last), offset: 0 }.encode(),
+                _ => Cursor { after: None, offset: consumed }.encode(),
+            })
+        });
+        let resources: Vec<Value> = page.into_iter().map(|(_, body)| body).collect();
+        let start_index = if cursor.is_some() { None } else { Some(offset + 1) };
+        Ok(list_response(resources, total, start_index, next_cursor, None))
+    }
+
+    /// The principal a token acts as, rendered as `/Me` shows it.
+    pub async fn me(&self, t: &Target<'_>, principal_id: i64, projection: &Projection) -> Result<Rendered> {
+        let p = self
+            .store
+            .principal(t.scope, None, principal_id)
+            .await?
+            .ok_or_else(|| ScimError::not_found("the caller's identity is not visible in this scope"))?;
+        let t = Target { kind: p.kind, ..t.clone() };
+        self.render(&t, &p, projection).await
+    }
+
+    async fn load(&self, t: &Target<'_>, id: &str) -> Result<Principal> {
+        let Ok(n) = id.parse::<i64>() else { return Err(not_found(t, id)) };
+        self.store.principal(t.scope, Some(t.kind), n).await?.ok_or_else(|| not_found(t, id))
+    }
+
+    /// Removes `members` from a group document and resolves it to principal ids visible in the scope.
+    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<i64>> {
+        let Some(items) = doc.as_object_mut().and_then(|o| o.shift_remove("members")) else {
+            return Ok(Vec::new());
+        };
+        let items = match items {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        self.resolve_members(t, &items).await
+    }
+
+    async fn resolve_members(&self, t: &Target<'_>, items: &[Value]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let raw = item.get("value").or(Some(item)).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            let Some(raw) = raw else {
+                return Err(ScimError::invalid_value("each member needs a \"value\" with the member's id").into());
+            };
+            let id = raw.parse::<i64>().map_err(|_| {
+                ScimError::invalid_value(format!(
+                    "member \"{raw}\" is not the id of a user, group or service principal"
+                ))
+            })?;
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let found = self.store.principals(t.scope, &ids).await?;
+        if found.len() != ids.len() {
+            let missing = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)).copied().unwrap_or_default();
+            return Err(missing_member(missing));
+        }
+        Ok(ids)
+    }
+
+    /// PATCH `add` of members skips values that name no principal visible here, as scim-sanity expects: adding
+    /// what cannot be a member changes nothing. POST and PUT, which state the whole member list, refuse them.
+    async fn resolve_members_lenient(&self, t: &Target<'_>, items: &[Value]) -> Result<Vec<i64>> {
+        let mut ids = member_ids_lenient(items);
+        ids.sort_unstable();
+        ids.dedup();
+        let found = self.store.principals(t.scope, &ids).await?;
+        if found.len() != ids.len() {
+            ids.retain(|id| found.iter().any(|p| p.id == *id));
+        }
+        Ok(ids)
+    }
+
+    async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
+        Ok(match change {
+            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members_lenient(t, &items).await?)],
+            MemberChange::Replace(items) => {
+                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items).await?)]
+            }
+            MemberChange::RemoveAll => vec![MemberOp::Clear],
+            MemberChange::RemoveValues(items) => vec![MemberOp::Remove(member_ids_lenient(&items))],
+            MemberChange::Remove(filter) => match ids_of_value_filter(&filter) {
+                Some(ids) => vec![MemberOp::Remove(ids)],
+                None => {
+                    // A filter on something other than `value`: evaluate it on the rendered members.
+                    let rt = resource_types::of(PrincipalKind::Group);
+                    let members = self.store.members(group_id).await?;
+                    let ids = members
+                        .iter()
+                        .filter(|m| {
+                            let doc = json!({"members": [member_json(t.base_url, m.id, m.kind, &m.display)]});
+                            Filter::ValuePath(members_path(), Box::new(filter.clone())).matches(&doc, rt)
+                        })
+                        .map(|m| m.id)
+                        .collect();
+                    vec![MemberOp::Remove(ids)]
+                }
+            },
+        })
+    }
+
+    fn map_member_error(&self, e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
+        match e {
+            StoreError::MissingReference(id) => missing_member(id),
+            e => conflict_detail(e, t, doc),
+        }
+    }
+
+    /// Renders a principal as its SCIM resource, loading members and groups only when the projection returns them.
+    async fn render(&self, t: &Target<'_>, p: &Principal, projection: &Projection) -> Result<Rendered> {
+        let rt = resource_types::of(p.kind);
+        let mut body = Map::new();
+        let mut schemas = vec![Value::String(rt.schema.id.to_string())];
+        for ext in rt.extensions {
+            if p.doc.get(ext.schema.id).is_some() {
+                schemas.push(Value::String(ext.schema.id.to_string()));
+            }
+        }
+        body.insert("schemas".into(), Value::Array(schemas));
+        body.insert("id".into(), Value::String(p.id.to_string()));
+        if let Value::Object(doc) = &p.doc {
+            for (k, v) in doc {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        if p.kind == PrincipalKind::Group && projection.includes(rt, "members") {
+            let members = self.store.members(p.id).await?;
+            let items: Vec<Value> = members.iter().map(|m| member_json(t.base_url, m.id, m.kind, &m.display)).collect();
+            body.insert("members".into(), Value::Array(items));
+        }
+        if projection.includes(rt, "groups") {
+            let groups = self.store.groups_of(t.scope, p.id).await?;
+            let items: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    json!({
+                        "value": g.id.to_string(),
+                        "display": g.display,
+                        "$ref": format!("{}/Groups/{}", t.base_url, g.id),
+                        "type": if g.direct { "direct" } else { "indirect" },
+                    })
+                })
+                .collect();
+            // An empty multi-valued attribute is unassigned (RFC 7643 §2.4): left out.
+            if !items.is_empty() {
+                body.insert("groups".into(), Value::Array(items));
+            }
+        }
+        let location = format!("{}/{}/{}", t.base_url, p.kind.endpoint(), p.id);
+        body.insert(
+            "meta".into(),
+            json!({
+                "resourceType": resource_type_name(p),
+                "created": timestamp(p.created),
+                "lastModified": timestamp(p.last_modified),
+                "location": location,
+                "version": p.etag(),
+            }),
+        );
+        let mut body = Value::Object(body);
+        projection.apply(rt, &mut body);
+        Ok(Rendered { body, etag: p.etag(), location })
+    }
+}
+
+/// The `meta.resourceType` of a principal.
+fn resource_type_name(p: &Principal) -> &'static str {
+    resource_types::of(p.kind).name
+}
+
+/// Where new principals of `kind` live in `scope`, and the workspace they are assigned to.
+fn home_for(scope: &Scope, kind: PrincipalKind) -> (Home, Option<i64>) {
+    match scope {
+        Scope::Account { .. } => (Home::Account, None),
+        Scope::Workspace { workspace_id, federated: false, .. } => (Home::Workspace(*workspace_id), None),
+        // Databricks: workspace SCIM in a federated workspace creates users and service principals in the account
+        // and assigns them; groups it creates are workspace-local.
+        Scope::Workspace { workspace_id, federated: true, .. } => match kind {
+            PrincipalKind::Group => (Home::Workspace(*workspace_id), None),
+            _ => (Home::Account, Some(*workspace_id)),
+        },
+    }
+}
+
+/// Attributes the client may send but the store does not keep: the password (no one signs in with it here) and
+/// the read-only computed ones.
+fn strip_unstored(doc: &mut Value) {
+    if let Some(o) = doc.as_object_mut() {
+        o.shift_remove("password");
+        o.shift_remove("groups");
+    }
+}
+
+fn insert(doc: &mut Value, key: &str, value: Value) {
+    if let Some(o) = doc.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
+}
+
+/// PUT replaces the resource, but an immutable attribute the client left out keeps its value (RFC 7643 §7 only
+/// forbids changing it).
+fn keep_omitted_immutables(rt: &ResourceType, old: &Value, new: &mut Value) {
+    for a in rt.schema.attributes {
+        if a.mutability == idplane_scim::schema::Mutability::Immutable
+            && new.get(a.name).is_none()
+            && let Some(v) = old.get(a.name)
+        {
+            insert(new, a.name, v.clone());
+        }
+    }
+}
+
+fn check_if_match(p: &Principal, if_match: Option<&str>) -> Result<()> {
+    let Some(if_match) = if_match else { return Ok(()) };
+    let current = p.etag();
+    let ok = if_match.split(',').map(str::trim).any(|tag| tag == "*" || weak_eq(tag, &current));
+    if ok { Ok(()) } else { Err(CoreError::PreconditionFailed { current }) }
+}
+
+/// Weak comparison of entity tags (RFC 9110 §8.8.3.2): `W/"3"` matches `"3"`.
+pub fn weak_eq(a: &str, b: &str) -> bool {
+    a.trim_start_matches("W/") == b.trim_start_matches("W/")
+}
+
+async fn precondition_failed(t: &Target<'_>, p: &Principal) -> CoreError {
+    let _ = t;
+    CoreError::PreconditionFailed { current: p.etag() }
+}
+
+fn busy() -> CoreError {
+    CoreError::Store(StoreError::Backend("too many concurrent modifications of one resource".into()))
+}
+
+fn not_found(t: &Target<'_>, id: &str) -> CoreError {
+    let what = resource_types::of(t.kind).name;
+    ScimError::not_found(format!("{what} {id} not found.")).into()
+}
+
+fn missing_member(id: i64) -> CoreError {
+    ScimError::invalid_value(format!(
+        "member {id} is not a user, group or service principal that this scope can see; add members by their id"
+    ))
+    .into()
+}
+
+/// The uniqueness error, worded as Databricks words it (Terraform matches the text).
+fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
+    let StoreError::Conflict(attr) = e else {
+        return match e {
+            StoreError::MissingReference(id) => missing_member(id),
+            e => CoreError::Store(e),
+        };
+    };
+    let value = doc.get(attr).and_then(Value::as_str).unwrap_or_default();
+    let detail = match (t.kind, t.scope) {
+        (PrincipalKind::User, Scope::Account { .. }) => format!(
+            "User with email {value} already exists in this account. Note: emails are case insensitive \
+             (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)"
+        ),
+        (PrincipalKind::User, _) => format!("User with username {value} already exists."),
+        (PrincipalKind::Group, _) => format!("Group with name {value} already exists."),
+        (PrincipalKind::ServicePrincipal, _) => {
+            format!("Service principal with application ID {value} already exists.")
+        }
+    };
+    ScimError::new(409, Some(ScimType::Uniqueness), detail).into()
+}
+
+/// A member as SCIM shows it. `$ref` is the member's absolute URL, equal to its `meta.location`.
+fn member_json(base_url: &str, id: i64, kind: PrincipalKind, display: &str) -> Value {
+    json!({
+        "value": id.to_string(),
+        "display": display,
+        "$ref": format!("{base_url}/{}/{id}", kind.endpoint()),
+        "type": kind.member_type(),
+    })
+}
+
+fn members_path() -> idplane_scim::filter::AttrPath {
+    idplane_scim::filter::AttrPath { urn: None, name: "members".into(), sub: None }
+}
+
+/// Ids named by `value eq "x"` (or an `or` of them): the cheap, common member removal.
+fn ids_of_value_filter(f: &Filter) -> Option<Vec<i64>> {
+    match f {
+        Filter::Compare(path, CompareOp::Eq, CompValue::String(s))
+            if path.urn.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("value") =>
+        {
+            Some(s.parse::<i64>().map(|id| vec![id]).unwrap_or_default())
+        }
+        Filter::Or(a, b) => {
+            let mut ids = ids_of_value_filter(a)?;
+            ids.extend(ids_of_value_filter(b)?);
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// Ids of a removal list; items that name no principal cannot be members, so they are skipped.
+fn member_ids_lenient(items: &[Value]) -> Vec<i64> {
+    items
+        .iter()
+        .filter_map(|item| match item.get("value").unwrap_or(item) {
+            Value::String(s) => s.parse().ok(),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn timestamp(t: OffsetDateTime) -> String {
+    // Millisecond precision, UTC, `Z`: what clients parse most reliably.
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The state of cursor pagination (RFC 9865), opaque to clients: keyset (`after`) in id order, else an offset.
+#[derive(Debug, Default)]
+struct Cursor {
+    after: Option<i64>,
+    offset: usize,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        match self.after {
+            Some(after) => encode_cursor(&json!({"a": after})),
+            None => encode_cursor(&json!({"o": self.offset})),
+        }
+    }
+
+    fn decode(s: &str) -> Result<Cursor> {
+        let v = decode_cursor(s)?;
+        let invalid = || ScimError::bad_request(ScimType::InvalidCursor, "the cursor is not one this server issued");
+        if let Some(a) = v.get("a") {
+            return Ok(Cursor { after: Some(a.as_i64().ok_or_else(invalid)?), offset: 0 });
+        }
+        let o = v.get("o").and_then(Value::as_u64).ok_or_else(invalid)?;
+        Ok(Cursor { after: None, offset: usize::try_from(o).map_err(|_| invalid())? })
+    }
+}

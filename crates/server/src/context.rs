@@ -1,0 +1,148 @@
+//! Who is asking and where: the bearer token, the scope (an account's or a workspace's SCIM API) and the SCIM base
+//! URL of the request, resolved once per request by the [`Ctx`] extractor.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::header::{self, HeaderName};
+use axum::http::request::Parts;
+use idplane_core::CoreError;
+use idplane_core::access::{authenticate, authorize};
+use idplane_core::bootstrap;
+use idplane_core::tenancy::Scope;
+use idplane_core::token::{Token, TokenScope};
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::body::header_str;
+use crate::error::ApiError;
+
+pub static X_DATABRICKS_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-databricks-workspace-id");
+pub static X_DATABRICKS_ORG_ID: HeaderName = HeaderName::from_static("x-databricks-org-id");
+
+/// The context of an authenticated SCIM request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub token: Token,
+    pub scope: Scope,
+    /// Absolute SCIM base URL of this request, such as `http://host/api/2.0/preview/scim/v2`.
+    pub base_url: String,
+    pub now: OffsetDateTime,
+}
+
+/// Which SCIM API a path belongs to, and the path prefix that is its base.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Level<'a> {
+    Account { account_id: &'a str, base: &'a str },
+    Workspace { base: &'a str },
+}
+
+/// Classifies a request path: `/api/2.0/accounts/{account_id}/scim/v2/...` or `/api/2.0/preview/scim[/v2]/...`.
+pub fn level(path: &str) -> Option<Level<'_>> {
+    if let Some(rest) = path.strip_prefix("/api/2.0/accounts/") {
+        let account_id = rest.split('/').next().filter(|s| !s.is_empty())?;
+        let base_len = "/api/2.0/accounts/".len() + account_id.len() + "/scim/v2".len();
+        let base = path.get(..base_len)?;
+        return base.ends_with("/scim/v2").then_some(Level::Account { account_id, base });
+    }
+    if path.starts_with("/api/2.0/preview/scim") {
+        let v2 = "/api/2.0/preview/scim/v2";
+        let base =
+            if path == v2 || path.starts_with("/api/2.0/preview/scim/v2/") { v2 } else { "/api/2.0/preview/scim" };
+        return Some(Level::Workspace { base });
+    }
+    None
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let now = OffsetDateTime::now_utc();
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|u| u.0.path().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string());
+        let Some(level) = level(&path) else {
+            return Err(ApiError::status(404, format!("no SCIM API at {path}")));
+        };
+        let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
+        let token = authenticate(state.store.as_ref(), authorization, now).await?;
+        let (scope, base) = match level {
+            Level::Account { account_id, base } => {
+                if token.scope.account_id() != account_id || matches!(token.scope, TokenScope::Workspace { .. }) {
+                    return Err(
+                        CoreError::PermissionDenied("this token is not valid for this account's API".into()).into()
+                    );
+                }
+                let scope = Scope::Account { account_id: account_id.to_string() };
+                (scope, base)
+            }
+            Level::Workspace { base } => (workspace_scope(state, parts, &token).await?, base),
+        };
+        authorize(&token, &scope)?;
+        let base_url = format!("{}{}", origin(parts, state), base);
+        Ok(Ctx { token, scope, base_url, now })
+    }
+}
+
+/// The workspace a workspace-level request addresses: a workspace token's own; else the one named by
+/// `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
+async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
+    let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
+        .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
+        .map(str::trim);
+    let id = match (&token.scope, named) {
+        (TokenScope::Workspace { workspace_id, .. }, _) => *workspace_id,
+        (_, Some(named)) => named.parse::<i64>().map_err(|_| {
+            ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id, not \"{named}\""))
+        })?,
+        (_, None) => match bootstrap::defaults(state.store.as_ref()).await? {
+            Some((_, ws)) => ws.id,
+            None => {
+                return Err(ApiError::status(
+                    404,
+                    "there is no default workspace; name one with X-Databricks-Workspace-Id",
+                ));
+            }
+        },
+    };
+    let ws = state.store.workspace(id).await.map_err(CoreError::from)?;
+    match ws {
+        Some(ws) if ws.account_id == token.scope.account_id() => Ok(Scope::for_workspace(&ws)),
+        _ => Err(CoreError::PermissionDenied(format!("this token is not valid for workspace {id}")).into()),
+    }
+}
+
+/// `scheme://host[:port]` as the client addressed this server.
+pub fn origin(parts: &Parts, state: &AppState) -> String {
+    if let Some(public) = &state.public_url {
+        return public.trim_end_matches('/').to_string();
+    }
+    let proto = header_str(&parts.headers, &HeaderName::from_static("x-forwarded-proto")).unwrap_or("http");
+    let host = header_str(&parts.headers, &HeaderName::from_static("x-forwarded-host"))
+        .or_else(|| header_str(&parts.headers, &header::HOST))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    format!("{proto}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_levels_and_bases() {
+        assert_eq!(
+            level("/api/2.0/accounts/abc/scim/v2/Users/1"),
+            Some(Level::Account { account_id: "abc", base: "/api/2.0/accounts/abc/scim/v2" })
+        );
+        assert_eq!(level("/api/2.0/accounts/abc/workspaces"), None);
+        assert_eq!(
+            level("/api/2.0/preview/scim/v2/Users"),
+            Some(Level::Workspace { base: "/api/2.0/preview/scim/v2" })
+        );
+        assert_eq!(level("/api/2.0/preview/scim/Users"), Some(Level::Workspace { base: "/api/2.0/preview/scim" }));
+        assert_eq!(level("/api/2.0/preview/scim/v2"), Some(Level::Workspace { base: "/api/2.0/preview/scim/v2" }));
+        assert_eq!(level("/other"), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! The one place errors become HTTP responses. Every error is a SCIM Error message (RFC 7644 §3.12); internal
+//! details go to the log, never to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use idplane_core::CoreError;
+use idplane_scim::ScimError;
+
+use crate::body::SCIM_JSON;
+
+#[derive(Debug)]
+pub struct ApiError(pub CoreError);
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(CoreError::Scim(e))
+    }
+}
+
+impl ApiError {
+    pub fn status(status: u16, detail: impl Into<String>) -> Self {
+        ScimError::new(status, None, detail).into()
+    }
+
+    /// The SCIM error this becomes.
+    pub fn to_scim(&self) -> ScimError {
+        match &self.0 {
+            CoreError::Scim(e) => e.clone(),
+            CoreError::PreconditionFailed { current } => ScimError::new(
+                412,
+                None,
+                format!("the resource has changed: If-Match does not match its current version {current}"),
+            ),
+            CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
+            CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),
+            CoreError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                ScimError::new(500, None, "the server could not complete the request; it has been logged")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        scim_error_response(&self.to_scim())
+    }
+}
+
+pub fn scim_error_response(e: &ScimError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, e.to_json().to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idplane\""));
+    }
+    response
+}

@@ -1,0 +1,243 @@
+//! SCIM resource endpoints: Users, Groups and ServicePrincipals (RFC 7644 §3.3–3.6), `.search`, and `/Me`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use idplane_core::identities::{Rendered, Target, weak_eq};
+use idplane_core::principal::PrincipalKind;
+use idplane_core::resource_types;
+use idplane_scim::list::{ListQuery, list_response};
+use idplane_scim::projection::Projection;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::body::{header_str, read_json, scim_json};
+use crate::context::{Ctx, X_DATABRICKS_ORG_ID};
+use crate::error::ApiError;
+use crate::method_not_allowed;
+
+/// The resource routes of one SCIM base.
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
+        let endpoint = format!("/{}", kind.endpoint());
+        router = router
+            .route(&endpoint, collection(kind))
+            .route(
+                &format!("{endpoint}/.search"),
+                post(move |s, c, h, b| search(kind, s, c, h, b)).fallback(method_not_allowed),
+            )
+            .route(&format!("{endpoint}/{{id}}"), item(kind));
+    }
+    router
+        .route("/Me", get(me).fallback(method_not_allowed))
+        .route("/.search", post(root_search).fallback(method_not_allowed))
+}
+
+fn collection(kind: PrincipalKind) -> MethodRouter<AppState> {
+    get(move |s, c, q| list(kind, s, c, q))
+        .post(move |s, c, h, b| create(kind, s, c, h, b))
+        .fallback(method_not_allowed)
+}
+
+fn item(kind: PrincipalKind) -> MethodRouter<AppState> {
+    get(move |s, c, p, q, h| read(kind, s, c, p, q, h))
+        .put(move |s, c, p, h, b| replace(kind, s, c, p, h, b))
+        .patch(move |s, c, p, q, h, b| patch(kind, s, c, p, q, h, b))
+        .delete(move |s, c, p, h| delete(kind, s, c, p, h))
+        .fallback(method_not_allowed)
+}
+
+fn target(ctx: &Ctx, kind: PrincipalKind) -> Target<'_> {
+    Target { scope: &ctx.scope, kind, base_url: &ctx.base_url }
+}
+
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn projection(kind: PrincipalKind, pairs: &[(String, String)]) -> Result<Projection, ApiError> {
+    let rt = resource_types::of(kind);
+    Ok(Projection::parse(rt, query_param(pairs, "attributes"), query_param(pairs, "excludedAttributes"))?)
+}
+
+fn created(r: &Rendered) -> Response {
+    let mut response = scim_json(StatusCode::CREATED, &r.body, Some(&r.etag));
+    if let Ok(v) = HeaderValue::from_str(&r.location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn ok(r: &Rendered) -> Response {
+    let mut response = scim_json(StatusCode::OK, &r.body, Some(&r.etag));
+    if let Ok(v) = HeaderValue::from_str(&r.location) {
+        response.headers_mut().insert(header::CONTENT_LOCATION, v);
+    }
+    response
+}
+
+async fn list(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::from_query(&query_pairs(q.as_deref()))?;
+    let body = s.identities.list(&target(&ctx, kind), &query).await?;
+    Ok(scim_json(StatusCode::OK, &body, None))
+}
+
+async fn search(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
+    let query = ListQuery::from_search_request(&body)?;
+    let body = s.identities.list(&target(&ctx, kind), &query).await?;
+    Ok(scim_json(StatusCode::OK, &body, None))
+}
+
+/// `POST /.search` at the root (RFC 7644 §3.4.3): every resource type, one list.
+async fn root_search(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
+    let query = ListQuery::from_search_request(&body)?;
+    let wanted = query.count.unwrap_or(idplane_core::identities::DEFAULT_PAGE_SIZE);
+    let skip = query.start_index.saturating_sub(1);
+    let mut all = Vec::new();
+    let mut total = 0usize;
+    for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
+        let mut q = query.clone();
+        q.start_index = 1;
+        q.count = Some(skip + wanted);
+        q.cursor = None;
+        let page = s.identities.list(&target(&ctx, kind), &q).await?;
+        total += page.get("totalResults").and_then(Value::as_u64).unwrap_or(0) as usize;
+        if let Some(Value::Array(items)) = page.get("Resources") {
+            all.extend(items.iter().cloned());
+        }
+    }
+    let page: Vec<Value> = all.into_iter().skip(skip).take(wanted).collect();
+    Ok(scim_json(StatusCode::OK, &list_response(page, total, Some(skip + 1), None, None), None))
+}
+
+async fn create(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
+    let rendered = s.identities.create(&target(&ctx, kind), &body, ctx.now).await?;
+    Ok(created(&rendered))
+}
+
+async fn read(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let projection = projection(kind, &query_pairs(q.as_deref()))?;
+    let rendered = s.identities.get(&target(&ctx, kind), &id, &projection).await?;
+    if let Some(inm) = header_str(&headers, &header::IF_NONE_MATCH)
+        && inm.split(',').map(str::trim).any(|t| t == "*" || weak_eq(t, &rendered.etag))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&rendered.etag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
+    Ok(ok(&rendered))
+}
+
+async fn replace(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
+    let if_match = header_str(&headers, &header::IF_MATCH);
+    let rendered = s.identities.replace(&target(&ctx, kind), &id, &body, if_match, ctx.now).await?;
+    Ok(ok(&rendered))
+}
+
+/// PATCH answers 200 with the resource (RFC 7644 §3.5.2). A group's answer leaves out `members` unless the client
+/// asks for them with `attributes`: re-reading a group of 100,000 members after each one-member change would make
+/// membership changes cost O(group) instead of O(change).
+async fn patch(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
+    let if_match = header_str(&headers, &header::IF_MATCH);
+    let t = target(&ctx, kind);
+    let changed = s.identities.patch(&t, &id, &body, if_match, ctx.now).await?;
+    let pairs = query_pairs(q.as_deref());
+    let projection = if kind == PrincipalKind::Group
+        && query_param(&pairs, "attributes").is_none()
+        && query_param(&pairs, "excludedAttributes").is_none()
+    {
+        Projection::parse(resource_types::of(kind), None, Some("members"))?
+    } else {
+        projection(kind, &pairs)?
+    };
+    let rendered = s.identities.get(&t, &changed.id.to_string(), &projection).await?;
+    Ok(ok(&rendered))
+}
+
+async fn delete(
+    kind: PrincipalKind,
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let if_match = header_str(&headers, &header::IF_MATCH);
+    s.identities.delete(&target(&ctx, kind), &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `/Me`: the principal the token acts as. Carries `X-Databricks-Org-Id`, which the Databricks SDK reads to learn
+/// the workspace id.
+async fn me(State(s): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let Some(principal_id) = ctx.token.principal_id else {
+        return Err(ApiError::status(404, "this token does not belong to a user or service principal"));
+    };
+    let projection = projection(PrincipalKind::User, &query_pairs(q.as_deref()))?;
+    let rendered = s.identities.me(&target(&ctx, PrincipalKind::User), principal_id, &projection).await?;
+    let mut response = ok(&rendered);
+    if let Some(ws) = ctx.scope.workspace_id()
+        && let Ok(v) = HeaderValue::from_str(&ws.to_string())
+    {
+        response.headers_mut().insert(X_DATABRICKS_ORG_ID.clone(), v);
+    }
+    Ok(response)
+}

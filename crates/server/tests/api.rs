@@ -1,0 +1,470 @@
+//! The HTTP API in-process: the real router over a real SQLite store in a temporary directory, driven with
+//! `tower::ServiceExt::oneshot`. Each test gets a fresh store.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use idplane_core::bootstrap::{self, Bootstrapped};
+use idplane_core::token::Secret;
+use idplane_server::{AppState, router};
+use idplane_store::SqliteStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "dapi-test-admin-token";
+const WS: &str = "/api/2.0/preview/scim/v2";
+
+struct App {
+    router: Router,
+    account: String,
+    workspace: i64,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+}
+
+async fn app() -> Result<App> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(SqliteStore::open(dir.path())?);
+    let now = time::OffsetDateTime::now_utc();
+    let Some(Bootstrapped { account, workspace, .. }) =
+        bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.into())), now).await?
+    else {
+        anyhow::bail!("a fresh store must bootstrap");
+    };
+    Ok(App { router: router(AppState::new(store)), account: account.id, workspace: workspace.id, _dir: dir })
+}
+
+impl App {
+    fn acct(&self) -> String {
+        format!("/api/2.0/accounts/{}/scim/v2", self.account)
+    }
+
+    async fn send(&self, method: Method, uri: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Result<Reply> {
+        let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "idp.test");
+        let has_auth = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if !has_auth {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/scim+json; charset=utf-8")
+                .body(Body::from(b.to_string()))?,
+            None => req.body(Body::empty())?,
+        };
+        let res = self.router.clone().oneshot(req).await?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await?.to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? };
+        Ok(Reply { status, headers, body })
+    }
+
+    async fn get(&self, uri: &str) -> Result<Reply> {
+        self.send(Method::GET, uri, None, &[]).await
+    }
+
+    async fn post(&self, uri: &str, body: Value) -> Result<Reply> {
+        self.send(Method::POST, uri, Some(body), &[]).await
+    }
+
+    async fn patch(&self, uri: &str, ops: Value) -> Result<Reply> {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        self.send(Method::PATCH, uri, Some(body), &[]).await
+    }
+
+    async fn user(&self, base: &str, user_name: &str) -> Result<String> {
+        let r = self.post(&format!("{base}/Users"), json!({"userName": user_name})).await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        Ok(r.body["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", r.body);
+    assert_eq!(r.body["status"], status.to_string(), "status must be a string: {}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.body);
+    match scim_type {
+        Some(t) => assert_eq!(r.body["scimType"], t, "{}", r.body),
+        None => assert!(r.body.get("scimType").is_none(), "{}", r.body),
+    }
+    assert!(r.header(header::CONTENT_TYPE).starts_with("application/scim+json"));
+}
+
+#[tokio::test]
+async fn missing_or_bad_tokens_get_401_with_a_scim_body() -> Result<()> {
+    let app = app().await?;
+    let r = app.send(Method::GET, &format!("{WS}/Users"), None, &[("authorization", "")]).await?;
+    assert_scim_error(&r, 401, None);
+    let r = app.send(Method::GET, &format!("{WS}/Users"), None, &[("authorization", "Bearer nope")]).await?;
+    assert_scim_error(&r, 401, None);
+    let r =
+        app.send(Method::GET, &format!("{WS}/Users"), None, &[("authorization", &format!("Basic {TOKEN}"))]).await?;
+    assert_scim_error(&r, 401, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_returns_201_with_location_etag_and_the_stored_resource() -> Result<()> {
+    let app = app().await?;
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName": "Jane@Example.com",
+        "externalId": "jdoe",
+        "active": "True",
+        "name": {"givenName": "Jane", "familyName": "Doe"},
+        "emails": [{"primary": true, "type": "work", "value": "Jane@Example.com"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
+        "roles": [],
+        "title": null,
+        "meta": {"resourceType": "User"}
+    });
+    let r = app.post(&format!("{WS}/Users"), body).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default();
+    assert!(id.parse::<i64>().is_ok(), "ids are int64 rendered as strings: {id}");
+    assert_eq!(r.header(header::LOCATION), format!("http://idp.test{WS}/Users/{id}"));
+    assert_eq!(r.body["meta"]["location"], r.header(header::LOCATION));
+    assert_eq!(r.header(header::ETAG), r.body["meta"]["version"].as_str().unwrap_or("?"));
+    assert!(r.header(header::CONTENT_TYPE).starts_with("application/scim+json"));
+    assert_eq!(r.body["userName"], "Jane@Example.com", "stored exactly as sent");
+    assert_eq!(r.body["externalId"], "jdoe");
+    assert_eq!(r.body["active"], true, "string booleans are coerced");
+    assert_eq!(r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "R&D");
+    assert!(r.body.get("title").is_none());
+    assert_eq!(r.body["meta"]["resourceType"], "User");
+
+    let got = app.get(&format!("{WS}/Users/{id}")).await?;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, r.body, "a read returns exactly what the create returned");
+    Ok(())
+}
+
+#[tokio::test]
+async fn etags_drive_conditional_requests() -> Result<()> {
+    let app = app().await?;
+    let id = app.user(WS, "etag@x.com").await?;
+    let uri = format!("{WS}/Users/{id}");
+    let r = app.get(&uri).await?;
+    let etag = r.header(header::ETAG).to_string();
+    let r = app.send(Method::GET, &uri, None, &[("if-none-match", &etag)]).await?;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = app.patch(&uri, json!([{"op": "replace", "path": "displayName", "value": "E"}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_ne!(r.header(header::ETAG), etag, "a change makes a new version");
+    let put = json!({"userName": "etag@x.com", "displayName": "F"});
+    let r = app.send(Method::PUT, &uri, Some(put.clone()), &[("if-match", &etag)]).await?;
+    assert_scim_error(&r, 412, None);
+    let current = app.get(&uri).await?.header(header::ETAG).to_string();
+    let r = app.send(Method::PUT, &uri, Some(put), &[("if-match", &current)]).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["displayName"], "F");
+    let r = app.send(Method::DELETE, &uri, None, &[("if-match", &current)]).await?;
+    assert_scim_error(&r, 412, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn user_names_are_unique_case_insensitively_with_databricks_wording() -> Result<()> {
+    let app = app().await?;
+    app.user(WS, "dup@x.com").await?;
+    let r = app.post(&format!("{WS}/Users"), json!({"userName": "DUP@x.com"})).await?;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["status"], "409");
+    assert!(
+        r.body["detail"].as_str().unwrap_or_default().starts_with("User with username DUP@x.com already exists"),
+        "{}",
+        r.body
+    );
+    let acct = app.acct();
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "dup@X.COM"})).await?;
+    assert_eq!(r.status, StatusCode::CONFLICT, "the workspace user lives in the account: {}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("User with email dup@X.COM already exists in this account")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn filters_find_by_indexed_attributes_and_probes_get_empty_lists() -> Result<()> {
+    let app = app().await?;
+    let id = app.user(WS, "Find.Me@x.com").await?;
+    let r = app.get(&format!("{WS}/Users?filter=userName+eq+%22find.me%40X.com%22")).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert_eq!(r.body["Resources"][0]["id"], id.as_str());
+    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:ListResponse");
+    // Entra's test-connection probe.
+    let r = app.get(&format!("{WS}/Users?filter=userName+eq+%227d420df3-9995-4831-a406-ecf8166f5f6a%22")).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["totalResults"], 0);
+    assert_eq!(r.body["Resources"], json!([]));
+    // An attribute only evaluable in memory.
+    let r = app.get(&format!("{WS}/Users?filter=userName+co+%22ind.m%22+and+not+(active+eq+false)")).await?;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_4xx_errors() -> Result<()> {
+    let app = app().await?;
+    let r = app.get(&format!("{WS}/Users?filter=userName+eqq+%22x%22")).await?;
+    assert_scim_error(&r, 400, Some("invalidFilter"));
+    assert!(
+        r.body["detail"].as_str().unwrap_or_default().contains("10"),
+        "the detail points at the position: {}",
+        r.body
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{WS}/Users"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"userName\": "))?;
+    let res = app.router.clone().oneshot(req).await?;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let big = "x".repeat(2 << 20);
+    let r = app.post(&format!("{WS}/Users"), json!({"userName": big})).await?;
+    assert_scim_error(&r, 413, None);
+    let r = app.post(&format!("{WS}/Users"), json!({"displayName": "no user name"})).await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app.get(&format!("{WS}/Users/1234567890123456")).await?;
+    assert_scim_error(&r, 404, None);
+    let r = app.get(&format!("{WS}/Users/not-a-number")).await?;
+    assert_scim_error(&r, 404, None);
+    let r = app
+        .patch(&format!("{WS}/Users/not-a-number"), json!([{"op": "add", "path": "nickName", "value": "x"}]))
+        .await?;
+    assert_scim_error(&r, 404, None);
+    let r = app.post(&format!("{WS}/Schemas"), json!({})).await?;
+    assert_scim_error(&r, 405, None);
+    let r = app.send(Method::DELETE, &format!("{WS}/ServiceProviderConfig"), None, &[]).await?;
+    assert_scim_error(&r, 405, None);
+    let r = app.get("/api/2.0/preview/scim/v2/Nothing").await?;
+    assert_scim_error(&r, 404, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn entra_patch_dialect_disables_and_reenables() -> Result<()> {
+    let app = app().await?;
+    let id = app.user(WS, "entra@x.com").await?;
+    let uri = format!("{WS}/Users/{id}");
+    let r = app.patch(&uri, json!([{"op": "Replace", "path": "active", "value": "False"}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.get(&uri).await?.body["active"], false);
+    let r = app
+        .patch(&uri, json!([{"op": "replace", "value": {"active": true, "name.givenName": "E", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "42"}}]))
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let u = app.get(&uri).await?.body;
+    assert_eq!(u["active"], true);
+    assert_eq!(u["name"]["givenName"], "E");
+    assert_eq!(u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"], "42");
+    let r =
+        app.patch(&uri, json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@x.com"}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.get(&uri).await?.body["emails"], json!([{"type": "work", "value": "w@x.com"}]));
+    // One failing operation leaves the resource untouched.
+    let r = app
+        .patch(&uri, json!([{"op": "replace", "path": "displayName", "value": "changed"}, {"op": "replace", "path": "id", "value": "1"}]))
+        .await?;
+    assert_scim_error(&r, 400, Some("mutability"));
+    assert!(app.get(&uri).await?.body.get("displayName").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Result<()> {
+    let app = app().await?;
+    let alice = app.user(WS, "alice@x.com").await?;
+    let bob = app.user(WS, "bob@x.com").await?;
+    let r = app
+        .post(&format!("{WS}/Groups"), json!({"displayName": "inner", "members": [{"value": alice}, {"value": bob}]}))
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let inner = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(r.body["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        r.body["members"][0]["$ref"],
+        format!("Users/{}", r.body["members"][0]["value"].as_str().unwrap_or_default())
+    );
+    let r = app.post(&format!("{WS}/Groups"), json!({"displayName": "outer", "members": [{"value": inner}]})).await?;
+    let outer = r.body["id"].as_str().unwrap_or_default().to_string();
+    let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
+    let groups = u["groups"].as_array().cloned().unwrap_or_default();
+    assert_eq!(groups.len(), 2, "{u}");
+    let kind = |id: &str| groups.iter().find(|g| g["value"] == id).map(|g| g["type"].clone());
+    assert_eq!(kind(&inner), Some(json!("direct")));
+    assert_eq!(kind(&outer), Some(json!("indirect")));
+    // Entra's default dialect removes one member by a value array; the other stays.
+    let r = app
+        .patch(
+            &format!("{WS}/Groups/{inner}"),
+            json!([{"op": "Remove", "path": "members", "value": [{"value": alice}]}]),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.get("members").is_none(), "PATCH answers leave members out unless asked: {}", r.body);
+    let g = app.get(&format!("{WS}/Groups/{inner}")).await?.body;
+    assert_eq!(
+        g["members"],
+        json!([{"value": bob, "display": "bob@x.com", "$ref": format!("Users/{bob}"), "type": "User"}])
+    );
+    let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
+    assert!(u.get("groups").is_none(), "alice left inner, so she is in no group, directly or not: {u}");
+    let r = app
+        .patch(
+            &format!("{WS}/Groups/{inner}"),
+            json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.get(&format!("{WS}/Groups?filter=displayName+eq+%22INNER%22&excludedAttributes=members")).await?;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+    let r = app.get(&format!("{WS}/Groups/{inner}")).await?;
+    assert!(r.body.get("members").is_none_or(|m| m == &json!([])), "{}", r.body);
+    let r = app.post(&format!("{WS}/Groups"), json!({"displayName": "bad", "members": [{"value": "999"}]})).await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app.get(&format!("{WS}/Groups?filter=members.value+eq+%22{inner}%22")).await?;
+    assert_eq!(r.body["Resources"][0]["id"], outer.as_str(), "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn discovery_describes_what_is_served() -> Result<()> {
+    let app = app().await?;
+    let r = app.send(Method::GET, &format!("{WS}/ServiceProviderConfig"), None, &[("authorization", "")]).await?;
+    assert_eq!(r.status, StatusCode::OK, "discovery needs no token");
+    assert_eq!(r.body["patch"]["supported"], true);
+    assert_eq!(r.body["bulk"]["maxOperations"], 1000);
+    assert_eq!(r.body["pagination"]["cursor"], true);
+    let r = app.get(&format!("{}/ResourceTypes", app.acct())).await?;
+    let names: Vec<_> = r.body["Resources"].as_array().into_iter().flatten().map(|t| t["name"].clone()).collect();
+    assert_eq!(names, vec![json!("User"), json!("Group"), json!("ServicePrincipal")]);
+    let r = app.get(&format!("{WS}/Schemas")).await?;
+    let ids: Vec<_> = r.body["Resources"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect();
+    assert!(ids.contains(&json!("urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal")));
+    let r = app.get(&format!("{WS}/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")).await?;
+    assert_eq!(r.body["attributes"][0]["name"], "displayName");
+    let r = app.get("/api/2.0/preview/scim/ResourceTypes/User").await?;
+    assert_eq!(r.body["schemaExtensions"][0]["schema"], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bulk_resolves_bulk_ids_and_honours_fail_on_errors() -> Result<()> {
+    let app = app().await?;
+    let r = app
+        .post(
+            &format!("{WS}/Bulk"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "u1", "data": {"userName": "bulk@x.com"}},
+                {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"displayName": "bulk", "members": [{"value": "bulkId:u1"}]}},
+                {"method": "PATCH", "path": "/Users/bulkId:u1", "data": {"Operations": [{"op": "add", "path": "nickName", "value": "b"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "u2", "data": {"userName": "bulk@x.com"}},
+                {"method": "DELETE", "path": "/Users/1"},
+                {"method": "POST", "path": "/Users", "bulkId": "u3", "data": {"userName": "never@x.com"}}
+            ], "failOnErrors": 2}),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ops = r.body["Operations"].as_array().cloned().unwrap_or_default();
+    let statuses: Vec<_> = ops.iter().map(|o| o["status"].clone()).collect();
+    assert_eq!(statuses, vec![json!("201"), json!("201"), json!("200"), json!("409"), json!("404")], "{}", r.body);
+    let group = app.get(ops[1]["location"].as_str().unwrap_or_default().trim_start_matches("http://idp.test")).await?;
+    let user_id = ops[0]["location"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+    assert_eq!(group.body["members"][0]["value"], user_id.as_str());
+    let r = app.get(&format!("{WS}/Users?filter=userName+eq+%22never%40x.com%22")).await?;
+    assert_eq!(r.body["totalResults"], 0, "failOnErrors stops the request");
+    Ok(())
+}
+
+#[tokio::test]
+async fn pagination_by_index_and_by_cursor_visit_every_user_once() -> Result<()> {
+    let app = app().await?;
+    for i in 0..7 {
+        app.user(WS, &format!("page{i}@x.com")).await?;
+    }
+    let r = app
+        .get(&format!(
+            "{WS}/Users?filter=userName+sw+%22page%22&startIndex=3&count=2&sortBy=userName&sortOrder=descending"
+        ))
+        .await?;
+    assert_eq!(r.body["totalResults"], 7);
+    assert_eq!(r.body["startIndex"], 3);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    assert_eq!(r.body["Resources"][0]["userName"], "page4@x.com");
+    let r = app.get(&format!("{WS}/Users?count=0")).await?;
+    assert_eq!(r.body["totalResults"], 8, "seven users and the admin");
+    assert_eq!(r.body["Resources"], json!([]));
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let r = app.get(&format!("{WS}/Users?count=3&attributes=userName&cursor={cursor}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for u in r.body["Resources"].as_array().into_iter().flatten() {
+            assert!(u.get("emails").is_none());
+            seen.push(u["userName"].as_str().unwrap_or_default().to_string());
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 8);
+    let r = app.get(&format!("{WS}/Users?cursor=garbage!")).await?;
+    assert_scim_error(&r, 400, Some("invalidCursor"));
+    let r = app.post(&format!("{WS}/Users/.search"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"page1@x.com\"", "attributes": ["id"]})).await?;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    assert!(r.body["Resources"][0].get("userName").is_none());
+    let r = app.post(&format!("{WS}/.search"), json!({"filter": "displayName eq \"nothing\""})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn both_workspace_bases_and_the_account_base_serve_scim() -> Result<()> {
+    let app = app().await?;
+    let id = app.user("/api/2.0/preview/scim", "nov2@x.com").await?;
+    assert_eq!(app.get(&format!("{WS}/Users/{id}")).await?.status, StatusCode::OK);
+    let acct = app.acct();
+    assert_eq!(
+        app.get(&format!("{acct}/Users/{id}")).await?.status,
+        StatusCode::OK,
+        "workspace users live in the account"
+    );
+    let r = app.get("/api/2.0/accounts/00000000-0000-4000-8000-000000000000/scim/v2/Users").await?;
+    assert_scim_error(&r, 403, None);
+    let r = app.get(&format!("{WS}/Me")).await?;
+    assert_eq!(r.body["userName"], "admin");
+    assert_eq!(r.header(header::HeaderName::from_static("x-databricks-org-id")), app.workspace.to_string());
+    let r = app.send(Method::GET, "/.well-known/databricks-config", None, &[("authorization", "")]).await?;
+    assert_eq!(r.body["account_id"], app.account.as_str());
+    assert_eq!(r.body["workspace_id"], app.workspace.to_string());
+    Ok(())
+}
