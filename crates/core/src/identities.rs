@@ -64,6 +64,7 @@ impl Identities {
     }
 
     pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime) -> Result<Rendered> {
+        let now = to_millis(now);
         let rt = resource_types::of(t.kind);
         let mut doc = normalize(rt, body)?;
         let members = self.take_members(t, &mut doc).await?;
@@ -99,6 +100,7 @@ impl Identities {
         if_match: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Rendered> {
+        let now = to_millis(now);
         let rt = resource_types::of(t.kind);
         let mut doc = normalize(rt, body)?;
         let members = self.take_members(t, &mut doc).await?;
@@ -143,6 +145,7 @@ impl Identities {
         if_match: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Changed> {
+        let now = to_millis(now);
         let rt = resource_types::of(t.kind);
         let ops = patch::parse_request(body)?;
         let external: &[&str] = if t.kind == PrincipalKind::Group { &["members"] } else { &[] };
@@ -570,11 +573,16 @@ fn member_ids_lenient(items: &[Value]) -> Vec<i64> {
         .collect()
 }
 
-pub fn timestamp(t: OffsetDateTime) -> String {
-    // Millisecond precision, UTC, `Z`: what clients parse most reliably.
+/// `meta` timestamps have millisecond precision, what clients parse most reliably; times are truncated before they
+/// are stored, so that what filters and sorts compare is what clients see.
+pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+}
+
+/// RFC 3339 in UTC with `Z`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    to_millis(t).format(&Rfc3339).unwrap_or_default()
 }
 
 /// The state of cursor pagination (RFC 9865), opaque to clients: keyset (`after`) in id order, else an offset.

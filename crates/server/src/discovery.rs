@@ -2,7 +2,7 @@
 //! supports. Readable without a token, as the RFC allows, so clients can configure themselves before authenticating.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{RawPathParams, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -42,6 +42,10 @@ fn base_url(parts: &Parts, state: &AppState) -> String {
         None => String::new(),
     };
     format!("{}{}", origin(parts, state), base)
+}
+
+fn path_id(params: &RawPathParams) -> String {
+    params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string()).unwrap_or_default()
 }
 
 pub fn service_provider_config_json(base: &str, max_operations: usize, max_payload: usize) -> Value {
@@ -93,8 +97,9 @@ async fn resource_types_list(State(s): State<AppState>, parts: Parts) -> Respons
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
 
-async fn resource_type(State(s): State<AppState>, Path(id): Path<String>, parts: Parts) -> Result<Response, ApiError> {
+async fn resource_type(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
+    let id = path_id(&params);
     let rt = resource_types::ALL
         .iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&id))
@@ -110,8 +115,9 @@ async fn schemas_list(State(s): State<AppState>, parts: Parts) -> Response {
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
 
-async fn schema(State(s): State<AppState>, Path(id): Path<String>, parts: Parts) -> Result<Response, ApiError> {
+async fn schema(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
+    let id = path_id(&params);
     let sc = resource_types::schemas()
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::status(404, format!("no schema {id}")))?;

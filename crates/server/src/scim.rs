@@ -2,7 +2,8 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawPathParams, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -49,6 +50,24 @@ fn item(kind: PrincipalKind) -> MethodRouter<AppState> {
         .patch(move |s, c, p, q, h, b| patch(kind, s, c, p, q, h, b))
         .delete(move |s, c, p, h| delete(kind, s, c, p, h))
         .fallback(method_not_allowed)
+}
+
+/// The `{id}` of a resource path. (`Path<String>` would not do: account paths carry `{account_id}` too.)
+struct ResourceId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::status(404, "the path names no resource"))?;
+        params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .map(|(_, value)| ResourceId(value.to_string()))
+            .ok_or_else(|| ApiError::status(404, "the path names no resource"))
+    }
 }
 
 fn target(ctx: &Ctx, kind: PrincipalKind) -> Target<'_> {
@@ -152,7 +171,7 @@ async fn read(
     kind: PrincipalKind,
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -174,7 +193,7 @@ async fn replace(
     kind: PrincipalKind,
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -191,7 +210,7 @@ async fn patch(
     kind: PrincipalKind,
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -217,7 +236,7 @@ async fn delete(
     kind: PrincipalKind,
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let if_match = header_str(&headers, &header::IF_MATCH);

@@ -55,7 +55,8 @@ impl App {
     }
 
     async fn send(&self, method: Method, uri: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Result<Reply> {
-        let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "idp.test");
+        let uri = uri.to_string();
+        let mut req = Request::builder().method(method).uri(&uri).header(header::HOST, "idp.test");
         let has_auth = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
         if !has_auth {
             req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
@@ -73,7 +74,13 @@ impl App {
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await?.to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!("{status} from {uri} is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+            })?
+        };
         Ok(Reply { status, headers, body })
     }
 
@@ -306,10 +313,13 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let inner = r.body["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(r.body["members"].as_array().map(Vec::len), Some(2));
+    let first = r.body["members"][0]["value"].as_str().unwrap_or_default();
     assert_eq!(
         r.body["members"][0]["$ref"],
-        format!("Users/{}", r.body["members"][0]["value"].as_str().unwrap_or_default())
+        format!("http://idp.test{WS}/Users/{first}"),
+        "$ref = the member's location"
     );
+    assert!(r.body["members"][0].get("display").is_none(), "display is returned on request only");
     let r = app.post(&format!("{WS}/Groups"), json!({"displayName": "outer", "members": [{"value": inner}]})).await?;
     let outer = r.body["id"].as_str().unwrap_or_default().to_string();
     let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
@@ -330,8 +340,10 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
     let g = app.get(&format!("{WS}/Groups/{inner}")).await?.body;
     assert_eq!(
         g["members"],
-        json!([{"value": bob, "display": "bob@x.com", "$ref": format!("Users/{bob}"), "type": "User"}])
+        json!([{"value": bob, "$ref": format!("http://idp.test{WS}/Users/{bob}"), "type": "User"}])
     );
+    let g = app.get(&format!("{WS}/Groups/{inner}?attributes=members.display")).await?.body;
+    assert_eq!(g["members"], json!([{"display": "bob@x.com"}]), "{g}");
     let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
     assert!(u.get("groups").is_none(), "alice left inner, so she is in no group, directly or not: {u}");
     let r = app

@@ -1,0 +1,334 @@
+//! Tests of idplane-store: the conformance suite against SQLite (on disk, as deployed, and in memory), then what is
+//! SQLite's own: files and migrations, query plans, the cost of membership changes, and a benchmark (ignored).
+
+mod conformance;
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use conformance::{account, account_scope, eq, op, path, principal, spec};
+use idplane_core::principal::{Home, PrincipalKind};
+use idplane_core::store::{ListSpec, MemberOp, PrincipalUpdate, Store};
+use idplane_core::tenancy::{Account, Scope};
+use idplane_scim::filter::{CompareOp, Filter};
+use idplane_store::{DATABASE_FILE, SqliteStore};
+use serde_json::json;
+
+fn on_disk() -> Result<(SqliteStore, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    Ok((SqliteStore::open(dir.path())?, dir))
+}
+
+mod sqlite_on_disk {
+    use super::conformance::conformance_tests;
+    conformance_tests!(super::on_disk()?);
+}
+
+mod sqlite_in_memory {
+    use super::conformance::conformance_tests;
+    conformance_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
+}
+
+// ---- files and migrations ----
+
+#[tokio::test]
+async fn opening_creates_the_directory_and_reopening_keeps_the_data() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("nested").join("data");
+    let store = SqliteStore::open(&data)?;
+    ensure!(data.join(DATABASE_FILE).is_file());
+    assert_eq!(store.path(), Some(data.join(DATABASE_FILE).as_path()));
+    let version = store.schema_version().await?;
+    ensure!(version >= 1);
+    let a = account(&store, "kept").await?;
+    store.set_setting("default_account", &a.id).await?;
+    drop(store);
+
+    let store = SqliteStore::open(&data)?;
+    assert_eq!(store.schema_version().await?, version, "reopening applies nothing");
+    assert_eq!(store.account(&a.id).await?, Some(a.clone()));
+    assert_eq!(store.setting("default_account").await?, Some(a.id));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_idplane_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let version = SqliteStore::open(dir.path())?.schema_version().await?;
+    let conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE))?;
+    conn.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', 0)", [version + 1])?;
+    drop(conn);
+    let err = SqliteStore::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains("newer than this idplane"), "{err}");
+    Ok(())
+}
+
+// ---- durability ----
+
+/// Tells [`crash_child`] where to write when it runs as the child of
+/// [`acknowledged_writes_survive_the_process_being_killed`].
+const CRASH_DIR: &str = "IDPLANE_STORE_CRASH_DIR";
+
+/// A child process writes, says so, and is killed with SIGKILL (no destructor, no checkpoint, the WAL left as is):
+/// what it acknowledged is there when the database is opened again.
+#[tokio::test]
+async fn acknowledged_writes_survive_the_process_being_killed() -> Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(CRASH_DIR, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut acknowledged = None;
+    // The test harness writes `test crash_child ... ` on the same line, before the test's own output.
+    for line in std::io::BufReader::new(stdout).lines() {
+        if let Some((_, rest)) = line?.split_once("acknowledged ") {
+            acknowledged = Some(rest.to_string());
+            break;
+        }
+    }
+    child.kill()?;
+    child.wait()?;
+    let acknowledged = acknowledged.ok_or_else(|| anyhow::anyhow!("the child acknowledged nothing"))?;
+    let (account_id, user_id) = acknowledged.split_once(' ').ok_or_else(|| anyhow::anyhow!("{acknowledged}"))?;
+
+    let store = SqliteStore::open(dir.path())?;
+    ensure!(store.account(account_id).await?.is_some(), "the account was lost");
+    let scope = Scope::Account { account_id: account_id.to_string() };
+    ensure!(store.principal(&scope, None, user_id.parse()?).await?.is_some(), "the user was lost");
+    Ok(())
+}
+
+/// The writing half of [`acknowledged_writes_survive_the_process_being_killed`]; does nothing on its own.
+#[tokio::test]
+#[ignore = "runs as a child process of acknowledged_writes_survive_the_process_being_killed"]
+async fn crash_child() -> Result<()> {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(CRASH_DIR) else { return Ok(()) };
+    let store = SqliteStore::open(std::path::Path::new(&dir))?;
+    let a = account(&store, "acknowledged").await?;
+    let users = insert_users(&store, &a, "crash", 50).await?;
+    println!("acknowledged {} {}", a.id, users[users.len() - 1]);
+    std::io::stdout().flush()?;
+    // Killed long before this ends.
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    Ok(())
+}
+
+// ---- query plans ----
+
+/// Every lookup clients make often is an index search on the looked-up value, in every kind of scope: no step of
+/// the plan scans a table, or searches principals by scope alone.
+#[tokio::test]
+async fn frequent_lookups_use_indexes() -> Result<()> {
+    let (store, _dir) = on_disk()?;
+    let a = account(&store, "a").await?;
+    let plain = conformance::workspace(&store, &a, false).await?;
+    let fed = conformance::workspace(&store, &a, true).await?;
+    let scopes = [account_scope(&a), Scope::for_workspace(&plain), Scope::for_workspace(&fed)];
+    let id = "1234567890123456";
+    let lookups: Vec<(PrincipalKind, Filter)> = vec![
+        (PrincipalKind::User, eq("id", id)),
+        (PrincipalKind::User, eq("userName", "Alice@Example.com")),
+        (PrincipalKind::User, op("userName", CompareOp::Sw, "alice")),
+        (PrincipalKind::User, eq("externalId", "ext-1")),
+        (PrincipalKind::User, eq("displayName", "Alice")),
+        (PrincipalKind::Group, eq("displayName", "Admins")),
+        (PrincipalKind::Group, eq("members.value", id)),
+        (PrincipalKind::Group, Filter::ValuePath(path("members"), Box::new(eq("value", id)))),
+        (PrincipalKind::ServicePrincipal, eq("applicationId", "app")),
+    ];
+    for scope in &scopes {
+        for (kind, filter) in &lookups {
+            let plan = store.explain_listing(scope, *kind, &spec(Some(filter))).await?;
+            if std::env::var_os("SHOW_PLANS").is_some() {
+                eprintln!("{kind:?} {filter:?} {scope:?}\n  {}", plan.join("\n  "));
+            }
+            // A search on the scope prefix alone (account, home, kind) would read every principal of the scope.
+            let selective = |step: &String| {
+                !step.starts_with("SEARCH p ")
+                    || ["rowid=?", "unique_key=?", "unique_key>?", "external_id=?", "display_key=?"]
+                        .iter()
+                        .any(|key| step.contains(key))
+            };
+            ensure!(
+                plan.iter().all(|step| reads_only_what_it_finds(step) && selective(step)),
+                "{kind:?} {filter:?} in {scope:?} reads more than it finds:\n{}",
+                plan.join("\n")
+            );
+        }
+        let plan = store.explain_groups_of(scope, 1234567890123456).await?;
+        if std::env::var_os("SHOW_PLANS").is_some() {
+            eprintln!("groups_of {scope:?}\n  {}", plan.join("\n  "));
+        }
+        ensure!(plan.iter().all(|s| reads_only_what_it_finds(s)), "groups_of in {scope:?}:\n{}", plan.join("\n"));
+    }
+    Ok(())
+}
+
+/// A plan step that does not read a whole table or scope: no scan (of a table, or of a recursive query's queue
+/// `g` or its summary `d`, which hold only what was found) and no Bloom filter over principals (built by reading
+/// every principal the other conditions allow).
+fn reads_only_what_it_finds(step: &str) -> bool {
+    let scans_found_rows = step == "SCAN g" || step == "SCAN d";
+    (!step.starts_with("SCAN") || scans_found_rows) && !step.starts_with("BLOOM FILTER ON p")
+}
+
+// ---- cost of membership changes ----
+
+/// Stores `n` users named `{prefix}{i}@example.com`, returning their ids. A few inserts are kept in flight so that
+/// handing work to the blocking pool overlaps with the writer's work.
+async fn insert_users(store: &SqliteStore, account: &Account, prefix: &str, n: usize) -> Result<Vec<i64>> {
+    const IN_FLIGHT: usize = 8;
+    let mut ids = Vec::with_capacity(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let doc =
+            json!({"userName": format!("{prefix}{i}@example.com"), "displayName": format!("User {i}"), "active": true});
+        let p = principal(PrincipalKind::User, account, Home::Account, doc)?;
+        ids.push(p.id);
+        let store = store.clone();
+        tasks.spawn(async move { store.insert_principal(&p, &[], None).await });
+        if tasks.len() >= IN_FLIGHT
+            && let Some(done) = tasks.join_next().await
+        {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(ids)
+}
+
+/// Writes `n` users of `account` straight into the database file, in one transaction. The membership test needs
+/// them only to exist: storing 100,000 through the API, one transaction each, takes about 40 s in a debug build (what
+/// `benchmark_100k_users` measures).
+fn bulk_users(store: &SqliteStore, account: &Account, n: usize) -> Result<Vec<i64>> {
+    let path = store.path().ok_or_else(|| anyhow::anyhow!("an on-disk store"))?;
+    let mut conn = rusqlite::Connection::open(path)?;
+    let tx = conn.transaction()?;
+    let mut ids = Vec::with_capacity(n);
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO principals (id, kind, account_id, home_workspace, unique_value, unique_key, doc, version, \
+             created, last_modified) VALUES (?1, 'user', ?2, 0, ?3, ?3, json_object('userName', ?3), 1, 0, 0)",
+        )?;
+        for i in 0..n {
+            let id = idplane_core::ids::new_numeric_id()?;
+            insert.execute(rusqlite::params![id, account.id, format!("member{i}@example.com")])?;
+            ids.push(id);
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// A group of 100,000 members, then one more: the change writes the one membership row and the group's version,
+/// and reads none of the other members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
+    const MEMBERS: usize = 100_000;
+    const BATCH: usize = 10_000;
+    let (store, _dir) = on_disk()?;
+    let a = account(&store, "a").await?;
+    let users = bulk_users(&store, &a, MEMBERS + 1)?;
+    let group = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "everyone"}))?;
+    store.insert_principal(&group, &[], None).await?;
+
+    let started = Instant::now();
+    let mut version = group.version;
+    for batch in users[..MEMBERS].chunks(BATCH) {
+        let update = PrincipalUpdate {
+            id: group.id,
+            expected_version: version,
+            doc: None,
+            members: vec![MemberOp::Add(batch.to_vec())],
+            last_modified: conformance::at(1),
+        };
+        store.update_principal(&update).await?;
+        version += 1;
+    }
+    eprintln!("added {MEMBERS} members in batches of {BATCH} in {:?}", started.elapsed());
+
+    let before = store.total_changes().await?;
+    let started = Instant::now();
+    let one_more = PrincipalUpdate {
+        id: group.id,
+        expected_version: version,
+        doc: None,
+        members: vec![MemberOp::Add(vec![users[MEMBERS]])],
+        last_modified: conformance::at(2),
+    };
+    store.update_principal(&one_more).await?;
+    eprintln!("added one member to a group of {MEMBERS} in {:?}", started.elapsed());
+    assert_eq!(store.total_changes().await? - before, 2, "one membership row and the group's version");
+
+    let before = store.total_changes().await?;
+    let remove =
+        PrincipalUpdate { expected_version: version + 1, members: vec![MemberOp::Remove(vec![users[0]])], ..one_more };
+    store.update_principal(&remove).await?;
+    assert_eq!(store.total_changes().await? - before, 2, "one membership row and the group's version");
+
+    let started = Instant::now();
+    let members = store.members(group.id).await?;
+    eprintln!("read {} members in {:?}", members.len(), started.elapsed());
+    assert_eq!(members.len(), MEMBERS);
+    let started = Instant::now();
+    let groups = store.groups_of(&account_scope(&a), users[MEMBERS]).await?;
+    eprintln!("groups_of a member in {:?} (cold)", started.elapsed());
+    assert_eq!(groups.len(), 1);
+    let started = Instant::now();
+    store.groups_of(&account_scope(&a), users[MEMBERS]).await?;
+    eprintln!("groups_of a member in {:?}", started.elapsed());
+    // The members' display comes from the indexed columns.
+    let m = members.iter().find(|m| m.id == users[1]);
+    assert_eq!(m.map(|m| m.display.as_str()), Some("member1@example.com"));
+    Ok(())
+}
+
+// ---- benchmark ----
+
+/// Prints timings for 100,000 users: inserts, gets by id, and `userName eq` lookups. Run with
+/// `cargo test -p idplane-store --release -- --ignored --nocapture benchmark`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints timings"]
+async fn benchmark_100k_users() -> Result<()> {
+    const USERS: usize = 100_000;
+    const LOOKUPS: usize = 10_000;
+    let (store, _dir) = on_disk()?;
+    let a = account(&store, "a").await?;
+    let scope = account_scope(&a);
+
+    let started = Instant::now();
+    let ids = insert_users(&store, &a, "user", USERS).await?;
+    let elapsed = started.elapsed();
+    eprintln!("insert: {USERS} users in {elapsed:?} ({:?} each)", elapsed / USERS as u32);
+
+    let step = USERS / LOOKUPS;
+    let started = Instant::now();
+    for &id in ids.iter().step_by(step) {
+        ensure!(store.principal(&scope, Some(PrincipalKind::User), id).await?.is_some());
+    }
+    let elapsed = started.elapsed();
+    eprintln!("get by id: {LOOKUPS} in {elapsed:?} ({:?} each)", elapsed / LOOKUPS as u32);
+
+    let started = Instant::now();
+    for i in (0..USERS).step_by(step) {
+        let f = eq("userName", &format!("USER{i}@example.com"));
+        let found =
+            store.list_principals(&scope, PrincipalKind::User, &ListSpec { limit: 10, ..spec(Some(&f)) }).await?;
+        ensure!(matches!(found, idplane_core::store::Listing::Page { total: 1, .. }));
+    }
+    let elapsed = started.elapsed();
+    eprintln!("userName eq: {LOOKUPS} in {elapsed:?} ({:?} each)", elapsed / LOOKUPS as u32);
+
+    let started = Instant::now();
+    let page = store.list_principals(&scope, PrincipalKind::User, &ListSpec { limit: 100, ..spec(None) }).await?;
+    ensure!(matches!(page, idplane_core::store::Listing::Page { total: USERS, .. }));
+    eprintln!("first page of 100 with the total: {:?}", started.elapsed());
+    Ok(())
+}
