@@ -181,6 +181,11 @@ impl Identities {
         Err(busy())
     }
 
+    /// Does the group have more than `limit` members? Answered in O(limit).
+    pub async fn has_more_members_than(&self, group_id: i64, limit: usize) -> Result<bool> {
+        Ok(self.store.count_members(group_id, limit.saturating_add(1)).await? > limit)
+    }
+
     pub async fn delete(&self, t: &Target<'_>, id: &str, if_match: Option<&str>) -> Result<()> {
         let p = self.load(t, id).await?;
         check_if_match(&p, if_match)?;

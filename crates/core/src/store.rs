@@ -113,6 +113,8 @@ pub trait Store: Send + Sync + 'static {
     async fn principals(&self, scope: &Scope, ids: &[i64]) -> Result<Vec<Principal>, StoreError>;
     /// The direct members of a group, in id order.
     async fn members(&self, group_id: i64) -> Result<Vec<Member>, StoreError>;
+    /// How many direct members the group has, counting no further than `cap` (so the cost is O(cap)).
+    async fn count_members(&self, group_id: i64, cap: usize) -> Result<usize, StoreError>;
     /// The groups visible in `scope` that `principal_id` belongs to, directly or through nested groups
     /// (`direct` false), each once, in id order.
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError>;

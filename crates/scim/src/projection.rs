@@ -64,7 +64,8 @@ impl Projection {
                         Some(attr) => self.project(schema.id, attr, v),
                         None => self.attributes.is_none(),
                     });
-                    return !ext.is_empty();
+                    // An extension without attributes is a presence marker: kept whenever the extension is wanted.
+                    return !ext.is_empty() || (schema.attributes.is_empty() && self.wants_schema(schema.id));
                 }
                 return self.attributes.is_none();
             }
@@ -83,6 +84,17 @@ impl Projection {
         match lookup(rt, urn, rest, None) {
             Some(t) => !matches!(self.want(t.schema.id, t.attr), Want::Drop),
             None => false,
+        }
+    }
+
+    /// Is a whole schema extension wanted: not excluded, and named by `attributes` if that is given?
+    fn wants_schema(&self, schema: &str) -> bool {
+        if self.excluded.iter().any(|s| s.schema == schema && s.attr.is_none()) {
+            return false;
+        }
+        match &self.attributes {
+            None => true,
+            Some(list) => list.iter().any(|s| s.schema == schema && s.attr.is_none()),
         }
     }
 

@@ -29,11 +29,18 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub bulk_max_operations: usize,
     pub bulk_max_payload_bytes: usize,
+    /// Groups with more members than this answer a PATCH with 204 rather than with the whole group.
+    pub patch_members_inline: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 1 << 20, bulk_max_operations: 1000, bulk_max_payload_bytes: 4 << 20 }
+        Limits {
+            max_body_bytes: 1 << 20,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 << 20,
+            patch_members_inline: 1000,
+        }
     }
 }
 

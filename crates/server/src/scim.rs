@@ -203,9 +203,10 @@ async fn replace(
     Ok(ok(&rendered))
 }
 
-/// PATCH answers 200 with the resource (RFC 7644 §3.5.2). A group's answer leaves out `members` unless the client
-/// asks for them with `attributes`: re-reading a group of 100,000 members after each one-member change would make
-/// membership changes cost O(group) instead of O(change).
+/// PATCH answers 200 with the resource (RFC 7644 §3.5.2), subject to `attributes`/`excludedAttributes`. For a group
+/// with more than [`crate::Limits::patch_members_inline`] members it answers 204 instead, as the RFC allows: re-reading
+/// a group of 100,000 members after each one-member change would make a membership change cost O(group), and Entra ID
+/// sends one such PATCH per member.
 async fn patch(
     kind: PrincipalKind,
     State(s): State<AppState>,
@@ -218,16 +219,19 @@ async fn patch(
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let if_match = header_str(&headers, &header::IF_MATCH);
     let t = target(&ctx, kind);
-    let changed = s.identities.patch(&t, &id, &body, if_match, ctx.now).await?;
     let pairs = query_pairs(q.as_deref());
-    let projection = if kind == PrincipalKind::Group
-        && query_param(&pairs, "attributes").is_none()
-        && query_param(&pairs, "excludedAttributes").is_none()
+    let projection = projection(kind, &pairs)?;
+    let changed = s.identities.patch(&t, &id, &body, if_match, ctx.now).await?;
+    if kind == PrincipalKind::Group
+        && projection.includes(resource_types::of(kind), "members")
+        && s.identities.has_more_members_than(changed.id, s.limits.patch_members_inline).await?
     {
-        Projection::parse(resource_types::of(kind), None, Some("members"))?
-    } else {
-        projection(kind, &pairs)?
-    };
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&changed.etag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
     let rendered = s.identities.get(&t, &changed.id.to_string(), &projection).await?;
     Ok(ok(&rendered))
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::token::Secret;
-use idplane_server::{AppState, router};
+use idplane_server::{AppState, Limits, router};
 use idplane_store::SqliteStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -38,6 +38,10 @@ impl Reply {
 }
 
 async fn app() -> Result<App> {
+    app_with(Limits::default()).await
+}
+
+async fn app_with(limits: Limits) -> Result<App> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(dir.path())?);
     let now = time::OffsetDateTime::now_utc();
@@ -46,7 +50,9 @@ async fn app() -> Result<App> {
     else {
         anyhow::bail!("a fresh store must bootstrap");
     };
-    Ok(App { router: router(AppState::new(store)), account: account.id, workspace: workspace.id, _dir: dir })
+    let mut state = AppState::new(store);
+    state.limits = limits;
+    Ok(App { router: router(state), account: account.id, workspace: workspace.id, _dir: dir })
 }
 
 impl App {
@@ -336,7 +342,7 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.get("members").is_none(), "PATCH answers leave members out unless asked: {}", r.body);
+    assert_eq!(r.body["members"].as_array().map(Vec::len), Some(1), "PATCH answers with the group: {}", r.body);
     let g = app.get(&format!("{WS}/Groups/{inner}")).await?.body;
     assert_eq!(
         g["members"],
@@ -478,5 +484,47 @@ async fn both_workspace_bases_and_the_account_base_serve_scim() -> Result<()> {
     let r = app.send(Method::GET, "/.well-known/databricks-config", None, &[("authorization", "")]).await?;
     assert_eq!(r.body["account_id"], app.account.as_str());
     assert_eq!(r.body["workspace_id"], app.workspace.to_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_attribute_less_workspace_extension_round_trips_as_a_marker() -> Result<()> {
+    let app = app().await?;
+    let id = app.user(WS, "ext@x.com").await?;
+    let uri = format!("{WS}/Users/{id}");
+    let urn = "urn:ietf:params:scim:schemas:extension:workspace:2.0:User";
+    let r = app.patch(&uri, json!([{"op": "add", "path": urn, "value": {"schemas": [urn]}}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body[urn], json!({}), "{}", r.body);
+    assert!(r.body["schemas"].as_array().is_some_and(|s| s.contains(&json!(urn))), "{}", r.body);
+    assert_eq!(app.get(&uri).await?.body[urn], json!({}));
+    let r = app.patch(&uri, json!([{"op": "remove", "path": urn}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.get(urn).is_none(), "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn patching_a_group_over_the_inline_limit_answers_204() -> Result<()> {
+    let app = app_with(Limits { patch_members_inline: 2, ..Limits::default() }).await?;
+    let mut members = Vec::new();
+    for i in 0..3 {
+        members.push(json!({"value": app.user(WS, &format!("m{i}@x.com")).await?}));
+    }
+    let small = app.post(&format!("{WS}/Groups"), json!({"displayName": "small", "members": members[..2]})).await?;
+    let big = app.post(&format!("{WS}/Groups"), json!({"displayName": "big", "members": members})).await?;
+    let op = json!([{"op": "replace", "path": "displayName", "value": "renamed"}]);
+    let r = app.patch(&format!("{WS}/Groups/{}", small.body["id"].as_str().unwrap_or_default()), op.clone()).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["members"].as_array().map(Vec::len), Some(2));
+    let uri = format!("{WS}/Groups/{}", big.body["id"].as_str().unwrap_or_default());
+    let op = json!([{"op": "replace", "path": "displayName", "value": "big2"}]);
+    let r = app.patch(&uri, op.clone()).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.header(header::ETAG), "W/\"2\"");
+    assert_eq!(r.body, Value::Null);
+    let r = app.patch(&format!("{uri}?excludedAttributes=members"), op).await?;
+    assert_eq!(r.status, StatusCode::OK, "without members the answer is cheap: {}", r.body);
+    assert_eq!(r.body["displayName"], "big2");
     Ok(())
 }

@@ -126,6 +126,7 @@ pub(crate) const DELETE_MEMBERSHIPS: &str = "DELETE FROM memberships WHERE group
 /// The display of a principal as [`idplane_core::principal::display_of`] computes it, from the indexed columns.
 const DISPLAY: &str = "COALESCE(p.display_name, p.unique_value, '')";
 /// The direct members of a group with their kind and display, in id order (the primary key's order).
+pub(crate) const COUNT_MEMBERS: &str = "SELECT count(*) FROM (SELECT 1 FROM memberships WHERE group_id = ? LIMIT ?)";
 pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, '') \
      FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? ORDER BY m.member_id";
 

@@ -600,6 +600,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn count_members(&self, group_id: i64, cap: usize) -> Result<usize, StoreError> {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(sql::COUNT_MEMBERS).map_err(backend("prepare member count"))?;
+            let n: i64 = stmt.query_row([group_id, cap], |r| r.get(0)).map_err(backend("count members"))?;
+            Ok(usize::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError> {
         let query = sql::select_groups_of(scope, principal_id);
         self.read(move |tx| {
