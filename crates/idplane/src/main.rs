@@ -10,12 +10,20 @@ use clap::{Args, Parser, Subcommand};
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::ids;
 use idplane_core::store::Store;
-use idplane_core::tenancy::{Account, Workspace};
+use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::{AppState, router};
 use idplane_store::SqliteStore;
 use serde_json::json;
 use time::OffsetDateTime;
+
+/// Writes a line to stdout, ignoring failures: a server must keep serving when whoever started it stopped reading.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 #[derive(Parser)]
 #[command(name = "idplane", version, about = "Identity provisioning plane: a Databricks-compatible SCIM 2.0 service")]
@@ -157,7 +165,8 @@ fn open(dir: &Path) -> Result<Arc<dyn Store>> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDPLANE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -176,16 +185,16 @@ async fn serve(listen: SocketAddr, public_url: Option<String>, log_json: bool, d
     let addr = listener.local_addr()?;
     let origin = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let (account, ws) = bootstrap::defaults(store.as_ref()).await?.context("the store has no default account")?;
-    println!("idplane is serving on {origin} (data in {})", data_dir.display());
-    println!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
-    println!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
+    say!("idplane is serving on {origin} (data in {})", data_dir.display());
+    say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
+    say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
     match created {
         Some(Bootstrapped { secret, .. }) if !from_env => {
-            println!("  admin token:        {}", secret.expose());
-            println!("  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)");
+            say!("  admin token:        {}", secret.expose());
+            say!("  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)");
         }
-        Some(_) => println!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
-        None => println!("  admin token:        as printed at first start (create more with `idplane token create`)"),
+        Some(_) => say!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
+        None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
     }
     let mut state = AppState::new(store);
     state.public_url = public_url;
@@ -299,6 +308,18 @@ async fn token(command: TokenCommand) -> Result<()> {
         },
         None => TokenScope::Account { account_id: account },
     };
+    if let Some(p) = principal {
+        let visible_in = match &scope {
+            TokenScope::Account { account_id } => Scope::Account { account_id: account_id.clone() },
+            TokenScope::Workspace { workspace_id, .. } => match store.workspace(*workspace_id).await? {
+                Some(ws) => Scope::for_workspace(&ws),
+                None => bail!("no workspace {workspace_id}"),
+            },
+        };
+        if store.principal(&visible_in, None, p).await?.is_none() {
+            bail!("no principal {p} where this token would act");
+        }
+    }
     let now = OffsetDateTime::now_utc();
     let expires = match lifetime_seconds {
         Some(s) if s > 0 => Some(now + time::Duration::seconds(s)),

@@ -1,0 +1,204 @@
+//! The real `idplane` binary, end to end: `serve` on 127.0.0.1:0 with a temporary store, its first-start output, the
+//! admin commands (run while the server runs), token scoping, the request log, SIGTERM and restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_idplane");
+
+struct Server {
+    child: Child,
+    /// The lines `serve` printed on stdout before it started serving.
+    banner: Vec<String>,
+    origin: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, bootstrap_token: Option<&str>) -> Result<Server> {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
+            .env("IDPLANE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(data_dir.with_extension("log"))?));
+        if let Some(t) = bootstrap_token {
+            cmd.env("IDPLANE_BOOTSTRAP_TOKEN", t);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut banner = Vec::new();
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line?;
+            let done = line.trim_start().starts_with("admin token:");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep reading what else the server prints, as a terminal would.
+        std::thread::spawn(move || lines.for_each(drop));
+        let origin = banner
+            .first()
+            .and_then(|l| l.strip_prefix("idplane is serving on "))
+            .and_then(|l| l.split(' ').next())
+            .context("no origin in the banner")?
+            .to_string();
+        Ok(Server { child, banner, origin })
+    }
+
+    fn value(&self, label: &str) -> Option<String> {
+        self.banner.iter().find_map(|l| l.trim_start().strip_prefix(label).map(|v| v.trim().to_string()))
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(mut self) -> Result<std::process::ExitStatus> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                bail!("the server did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin(data_dir: &Path, args: &[&str]) -> Result<Value> {
+    let out = Command::new(BIN).args(args).arg("--json").arg("--data-dir").arg(data_dir).output()?;
+    if !out.status.success() {
+        bail!("idplane {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+async fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/scim+json").body(b.to_string());
+    }
+    let res = req.send().await?;
+    let status = res.status().as_u16();
+    let text = res.text().await?;
+    Ok((status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? }))
+}
+
+#[tokio::test]
+async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, None)?;
+    let account_url = server.value("account SCIM URL:").context("account URL")?;
+    let workspace_url = server.value("workspace SCIM URL:").context("workspace URL")?;
+    let workspace_url = workspace_url.split_whitespace().next().unwrap_or_default().to_string();
+    let token = server.value("admin token:").context("token")?;
+    assert!(token.starts_with("dapi") && token.len() == 68, "a random token is printed once: {token}");
+    assert!(account_url.starts_with(&server.origin) && account_url.ends_with("/scim/v2"));
+
+    let (status, user) =
+        call(reqwest::Method::POST, &format!("{workspace_url}/Users"), &token, Some(json!({"userName": "cli@x.com"})))
+            .await?;
+    assert_eq!(status, 201, "{user}");
+    let (status, list) = call(
+        reqwest::Method::GET,
+        &format!("{account_url}/Users?filter=userName%20eq%20%22cli%40x.com%22"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!((status, list["totalResults"].clone()), (200, json!(1)));
+    let (status, _) = call(reqwest::Method::GET, &format!("{workspace_url}/Users"), "wrong", None).await?;
+    assert_eq!(status, 401);
+
+    // Admin commands work on the live store.
+    let acme = admin(&data, &["account", "create", "--name", "acme"])?;
+    let acme_id = acme["account_id"].as_str().context("account id")?.to_string();
+    let ws = admin(&data, &["workspace", "create", "--account", &acme_id, "--name", "w", "--no-identity-federation"])?;
+    assert_eq!(ws["identity_federation"], false);
+    let ws_id = ws["workspace_id"].as_i64().context("workspace id")?;
+    let ws_token = admin(&data, &["token", "create", "--account", &acme_id, "--workspace", &ws_id.to_string()])?;
+    let ws_token = ws_token["token_value"].as_str().context("token value")?.to_string();
+    let acct_token = admin(&data, &["token", "create", "--account", &acme_id, "--comment", "acme"])?;
+    let acct_token = acct_token["token_value"].as_str().context("token value")?.to_string();
+
+    let ws_base = format!("{}/api/2.0/preview/scim/v2", server.origin);
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{ws_base}/Users"),
+        &ws_token,
+        Some(json!({"userName": "local@acme.com"})),
+    )
+    .await?;
+    assert_eq!(status, 201, "a workspace token addresses its own workspace: {body}");
+    let acme_scim = format!("{}/api/2.0/accounts/{acme_id}/scim/v2", server.origin);
+    let (_, list) = call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &acct_token, None).await?;
+    assert_eq!(list["totalResults"], 0, "a workspace-local user is not an account user: {list}");
+    let (status, _) = call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &token, None).await?;
+    assert_eq!(status, 403, "the default account's token cannot read acme");
+    let (status, _) = call(reqwest::Method::GET, &format!("{account_url}/Users"), &acct_token, None).await?;
+    assert_eq!(status, 403, "acme's token cannot read the default account");
+    let (status, _) = call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &ws_token, None).await?;
+    assert_eq!(status, 403, "a workspace token cannot use the account API");
+
+    let status = server.terminate()?;
+    assert!(status.success(), "SIGTERM is a graceful stop: {status}");
+    let log = std::fs::read_to_string(data.with_extension("log"))?;
+    assert!(log.contains("status=201") && log.contains("/Users"), "one line per request: {log}");
+    for secret in [&token, &ws_token, &acct_token] {
+        assert!(!log.contains(secret.as_str()), "the log must never hold a token");
+    }
+
+    // A restart keeps everything and does not bootstrap again.
+    let server = Server::start(&data, None)?;
+    assert!(
+        server.value("admin token:").is_some_and(|v| v.contains("as printed at first start")),
+        "{:?}",
+        server.banner
+    );
+    let account_url = server.value("account SCIM URL:").context("account URL")?;
+    let (status, list) = call(
+        reqwest::Method::GET,
+        &format!("{account_url}/Users?filter=userName%20eq%20%22cli%40x.com%22"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!((status, list["totalResults"].clone()), (200, json!(1)), "the user and the token survived the restart");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_variable_becomes_the_admin_token() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let token = "dapi-chosen-by-a-script-0123456789";
+    let server = Server::start(&data, Some(token))?;
+    assert!(server.banner.iter().all(|l| !l.contains(token)), "a token the caller chose is not echoed");
+    let config: Value = reqwest::get(format!("{}/.well-known/databricks-config", server.origin)).await?.json().await?;
+    let account = config["account_id"].as_str().context("account_id")?;
+    assert_eq!(config["host_type"], "WORKSPACE_HOST");
+    let (status, me) =
+        call(reqwest::Method::GET, &format!("{}/api/2.0/preview/scim/v2/Me", server.origin), token, None).await?;
+    assert_eq!((status, me["userName"].clone()), (200, json!("admin")));
+    let url = format!("{}/api/2.0/accounts/{account}/scim/v2/Users", server.origin);
+    assert_eq!(call(reqwest::Method::GET, &url, token, None).await?.0, 200, "account admin too");
+    Ok(())
+}
