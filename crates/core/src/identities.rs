@@ -70,7 +70,7 @@ impl Identities {
         let members = self.take_members(t, &mut doc).await?;
         strip_unstored(&mut doc);
         let (home, assign_to) = home_for(t.scope, t.kind);
-        let principal = Principal {
+        let mut principal = Principal {
             id: ids::new_numeric_id()?,
             kind: t.kind,
             account_id: t.scope.account_id().to_string(),
@@ -80,11 +80,14 @@ impl Identities {
             created: now,
             last_modified: now,
         };
-        self.store
-            .insert_principal(&principal, &members, assign_to)
-            .await
-            .map_err(|e| conflict_detail(e, t, &principal.doc))?;
-        self.render(t, &principal, &Projection::default()).await
+        loop {
+            match self.store.insert_principal(&principal, &members, assign_to).await {
+                Ok(()) => return self.render(t, &principal, &Projection::default()).await,
+                // A random id that is taken already: draw another.
+                Err(StoreError::Conflict("id")) => principal.id = ids::new_numeric_id()?,
+                Err(e) => return Err(conflict_detail(e, t, &principal.doc)),
+            }
+        }
     }
 
     pub async fn get(&self, t: &Target<'_>, id: &str, projection: &Projection) -> Result<Rendered> {
@@ -129,7 +132,7 @@ impl Identities {
                     return self.render(t, &p, &Projection::default()).await;
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
-                Err(StoreError::VersionMismatch) => return Err(precondition_failed(t, &p).await),
+                Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
                 Err(e) => return Err(conflict_detail(e, t, &new_doc)),
             }
         }
@@ -174,7 +177,7 @@ impl Identities {
             match self.store.update_principal(&update).await {
                 Ok(()) => return Ok(Changed { id: p.id, etag: crate::principal::etag(p.version + 1) }),
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
-                Err(StoreError::VersionMismatch) => return Err(precondition_failed(t, &p).await),
+                Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
                 Err(e) => return Err(self.map_member_error(e, t, &doc)),
             }
         }
@@ -491,13 +494,14 @@ pub fn weak_eq(a: &str, b: &str) -> bool {
     a.trim_start_matches("W/") == b.trim_start_matches("W/")
 }
 
-async fn precondition_failed(t: &Target<'_>, p: &Principal) -> CoreError {
-    let _ = t;
-    CoreError::PreconditionFailed { current: p.etag() }
+/// `If-Match` named the version that was read, but another writer changed the resource before this write.
+fn precondition_failed(p: &Principal) -> CoreError {
+    CoreError::PreconditionFailed { current: format!("newer than {}", p.etag()) }
 }
 
+/// Every retry lost the race to another writer of the same resource: tell the client to try again.
 fn busy() -> CoreError {
-    CoreError::Store(StoreError::Backend("too many concurrent modifications of one resource".into()))
+    ScimError::new(503, None, "the resource is being changed by many requests at once; retry the request").into()
 }
 
 fn not_found(t: &Target<'_>, id: &str) -> CoreError {

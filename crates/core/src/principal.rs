@@ -1,5 +1,6 @@
 //! Principals: users, groups and service principals, as the store keeps them.
 
+use idplane_scim::filter::fold_case;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -136,7 +137,7 @@ impl IndexedFields {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
         let unique = s(kind.unique_attribute());
         IndexedFields {
-            unique_key: unique.as_deref().map(str::to_lowercase),
+            unique_key: unique.as_deref().map(fold_case),
             unique,
             external_id: s("externalId"),
             display_name: s("displayName"),

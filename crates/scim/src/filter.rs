@@ -1483,6 +1483,13 @@ fn lower(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars().flat_map(char::to_lowercase)
 }
 
+/// The case-insensitive key of a string: how filters compare strings of attributes that are not `caseExact`.
+/// Stores that index such attributes (uniqueness, lookups) must fold with this same function, or the index and the
+/// filter could disagree (`str::to_lowercase` differs for a word-final capital sigma).
+pub fn fold_case(s: &str) -> String {
+    lower(s).collect()
+}
+
 fn fold_eq(a: &str, b: &str) -> bool {
     if a.is_ascii() && b.is_ascii() { a.eq_ignore_ascii_case(b) } else { lower(a).eq(lower(b)) }
 }

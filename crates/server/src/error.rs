@@ -32,10 +32,10 @@ impl ApiError {
     pub fn to_scim(&self) -> ScimError {
         match &self.0 {
             CoreError::Scim(e) => e.clone(),
-            CoreError::PreconditionFailed { current } => ScimError::new(
+            CoreError::PreconditionFailed { .. } => ScimError::new(
                 412,
                 None,
-                format!("the resource has changed: If-Match does not match its current version {current}"),
+                "the resource has changed since the version named in If-Match; read it again and retry",
             ),
             CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
             CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),

@@ -528,3 +528,15 @@ async fn patching_a_group_over_the_inline_limit_answers_204() -> Result<()> {
     assert_eq!(r.body["displayName"], "big2");
     Ok(())
 }
+
+#[tokio::test]
+async fn index_lookups_and_filters_fold_case_the_same_way() -> Result<()> {
+    let app = app().await?;
+    // `str::to_lowercase` makes a word-final capital sigma "ς"; the filter folds character by character to "σ".
+    let id = app.user(WS, "ΟΔΟΣ@x.com").await?;
+    let by_sql = app.get(&format!("{WS}/Users?filter=userName+eq+%22%CE%BF%CE%B4%CE%BF%CF%83@x.com%22")).await?;
+    assert_eq!(by_sql.body["Resources"][0]["id"], id.as_str(), "{}", by_sql.body);
+    let r = app.post(&format!("{WS}/Users"), json!({"userName": "οδοσ@X.com"})).await?;
+    assert_eq!(r.status, StatusCode::CONFLICT, "uniqueness folds like the filter: {}", r.body);
+    Ok(())
+}

@@ -10,6 +10,7 @@ use idplane_core::principal::PrincipalKind;
 use idplane_core::resource_types;
 use idplane_core::store::{ListSpec, Sort};
 use idplane_core::tenancy::Scope;
+use idplane_scim::filter::fold_case;
 use idplane_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use idplane_scim::schema::AttributeType;
 use time::OffsetDateTime;
@@ -469,7 +470,7 @@ impl<D: Dialect> Translator<D> {
             }
             Target::Text { column, lowercase, key } => {
                 let v = text_operand(value)?;
-                let v = if lowercase { v.to_lowercase() } else { v };
+                let v = if lowercase { fold_case(&v) } else { v };
                 let sql = self.text(column, key, op, v)?;
                 Some(Atom { sql, nullable: Some(column) })
             }
@@ -481,7 +482,7 @@ impl<D: Dialect> Translator<D> {
         match op {
             CompareOp::Eq => {
                 if let Some(key) = key {
-                    s.push("(").push(key).push(" = ").bind(Param::Text(v.to_lowercase())).push(" AND ");
+                    s.push("(").push(key).push(" = ").bind(Param::Text(fold_case(&v))).push(" AND ");
                     s.push(column).push(" = ").bind(Param::Text(v)).push(")");
                 } else {
                     s.push(column).push(" = ").bind(Param::Text(v));

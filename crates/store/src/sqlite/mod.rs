@@ -5,6 +5,7 @@
 mod migrations;
 mod pool;
 
+use idplane_scim::filter::fold_case;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -303,7 +304,7 @@ struct Indexed {
 impl Indexed {
     fn of(kind: PrincipalKind, doc: &Value) -> Result<Indexed, StoreError> {
         let fields = IndexedFields::of(kind, doc);
-        let display_key = fields.display_name.as_deref().map(str::to_lowercase);
+        let display_key = fields.display_name.as_deref().map(fold_case);
         let doc = serde_json::to_string(doc).map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
         Ok(Indexed { fields, display_key, doc })
     }
