@@ -1379,7 +1379,7 @@ impl<'f> Expected<'f> {
     }
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
         Some(true)
     } else if s.eq_ignore_ascii_case("false") {
@@ -1391,7 +1391,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// RFC 3339, or an `xsd:dateTime` without offset (RFC 7643 §2.3.5 allows it), read as UTC. Any number of fraction
 /// digits: Entra sends seven.
-fn parse_date_time(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_date_time(s: &str) -> Option<OffsetDateTime> {
     const LOCAL: &[time::format_description::BorrowedFormatItem<'_>] =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
     OffsetDateTime::parse(s, &Rfc3339)
