@@ -540,3 +540,146 @@ async fn index_lookups_and_filters_fold_case_the_same_way() -> Result<()> {
     assert_eq!(r.status, StatusCode::CONFLICT, "uniqueness folds like the filter: {}", r.body);
     Ok(())
 }
+
+/// Arbitrary JSON, biased towards SCIM's own words so that deep paths get exercised.
+fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let words = prop::sample::select(vec![
+        "userName",
+        "members",
+        "value",
+        "Operations",
+        "op",
+        "path",
+        "add",
+        "Remove",
+        "replace",
+        "emails",
+        "active",
+        "False",
+        "schemas",
+        "displayName",
+        "manager",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        "members[value eq \"1\"]",
+        "emails[type eq \"work\"].value",
+        "name.givenName",
+        "bulkId:x",
+        "method",
+        "POST",
+        "/Users",
+        "/Groups/1",
+        "data",
+        "bulkId",
+        "filter",
+        "count",
+        "startIndex",
+        "sortBy",
+        "id",
+        "meta",
+        "groups",
+    ]);
+    let key = prop_oneof![words.clone().prop_map(str::to_string), "[a-zA-Z$.:\\[\\] \"]{0,12}"];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        words.prop_map(|w| json!(w)),
+        ".{0,16}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn no_client_input_produces_a_server_error() -> Result<()> {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new()?;
+    let app = rt.block_on(app())?;
+    let (user, group) = rt.block_on(async {
+        let user = app.user(WS, "target@x.com").await?;
+        let g =
+            app.post(&format!("{WS}/Groups"), json!({"displayName": "target", "members": [{"value": user}]})).await?;
+        anyhow::Ok((user, g.body["id"].as_str().unwrap_or_default().to_string()))
+    })?;
+    let endpoints = vec![
+        (Method::POST, format!("{WS}/Users")),
+        (Method::POST, format!("{WS}/Groups")),
+        (Method::POST, format!("{WS}/ServicePrincipals")),
+        (Method::PUT, format!("{WS}/Users/{user}")),
+        (Method::PUT, format!("{WS}/Groups/{group}")),
+        (Method::PATCH, format!("{WS}/Users/{user}")),
+        (Method::PATCH, format!("{WS}/Groups/{group}")),
+        (Method::POST, format!("{WS}/Bulk")),
+        (Method::POST, format!("{WS}/Users/.search")),
+        (Method::POST, format!("{WS}/.search")),
+    ];
+    let query = prop_oneof![
+        Just(String::new()),
+        "(filter|attributes|excludedAttributes|sortBy|sortOrder|startIndex|count|cursor)=[a-zA-Z0-9 .\\[\\]\"():-]{0,24}"
+    ];
+    let config = ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    runner
+        .run(&(0..endpoints.len(), arbitrary_json(), query), |(i, body, query)| {
+            let (method, uri) = &endpoints[i];
+            let uri = format!("{uri}?{}", query.replace(' ', "+").replace('"', "%22"));
+            let r = rt
+                .block_on(app.send(method.clone(), &uri, Some(body.clone()), &[]))
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{method} {uri}: {e}")))?;
+            prop_assert!(r.status.as_u16() < 500, "{} {} {} answered {}: {}", method, uri, body, r.status, r.body);
+            if r.status.is_client_error() {
+                prop_assert_eq!(&r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The fixtures survived whatever succeeded, or were changed only through the API.
+    let r = rt.block_on(app.get(&format!("{WS}/Users?count=0")))?;
+    assert_eq!(r.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_keep_uniqueness_and_lose_no_member() -> Result<()> {
+    let app = Arc::new(app().await?);
+    let mut creates = Vec::new();
+    for i in 0..16 {
+        let app = app.clone();
+        let name = if i % 2 == 0 { "race@x.com".to_string() } else { "RACE@X.COM".to_string() };
+        creates.push(tokio::spawn(async move { app.post(&format!("{WS}/Users"), json!({"userName": name})).await }));
+    }
+    let mut statuses = Vec::new();
+    for c in creates {
+        statuses.push(c.await??.status.as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+
+    let g = app.post(&format!("{WS}/Groups"), json!({"displayName": "busy"})).await?;
+    let group = g.body["id"].as_str().unwrap_or_default().to_string();
+    let mut users = Vec::new();
+    for i in 0..24 {
+        users.push(app.user(WS, &format!("member{i}@x.com")).await?);
+    }
+    let mut adds = Vec::new();
+    for u in &users {
+        let (app, uri, u) = (app.clone(), format!("{WS}/Groups/{group}"), u.clone());
+        adds.push(tokio::spawn(async move {
+            app.patch(&uri, json!([{"op": "Add", "path": "members", "value": [{"value": u}]}])).await
+        }));
+    }
+    for a in adds {
+        assert_eq!(a.await??.status, StatusCode::OK);
+    }
+    let g = app.get(&format!("{WS}/Groups/{group}")).await?;
+    assert_eq!(g.body["members"].as_array().map(Vec::len), Some(users.len()), "{}", g.body);
+    assert_eq!(g.body["meta"]["version"], format!("W/\"{}\"", users.len() + 1), "one version per change");
+    Ok(())
+}
