@@ -683,3 +683,55 @@ async fn racing_requests_keep_uniqueness_and_lose_no_member() -> Result<()> {
     assert_eq!(g.body["meta"]["version"], format!("W/\"{}\"", users.len() + 1), "one version per change");
     Ok(())
 }
+
+/// The discovery documents, as clients configure themselves from them. A change here changes what Entra ID's
+/// schema discovery and the conformance suites see: review the snapshot diff.
+#[tokio::test]
+async fn discovery_documents_snapshot() -> Result<()> {
+    let app = app().await?;
+    for endpoint in ["ServiceProviderConfig", "ResourceTypes", "Schemas"] {
+        let r = app.get(&format!("{WS}/{endpoint}")).await?;
+        assert_eq!(r.status, StatusCode::OK);
+        insta::assert_json_snapshot!(endpoint, r.body);
+    }
+    Ok(())
+}
+
+/// A user, a group and an error as clients receive them, ids and times redacted.
+#[tokio::test]
+async fn resource_shapes_snapshot() -> Result<()> {
+    let app = app().await?;
+    let user = app
+        .post(
+            &format!("{WS}/Users"),
+            json!({"userName": "shape@x.com", "name": {"givenName": "S", "familyName": "H"}, "active": true,
+                   "emails": [{"value": "shape@x.com", "type": "work", "primary": true}],
+                   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D"}}),
+        )
+        .await?;
+    let id = user.body["id"].as_str().unwrap_or_default().to_string();
+    let group = app.post(&format!("{WS}/Groups"), json!({"displayName": "shapes", "members": [{"value": id}]})).await?;
+    let user = app.get(&format!("{WS}/Users/{id}")).await?;
+    let redactions = |v: &Value| {
+        let s = v.to_string().replace(&id, "<user id>");
+        let s = match group.body["id"].as_str() {
+            Some(g) => s.replace(g, "<group id>"),
+            None => s,
+        };
+        serde_json::from_str::<Value>(&s)
+    };
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        s.add_redaction(".meta.created", "<time>");
+        s.add_redaction(".meta.lastModified", "<time>");
+        s
+    };
+    settings.bind(|| -> Result<()> {
+        insta::assert_json_snapshot!("user", redactions(&user.body)?);
+        insta::assert_json_snapshot!("group", redactions(&group.body)?);
+        Ok(())
+    })?;
+    let error = app.get(&format!("{WS}/Users?filter=userName+eq")).await?;
+    insta::assert_json_snapshot!("error", error.body);
+    Ok(())
+}
