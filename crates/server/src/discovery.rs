@@ -51,7 +51,6 @@ fn path_id(params: &RawPathParams) -> String {
 pub fn service_provider_config_json(base: &str, max_operations: usize, max_payload: usize) -> Value {
     json!({
         "schemas": [URN_SERVICE_PROVIDER_CONFIG],
-        "documentationUri": "https://github.com/idplane/idplane#readme",
         "patch": {"supported": true},
         "bulk": {"supported": true, "maxOperations": max_operations, "maxPayloadSize": max_payload},
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
