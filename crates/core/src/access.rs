@@ -2,8 +2,15 @@
 
 use time::OffsetDateTime;
 
+use serde_json::Value;
+
+use crate::assignment::Permission;
 use crate::error::{CoreError, Result};
+use crate::principal::{Home, Principal};
 use crate::store::Store;
+
+/// The account role that makes an account admin.
+pub const ACCOUNT_ADMIN: &str = "account_admin";
 use crate::tenancy::Scope;
 use crate::token::{Token, TokenHash, TokenScope};
 
@@ -29,6 +36,62 @@ pub async fn authenticate(store: &dyn Store, authorization: Option<&str>, now: O
         return Err(CoreError::Unauthenticated("the token has expired".into()));
     }
     Ok(token)
+}
+
+/// What a caller may do in a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// May read what the scope shows its users, and itself (`/Me`).
+    User,
+    /// May also change identities, assignments and tokens.
+    Admin,
+}
+
+/// Is `principal` an account admin (role `account_admin` in its account-level `roles`)?
+pub fn is_account_admin(principal: &Principal) -> bool {
+    principal.home == Home::Account
+        && principal
+            .doc
+            .get("roles")
+            .and_then(Value::as_array)
+            .is_some_and(|roles| roles.iter().any(|r| r.get("value").and_then(Value::as_str) == Some(ACCOUNT_ADMIN)))
+}
+
+/// The role of the bearer of `token` in `scope` (which [`authorize`] has accepted), or a 403.
+///
+/// - A token without a principal is an administrative credential of its scope (the CLI creates such tokens).
+/// - At account level, only account admins may act.
+/// - In a workspace, a principal's role is its effective permission there: its own assignment or its groups'
+///   (ADMIN makes an admin). Principals local to the workspace are its users.
+pub async fn role(store: &dyn Store, token: &Token, scope: &Scope) -> Result<Role> {
+    let Some(principal_id) = token.principal_id else { return Ok(Role::Admin) };
+    let account_scope = Scope::Account { account_id: token.scope.account_id().to_string() };
+    let principal = match store.principal(&account_scope, None, principal_id).await? {
+        Some(p) => Some(p),
+        None => match scope {
+            Scope::Workspace { .. } => store.principal(scope, None, principal_id).await?,
+            Scope::Account { .. } => None,
+        },
+    };
+    let Some(principal) = principal else {
+        return Err(CoreError::PermissionDenied("the identity of this token no longer exists".into()));
+    };
+    if principal.doc.get("active") == Some(&Value::Bool(false)) {
+        return Err(CoreError::PermissionDenied("the identity of this token is deactivated".into()));
+    }
+    match scope {
+        Scope::Account { .. } if is_account_admin(&principal) => Ok(Role::Admin),
+        Scope::Account { .. } => Err(CoreError::PermissionDenied("only account admins may use the account API".into())),
+        Scope::Workspace { workspace_id, .. } => match store.effective_permission(*workspace_id, principal.id).await? {
+            Some(Permission::Admin) => Ok(Role::Admin),
+            Some(Permission::User) => Ok(Role::User),
+            None if principal.home == Home::Workspace(*workspace_id) => Ok(Role::User),
+            None => Err(CoreError::PermissionDenied(format!(
+                "principal {} is not assigned to workspace {workspace_id}",
+                principal.id
+            ))),
+        },
+    }
 }
 
 /// May `token` act in `scope`? An account token works on its account and the account's workspaces; a workspace

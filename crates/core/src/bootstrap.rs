@@ -4,6 +4,8 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::access::ACCOUNT_ADMIN;
+use crate::assignment::Permission;
 use crate::error::Result;
 use crate::ids;
 use crate::principal::{Home, Principal, PrincipalKind};
@@ -63,13 +65,14 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
             "userName": ADMIN_USER_NAME,
             "displayName": "Administrator",
             "active": true,
-            "roles": [{"value": "account_admin"}],
+            "roles": [{"value": ACCOUNT_ADMIN}],
         }),
         version: 1,
         created: now,
         last_modified: now,
     };
-    store.insert_principal(&admin, &[], Some(workspace.id)).await?;
+    store.insert_principal(&admin, &[], None).await?;
+    store.set_assignment(workspace.id, admin.id, Some(Permission::Admin)).await?;
     let secret = match token {
         Some(s) => s,
         None => Secret::generate()?,

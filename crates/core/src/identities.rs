@@ -121,14 +121,14 @@ impl Identities {
             };
             let update = PrincipalUpdate {
                 id: p.id,
-                expected_version: p.version,
+                expected_version: Some(p.version),
                 doc: Some(new_doc.clone()),
                 members: member_ops,
                 last_modified: now,
             };
             match self.store.update_principal(&update).await {
-                Ok(()) => {
-                    let p = Principal { doc: new_doc, version: p.version + 1, last_modified: now, ..p };
+                Ok(version) => {
+                    let p = Principal { doc: new_doc, version, last_modified: now, ..p };
                     return self.render(t, &p, &Projection::default()).await;
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
@@ -167,15 +167,18 @@ impl Identities {
             if !doc_changed && member_ops.is_empty() {
                 return Ok(Changed { id: p.id, etag: p.etag() });
             }
+            // Member changes alone do not depend on what was read: they need no version check (unless the client
+            // asked for one), so concurrent member PATCHes of one group never race each other into retries.
+            let expected_version = (doc_changed || if_match.is_some()).then_some(p.version);
             let update = PrincipalUpdate {
                 id: p.id,
-                expected_version: p.version,
+                expected_version,
                 doc: doc_changed.then(|| doc.clone()),
                 members: member_ops,
                 last_modified: now,
             };
             match self.store.update_principal(&update).await {
-                Ok(()) => return Ok(Changed { id: p.id, etag: crate::principal::etag(p.version + 1) }),
+                Ok(version) => return Ok(Changed { id: p.id, etag: crate::principal::etag(version) }),
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
                 Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
                 Err(e) => return Err(self.map_member_error(e, t, &doc)),

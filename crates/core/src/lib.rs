@@ -3,6 +3,7 @@
 //! "now" as a parameter, so every rule is testable without I/O or sleeping.
 
 pub mod access;
+pub mod assignment;
 pub mod bootstrap;
 pub mod error;
 pub mod identities;

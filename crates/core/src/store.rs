@@ -15,6 +15,7 @@ use idplane_scim::filter::{AttrPath, Filter};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::assignment::Permission;
 use crate::error::StoreError;
 use crate::principal::{GroupRef, Member, Principal, PrincipalKind};
 use crate::tenancy::{Account, Scope, Workspace};
@@ -32,12 +33,13 @@ pub enum MemberOp {
     Clear,
 }
 
-/// A change to one principal, applied atomically if its version is still `expected_version`, else
-/// [`StoreError::VersionMismatch`] and nothing changes.
+/// A change to one principal, applied atomically. With `expected_version`, only if the version is still that, else
+/// [`StoreError::VersionMismatch`] and nothing changes; without, whatever the version (for changes that do not depend
+/// on what was read, such as adding members). Either way the version is incremented.
 #[derive(Debug, Clone)]
 pub struct PrincipalUpdate {
     pub id: i64,
-    pub expected_version: i64,
+    pub expected_version: Option<i64>,
     /// The new document, or `None` to keep it.
     pub doc: Option<Value>,
     pub members: Vec<MemberOp>,
@@ -84,9 +86,29 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError>;
     async fn workspace(&self, id: i64) -> Result<Option<Workspace>, StoreError>;
     async fn workspaces(&self, account_id: &str) -> Result<Vec<Workspace>, StoreError>;
+    /// Deletes a workspace with its workspace-local principals, its assignments and its workspace tokens. False if
+    /// it did not exist.
+    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError>;
     /// Small named values: the default account and workspace.
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // ---- workspace assignment ----
+    /// The principals assigned to a workspace directly, with their permission, in id order.
+    async fn assignments(&self, workspace_id: i64) -> Result<Vec<(Principal, Permission)>, StoreError>;
+    /// Sets (`Some`) or removes (`None`) the direct assignment of a principal to a workspace.
+    async fn set_assignment(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        permission: Option<Permission>,
+    ) -> Result<(), StoreError>;
+    /// The highest permission a principal holds on a workspace, directly or through its groups (transitively).
+    async fn effective_permission(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> Result<Option<Permission>, StoreError>;
 
     // ---- tokens ----
     async fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
@@ -118,7 +140,9 @@ pub trait Store: Send + Sync + 'static {
     /// The groups visible in `scope` that `principal_id` belongs to, directly or through nested groups
     /// (`direct` false), each once, in id order.
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError>;
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<(), StoreError>;
+    /// Applies the update; returns the new version. A principal that no longer exists is
+    /// [`StoreError::VersionMismatch`] (the caller re-reads and finds it gone).
+    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError>;
     /// Deletes a principal, its memberships (both ways), assignments and tokens. False if it did not exist.
     async fn delete_principal(&self, id: i64) -> Result<bool, StoreError>;
     async fn list_principals(

@@ -20,6 +20,7 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 
 pub async fn bulk(State(s): State<AppState>, ctx: Ctx, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    ctx.require_admin()?;
     let request = read_json(&headers, body, s.limits.bulk_max_payload_bytes).await?;
     if let Some(schemas) = request.get("schemas").and_then(Value::as_array)
         && !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(URN_BULK_REQUEST)))

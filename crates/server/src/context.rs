@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::header::{self, HeaderName};
 use axum::http::request::Parts;
 use idplane_core::CoreError;
-use idplane_core::access::{authenticate, authorize};
+use idplane_core::access::{Role, authenticate, authorize, role};
 use idplane_core::bootstrap;
 use idplane_core::tenancy::Scope;
 use idplane_core::token::{Token, TokenScope};
@@ -26,6 +26,24 @@ pub struct Ctx {
     /// Absolute SCIM base URL of this request, such as `http://host/api/2.0/preview/scim/v2`.
     pub base_url: String,
     pub now: OffsetDateTime,
+    /// What the caller may do in the scope.
+    pub role: Role,
+}
+
+impl Ctx {
+    /// A 403 unless the caller administers the scope.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::User => Err(CoreError::PermissionDenied(match self.scope {
+                Scope::Account { .. } => "only account admins may change identities".into(),
+                Scope::Workspace { workspace_id, .. } => {
+                    format!("only admins of workspace {workspace_id} may change its identities")
+                }
+            })
+            .into()),
+        }
+    }
 }
 
 /// Which SCIM API a path belongs to, and the path prefix that is its base.
@@ -80,8 +98,9 @@ impl FromRequestParts<AppState> for Ctx {
             Level::Workspace { base } => (workspace_scope(state, parts, &token).await?, base),
         };
         authorize(&token, &scope)?;
+        let role = role(state.store.as_ref(), &token, &scope).await?;
         let base_url = format!("{}{}", origin(parts, state), base);
-        Ok(Ctx { token, scope, base_url, now })
+        Ok(Ctx { token, scope, base_url, now, role })
     }
 }
 

@@ -162,6 +162,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    ctx.require_admin()?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let rendered = s.identities.create(&target(&ctx, kind), &body, ctx.now).await?;
     Ok(created(&rendered))
@@ -197,6 +198,7 @@ async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    ctx.require_admin()?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let if_match = header_str(&headers, &header::IF_MATCH);
     let rendered = s.identities.replace(&target(&ctx, kind), &id, &body, if_match, ctx.now).await?;
@@ -216,6 +218,7 @@ async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    ctx.require_admin()?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let if_match = header_str(&headers, &header::IF_MATCH);
     let t = target(&ctx, kind);
@@ -243,6 +246,7 @@ async fn delete(
     ResourceId(id): ResourceId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    ctx.require_admin()?;
     let if_match = header_str(&headers, &header::IF_MATCH);
     s.identities.delete(&target(&ctx, kind), &id, if_match).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

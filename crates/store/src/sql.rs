@@ -131,6 +131,26 @@ pub(crate) const COUNT_MEMBERS: &str = "SELECT count(*) FROM (SELECT 1 FROM memb
 pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, '') \
      FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? ORDER BY m.member_id";
 
+pub(crate) const DELETE_WORKSPACE_TOKENS: &str = "DELETE FROM tokens WHERE workspace_id = ?";
+pub(crate) const DELETE_WORKSPACE_PRINCIPALS: &str = "DELETE FROM principals WHERE home_workspace = ?";
+pub(crate) const DELETE_WORKSPACE: &str = "DELETE FROM workspaces WHERE id = ?";
+pub(crate) const UPSERT_ASSIGNMENT: &str = "INSERT INTO assignments (workspace_id, principal_id, permissions) \
+     VALUES (?, ?, ?) ON CONFLICT (workspace_id, principal_id) DO UPDATE SET permissions = excluded.permissions";
+pub(crate) const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE workspace_id = ? AND principal_id = ?";
+/// The permissions a principal holds on a workspace through itself and every group above it. `UNION` ends the walk
+/// on cycles.
+pub(crate) const SELECT_EFFECTIVE_PERMISSIONS: &str = "WITH RECURSIVE up (id) AS (SELECT ? \
+     UNION SELECT m.group_id FROM memberships m JOIN up ON m.member_id = up.id) \
+     SELECT a.permissions FROM up JOIN assignments a ON a.principal_id = up.id AND a.workspace_id = ?";
+
+/// The principals assigned directly to a workspace, with their permission, in id order.
+pub(crate) fn select_assignments(workspace_id: i64) -> Sql {
+    let mut s = Sql::new("SELECT ");
+    s.push(PRINCIPAL_COLUMNS).push(", a.permissions FROM assignments a JOIN principals p ON p.id = a.principal_id");
+    s.push(" WHERE a.workspace_id = ").bind(Param::Int(workspace_id)).push(" ORDER BY p.id");
+    s
+}
+
 /// Assigns a principal to a workspace of its own account (nothing happens for a workspace of another account).
 pub(crate) const INSERT_ASSIGNMENT: &str = "INSERT INTO assignments (workspace_id, principal_id, permissions) \
      SELECT id, ?, 'USER' FROM workspaces WHERE id = ? AND account_id = ?";
@@ -173,7 +193,7 @@ pub(crate) fn select_groups_of(scope: &Scope, principal_id: i64) -> Sql {
 ///
 /// Every form starts with `account_id = ? AND home_workspace ...` so that the `(account_id, home_workspace, kind,
 /// ...)` indexes serve it. A federated workspace reads both homes it can see with `IN (0, ?)`, then keeps the
-/// account principals that hold an assignment (a primary-key probe per row).
+/// account principals assigned to it directly or through a group: an upward walk of memberships per row.
 pub(crate) fn visible(scope: &Scope) -> Sql {
     let mut s = Sql::new("p.account_id = ");
     s.bind(Param::Text(scope.account_id().into()));
@@ -188,8 +208,13 @@ pub(crate) fn visible(scope: &Scope) -> Sql {
             let w = Param::Int(*workspace_id);
             s.push(" AND p.home_workspace IN (0, ").bind(w.clone()).push(")");
             s.push(" AND (p.home_workspace = ").bind(w.clone());
-            s.push(" OR EXISTS (SELECT 1 FROM assignments a WHERE a.workspace_id = ").bind(w);
-            s.push(" AND a.principal_id = p.id))");
+            // Assigned directly, or through a group (transitively): walk up from the principal, O(depth).
+            s.push(
+                " OR EXISTS (WITH RECURSIVE up (id) AS (SELECT p.id \
+                 UNION SELECT m.group_id FROM memberships m JOIN up ON m.member_id = up.id) \
+                 SELECT 1 FROM up JOIN assignments a ON a.principal_id = up.id AND a.workspace_id = ",
+            );
+            s.bind(w).push("))");
         }
     }
     s

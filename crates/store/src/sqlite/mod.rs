@@ -5,6 +5,7 @@
 mod migrations;
 mod pool;
 
+use idplane_core::assignment::Permission;
 use idplane_scim::filter::fold_case;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -262,6 +263,10 @@ impl PrincipalRow {
     }
 }
 
+fn permission(stored: &str) -> Result<Permission, StoreError> {
+    Permission::parse(stored).ok_or_else(|| StoreError::Backend(format!("unknown stored permission {stored:?}")))
+}
+
 fn query_principals(tx: &Transaction<'_>, s: &Sql) -> Result<Vec<Principal>, StoreError> {
     let mut stmt = tx.prepare_cached(&s.text).map_err(backend("prepare principal query"))?;
     let rows = stmt.query_map(bind(s), PrincipalRow::read).map_err(backend("query principals"))?;
@@ -415,6 +420,80 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare_cached(sql::SELECT_WORKSPACES).map_err(backend("prepare workspaces"))?;
             let rows = stmt.query_map([&account_id], workspace_from).map_err(backend("read workspaces"))?;
             rows.map(|r| into_workspace(r.map_err(backend("read workspace"))?)).collect()
+        })
+        .await
+    }
+
+    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError> {
+        // Workspace-local principals take their memberships and assignments with them (ON DELETE CASCADE); tokens
+        // scoped to the workspace reference it without a cascade, so they go first, explicitly.
+        self.write(move |tx| {
+            for statement in [sql::DELETE_WORKSPACE_TOKENS, sql::DELETE_WORKSPACE_PRINCIPALS] {
+                tx.prepare_cached(statement).and_then(|mut s| s.execute([id])).map_err(backend("delete workspace"))?;
+            }
+            let n = tx
+                .prepare_cached(sql::DELETE_WORKSPACE)
+                .and_then(|mut s| s.execute([id]))
+                .map_err(backend("delete workspace"))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn assignments(&self, workspace_id: i64) -> Result<Vec<(Principal, Permission)>, StoreError> {
+        let query = sql::select_assignments(workspace_id);
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(&query.text).map_err(backend("prepare assignments"))?;
+            let rows = stmt
+                .query_map(bind(&query), |r| Ok((PrincipalRow::read(r)?, r.get::<_, String>(8)?)))
+                .map_err(backend("read assignments"))?;
+            rows.map(|row| {
+                let (principal, permissions) = row.map_err(backend("read assignment"))?;
+                Ok((principal.into_principal()?, permission(&permissions)?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn set_assignment(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        permission: Option<Permission>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            match permission {
+                Some(p) => tx
+                    .prepare_cached(sql::UPSERT_ASSIGNMENT)
+                    .and_then(|mut s| s.execute((workspace_id, principal_id, p.as_str())))
+                    .map_err(write_error("assign", "assignment"))?,
+                None => tx
+                    .prepare_cached(sql::DELETE_ASSIGNMENT)
+                    .and_then(|mut s| s.execute([workspace_id, principal_id]))
+                    .map_err(backend("unassign"))?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn effective_permission(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> Result<Option<Permission>, StoreError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached(sql::SELECT_EFFECTIVE_PERMISSIONS).map_err(backend("prepare permission"))?;
+            let rows = stmt
+                .query_map([principal_id, workspace_id], |r| r.get::<_, String>(0))
+                .map_err(backend("read permission"))?;
+            let mut best = None;
+            for row in rows {
+                best = best.max(Some(permission(&row.map_err(backend("read permission"))?)?));
+            }
+            Ok(best)
         })
         .await
     }
@@ -625,7 +704,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<(), StoreError> {
+    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError> {
         let u = update.clone();
         self.write(move |tx| {
             let current: Option<(String, String, i64)> = tx
@@ -634,7 +713,7 @@ impl Store for SqliteStore {
                 .map_err(backend("read principal version"))?;
             // A principal deleted since it was read has changed too: the caller re-reads and finds it gone.
             let Some((code, account_id, version)) = current else { return Err(StoreError::VersionMismatch) };
-            if version != u.expected_version {
+            if u.expected_version.is_some_and(|expected| expected != version) {
                 return Err(StoreError::VersionMismatch);
             }
             let kind = kind(&code)?;
@@ -670,10 +749,11 @@ impl Store for SqliteStore {
                 }
             }
             let last_modified = nanos(u.last_modified)?;
+            // The writer connection serialises writes, so version + 1 read in this transaction is exact.
             tx.prepare_cached(sql::BUMP_VERSION)
-                .and_then(|mut s| s.execute((u.expected_version + 1, last_modified, u.id)))
+                .and_then(|mut s| s.execute((version + 1, last_modified, u.id)))
                 .map_err(backend("update version"))?;
-            Ok(())
+            Ok(version + 1)
         })
         .await
     }

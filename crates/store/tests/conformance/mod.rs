@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail, ensure};
+use idplane_core::assignment::Permission;
 use idplane_core::error::StoreError;
 use idplane_core::ids;
 use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
@@ -33,6 +34,7 @@ macro_rules! conformance_tests {
             groups_of_nested_groups,
             groups_of_with_a_cycle,
             groups_of_respects_visibility,
+            visibility_through_groups,
             version_mismatch,
             delete_cascades,
             list_translated_filters,
@@ -132,12 +134,13 @@ async fn change_members<S: Store>(store: &S, group: &Principal, ops: Vec<MemberO
     store
         .update_principal(&PrincipalUpdate {
             id: group.id,
-            expected_version: version,
+            expected_version: Some(version),
             doc: None,
             members: ops,
             last_modified: at(100),
         })
         .await
+        .map(drop)
 }
 
 fn account_scope_of(p: &Principal) -> Scope {
@@ -417,7 +420,7 @@ pub async fn uniqueness_is_case_insensitive<S: Store>(store: Arc<S>) -> Result<(
     let bob = user(&*store, &a, Home::Account, "bob@x").await?;
     let rename = PrincipalUpdate {
         id: bob.id,
-        expected_version: 1,
+        expected_version: Some(1),
         doc: Some(json!({"userName": "ALICE@x"})),
         members: vec![],
         last_modified: at(5),
@@ -567,14 +570,60 @@ pub async fn groups_of_respects_visibility<S: Store>(store: Arc<S>) -> Result<()
     let fed = workspace(&*store, &a, true).await?;
     let u = principal(PrincipalKind::User, &a, Home::Account, json!({"userName": "u@x"}))?;
     store.insert_principal(&u, &[], Some(fed.id)).await?;
+    // Not assigned, and under no assigned group: the workspace cannot see it.
     let hidden = group(&*store, &a, "hidden", &[u.id]).await?;
+    // Visible through the assigned group above it.
+    let inner = group(&*store, &a, "inner", &[u.id]).await?;
     let shown = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "shown"}))?;
-    store.insert_principal(&shown, &[hidden.id], Some(fed.id)).await?;
+    store.insert_principal(&shown, &[inner.id], Some(fed.id)).await?;
 
     let in_fed = store.groups_of(&Scope::for_workspace(&fed), u.id).await?;
-    // Reached through a group the workspace cannot see: still an (indirect) membership.
-    assert_eq!(in_fed, vec![GroupRef { id: shown.id, display: "shown".into(), direct: false }]);
-    assert_eq!(store.groups_of(&account_scope(&a), u.id).await?.len(), 2);
+    let mut want = vec![
+        GroupRef { id: inner.id, display: "inner".into(), direct: true },
+        GroupRef { id: shown.id, display: "shown".into(), direct: false },
+    ];
+    want.sort_by_key(|g| g.id);
+    assert_eq!(in_fed, want);
+    assert!(in_fed.iter().all(|g| g.id != hidden.id));
+    assert_eq!(store.groups_of(&account_scope(&a), u.id).await?.len(), 3);
+    Ok(())
+}
+
+/// A federated workspace sees the account principals assigned to it directly or through a group, transitively
+/// through nested groups; the effective permission is the strongest along the way.
+pub async fn visibility_through_groups<S: Store>(store: Arc<S>) -> Result<()> {
+    let a = account(&*store, "a").await?;
+    let fed = workspace(&*store, &a, true).await?;
+    let scope = Scope::for_workspace(&fed);
+    let u = user(&*store, &a, Home::Account, "deep@x").await?;
+    let sp = principal(PrincipalKind::ServicePrincipal, &a, Home::Account, json!({"applicationId": "app"}))?;
+    store.insert_principal(&sp, &[], None).await?;
+    let inner = group(&*store, &a, "inner", &[u.id, sp.id]).await?;
+    let outer = group(&*store, &a, "outer", &[inner.id]).await?;
+    assert_eq!(store.principal(&scope, None, u.id).await?, None, "nothing is assigned yet");
+    assert_eq!(store.effective_permission(fed.id, u.id).await?, None);
+
+    store.set_assignment(fed.id, outer.id, Some(Permission::User)).await?;
+    for id in [u.id, sp.id, inner.id, outer.id] {
+        ensure!(store.principal(&scope, None, id).await?.is_some(), "{id} is visible through the outer group");
+    }
+    expect(&*store, &scope, PrincipalKind::User, &eq("userName", "deep@x"), &[u.id]).await?;
+    assert_eq!(store.effective_permission(fed.id, u.id).await?, Some(Permission::User));
+    store.set_assignment(fed.id, inner.id, Some(Permission::Admin)).await?;
+    assert_eq!(store.effective_permission(fed.id, u.id).await?, Some(Permission::Admin), "the strongest wins");
+    assert_eq!(store.effective_permission(fed.id, outer.id).await?, Some(Permission::User));
+    let assigned: Vec<(i64, Permission)> =
+        store.assignments(fed.id).await?.into_iter().map(|(p, perm)| (p.id, perm)).collect();
+    let mut want = vec![(inner.id, Permission::Admin), (outer.id, Permission::User)];
+    want.sort();
+    assert_eq!(assigned, want);
+
+    // Unassigning removes access, not the identities.
+    store.set_assignment(fed.id, inner.id, None).await?;
+    store.set_assignment(fed.id, outer.id, None).await?;
+    assert_eq!(store.principal(&scope, None, u.id).await?, None);
+    assert!(store.principal(&account_scope(&a), None, u.id).await?.is_some());
+    assert!(store.assignments(fed.id).await?.is_empty());
     Ok(())
 }
 
@@ -584,7 +633,7 @@ pub async fn version_mismatch<S: Store>(store: Arc<S>) -> Result<()> {
     let u = user(&*store, &a, Home::Account, "u@x").await?;
     let stale = PrincipalUpdate {
         id: u.id,
-        expected_version: 2,
+        expected_version: Some(2),
         doc: Some(json!({"userName": "changed@x"})),
         members: vec![],
         last_modified: at(9),
@@ -592,8 +641,8 @@ pub async fn version_mismatch<S: Store>(store: Arc<S>) -> Result<()> {
     assert!(matches!(store.update_principal(&stale).await, Err(StoreError::VersionMismatch)));
     assert_eq!(store.principal(&scope, None, u.id).await?, Some(u.clone()));
 
-    let fresh = PrincipalUpdate { expected_version: 1, ..stale.clone() };
-    store.update_principal(&fresh).await?;
+    let fresh = PrincipalUpdate { expected_version: Some(1), ..stale.clone() };
+    assert_eq!(store.update_principal(&fresh).await?, 2, "the new version is returned");
     let now = store.principal(&scope, None, u.id).await?;
     let want = Principal { doc: json!({"userName": "changed@x"}), version: 2, last_modified: at(9), ..u.clone() };
     assert_eq!(now, Some(want));
@@ -602,9 +651,14 @@ pub async fn version_mismatch<S: Store>(store: Arc<S>) -> Result<()> {
     expect(&*store, &scope, PrincipalKind::User, &eq("userName", "u@x"), &[]).await?;
     // The same update again is stale now.
     assert!(matches!(store.update_principal(&fresh).await, Err(StoreError::VersionMismatch)));
-    // So is an update of a principal that was deleted.
+    // An update without an expected version applies whatever the version, and still bumps it.
+    let unchecked = PrincipalUpdate { expected_version: None, doc: None, last_modified: at(10), ..fresh.clone() };
+    assert_eq!(store.update_principal(&unchecked).await?, 3);
+    assert_eq!(store.update_principal(&unchecked).await?, 4);
+    // So is an update of a principal that was deleted, checked or not.
     ensure!(store.delete_principal(u.id).await?);
-    let gone = PrincipalUpdate { expected_version: 2, ..fresh };
+    assert!(matches!(store.update_principal(&unchecked).await, Err(StoreError::VersionMismatch)));
+    let gone = PrincipalUpdate { expected_version: Some(2), ..fresh };
     assert!(matches!(store.update_principal(&gone).await, Err(StoreError::VersionMismatch)));
     Ok(())
 }

@@ -1,0 +1,57 @@
+//! Workspace assignment: which account principals may use a workspace with identity federation, and how. A group's
+//! assignment reaches its members, transitively through nested groups; a principal's effective permission in a
+//! workspace is the highest of its own and its groups'.
+
+use serde::{Deserialize, Serialize};
+
+/// A permission on a workspace. `Admin` makes a workspace admin and implies `User`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Permission {
+    User,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::User => "USER",
+            Permission::Admin => "ADMIN",
+        }
+    }
+
+    /// Reads a permission level as the assignment API spells it (case-sensitive, as Databricks is).
+    pub fn parse(s: &str) -> Option<Permission> {
+        match s {
+            "USER" => Some(Permission::User),
+            "ADMIN" => Some(Permission::Admin),
+            _ => None,
+        }
+    }
+
+    /// What a list of requested permissions amounts to, per Databricks: ADMIN wins over USER, unknown values are
+    /// ignored, and nothing left means "no assignment".
+    pub fn strongest<'a>(requested: impl IntoIterator<Item = &'a str>) -> Option<Permission> {
+        requested.into_iter().filter_map(Permission::parse).max()
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::User => "Can use the workspace.",
+            Permission::Admin => "Can use and administer the workspace: its identities, assignments and tokens.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_wins_and_unknown_values_are_ignored() {
+        assert_eq!(Permission::strongest(["USER", "ADMIN"]), Some(Permission::Admin));
+        assert_eq!(Permission::strongest(["USER", "UNKNOWN"]), Some(Permission::User));
+        assert_eq!(Permission::strongest(["user"]), None, "case-sensitive, as Databricks");
+        assert_eq!(Permission::strongest([]), None);
+    }
+}
