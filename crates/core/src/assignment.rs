@@ -2,7 +2,13 @@
 //! assignment reaches its members, transitively through nested groups; a principal's effective permission in a
 //! workspace is the highest of its own and its groups'.
 
+use idplane_scim::ScimError;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+use crate::principal::{Home, Principal};
+use crate::store::Store;
+use crate::tenancy::{Scope, Workspace};
 
 /// A permission on a workspace. `Admin` makes a workspace admin and implies `User`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -41,6 +47,31 @@ impl Permission {
             Permission::Admin => "Can use and administer the workspace: its identities, assignments and tokens.",
         }
     }
+}
+
+/// Sets (`Some`) or removes (`None`) a principal's assignment to a workspace with identity federation. The principal
+/// must be an account principal of the workspace's account. Returns it.
+pub async fn assign(
+    store: &dyn Store,
+    workspace: &Workspace,
+    principal_id: i64,
+    permission: Option<Permission>,
+) -> Result<Principal> {
+    if !workspace.identity_federation {
+        return Err(ScimError::invalid_value(format!(
+            "workspace {} does not have identity federation enabled: its identities are its own, not assigned from \
+             the account",
+            workspace.id
+        ))
+        .into());
+    }
+    let account = Scope::Account { account_id: workspace.account_id.clone() };
+    let principal =
+        store.principal(&account, None, principal_id).await?.filter(|p| p.home == Home::Account).ok_or_else(|| {
+            CoreError::from(ScimError::not_found(format!("Principal {principal_id} not found in account.")))
+        })?;
+    store.set_assignment(workspace.id, principal.id, permission).await?;
+    Ok(principal)
 }
 
 #[cfg(test)]

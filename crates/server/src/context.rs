@@ -75,26 +75,13 @@ impl FromRequestParts<AppState> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let now = OffsetDateTime::now_utc();
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map(|u| u.0.path().to_string())
-            .unwrap_or_else(|| parts.uri.path().to_string());
+        let path = original_path(parts);
         let Some(level) = level(&path) else {
             return Err(ApiError::status(404, format!("no SCIM API at {path}")));
         };
-        let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
-        let token = authenticate(state.store.as_ref(), authorization, now).await?;
+        let token = authenticated(state, parts, now).await?;
         let (scope, base) = match level {
-            Level::Account { account_id, base } => {
-                if token.scope.account_id() != account_id || matches!(token.scope, TokenScope::Workspace { .. }) {
-                    return Err(
-                        CoreError::PermissionDenied("this token is not valid for this account's API".into()).into()
-                    );
-                }
-                let scope = Scope::Account { account_id: account_id.to_string() };
-                (scope, base)
-            }
+            Level::Account { account_id, base } => (account_scope(&token, account_id)?, base),
             Level::Workspace { base } => (workspace_scope(state, parts, &token).await?, base),
         };
         authorize(&token, &scope)?;
@@ -104,9 +91,32 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
+/// The request path before nesting stripped it.
+pub fn original_path(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|u| u.0.path().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string())
+}
+
+/// The token of a request, checked.
+pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime) -> Result<Token, ApiError> {
+    let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
+    Ok(authenticate(state.store.as_ref(), authorization, now).await?)
+}
+
+/// The account scope of `account_id` for `token`, or a 403: account APIs take account tokens of that account only.
+pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError> {
+    if token.scope.account_id() != account_id || matches!(token.scope, TokenScope::Workspace { .. }) {
+        return Err(CoreError::PermissionDenied("this token is not valid for this account's API".into()).into());
+    }
+    Ok(Scope::Account { account_id: account_id.to_string() })
+}
+
 /// The workspace a workspace-level request addresses: a workspace token's own; else the one named by
 /// `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
-async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
+pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
     let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
         .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
         .map(str::trim);

@@ -10,6 +10,44 @@ use idplane_core::bootstrap;
 use serde_json::json;
 
 use crate::AppState;
+use crate::error::{ApiError, scim_of};
+
+/// A Databricks REST error, `{"error_code": "...", "message": "..."}`, as the non-SCIM APIs answer. The SDKs pick
+/// their exception class from the code and the HTTP status.
+#[derive(Debug)]
+pub struct DbError(pub idplane_core::CoreError);
+
+impl DbError {
+    pub fn message(&self) -> String {
+        scim_of(&self.0).detail
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for DbError {
+    fn from(e: E) -> Self {
+        DbError(e.into().0)
+    }
+}
+
+impl IntoResponse for DbError {
+    fn into_response(self) -> Response {
+        let e = scim_of(&self.0);
+        let code = match e.status {
+            400 => "INVALID_PARAMETER_VALUE",
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "RESOURCE_DOES_NOT_EXIST",
+            405 => "BAD_REQUEST",
+            409 => "RESOURCE_ALREADY_EXISTS",
+            413 => "REQUEST_LIMIT_EXCEEDED",
+            429 => "REQUEST_LIMIT_EXCEEDED",
+            503 => "TEMPORARILY_UNAVAILABLE",
+            _ => "INTERNAL_ERROR",
+        };
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(json!({"error_code": code, "message": e.detail}))).into_response()
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/.well-known/databricks-config", get(databricks_config))

@@ -30,11 +30,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The SCIM base URL of a discovery request.
 fn base_url(parts: &Parts, state: &AppState) -> String {
-    let path = parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map(|u| u.0.path().to_string())
-        .unwrap_or_else(|| parts.uri.path().to_string());
+    let path = crate::context::original_path(parts);
     let base = match level(&path) {
         Some(crate::context::Level::Account { base, .. }) | Some(crate::context::Level::Workspace { base }) => {
             base.to_string()

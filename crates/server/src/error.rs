@@ -30,19 +30,24 @@ impl ApiError {
 
     /// The SCIM error this becomes.
     pub fn to_scim(&self) -> ScimError {
-        match &self.0 {
-            CoreError::Scim(e) => e.clone(),
-            CoreError::PreconditionFailed { .. } => ScimError::new(
-                412,
-                None,
-                "the resource has changed since the version named in If-Match; read it again and retry",
-            ),
-            CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
-            CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),
-            CoreError::Store(e) => {
-                tracing::error!(error = %e, "store failure");
-                ScimError::new(500, None, "the server could not complete the request; it has been logged")
-            }
+        scim_of(&self.0)
+    }
+}
+
+/// The SCIM error a core error becomes. Store failures are logged here, and answered without their details.
+pub fn scim_of(e: &CoreError) -> ScimError {
+    match e {
+        CoreError::Scim(e) => e.clone(),
+        CoreError::PreconditionFailed { .. } => ScimError::new(
+            412,
+            None,
+            "the resource has changed since the version named in If-Match; read it again and retry",
+        ),
+        CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
+        CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),
+        CoreError::Store(e) => {
+            tracing::error!(error = %e, "store failure");
+            ScimError::new(500, None, "the server could not complete the request; it has been logged")
         }
     }
 }

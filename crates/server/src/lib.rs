@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod log;
 pub mod scim;
+pub mod workspaces;
 
 use std::sync::Arc;
 
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0/preview/scim", scim_api())
         .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
         .merge(databricks::routes())
+        .merge(workspaces::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)

@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use idplane_core::bootstrap::{self, Bootstrapped};
-use idplane_core::token::Secret;
+use idplane_core::store::Store;
+use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::{AppState, Limits, router};
 use idplane_store::SqliteStore;
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ const WS: &str = "/api/2.0/preview/scim/v2";
 
 struct App {
     router: Router,
+    store: Arc<SqliteStore>,
     account: String,
     workspace: i64,
     _dir: tempfile::TempDir,
@@ -50,9 +52,9 @@ async fn app_with(limits: Limits) -> Result<App> {
     else {
         anyhow::bail!("a fresh store must bootstrap");
     };
-    let mut state = AppState::new(store);
+    let mut state = AppState::new(store.clone());
     state.limits = limits;
-    Ok(App { router: router(state), account: account.id, workspace: workspace.id, _dir: dir })
+    Ok(App { router: router(state), store, account: account.id, workspace: workspace.id, _dir: dir })
 }
 
 impl App {
@@ -88,6 +90,18 @@ impl App {
             })?
         };
         Ok(Reply { status, headers, body })
+    }
+
+    /// A new token acting as `principal` in `scope`.
+    async fn token_for(&self, scope: TokenScope, principal: Option<i64>) -> Result<String> {
+        let secret = Secret::generate()?;
+        let token = Token::new(&secret, scope, principal, "test", time::OffsetDateTime::now_utc(), None);
+        self.store.insert_token(&token).await?;
+        Ok(secret.expose().to_string())
+    }
+
+    async fn get_as(&self, uri: &str, token: &str) -> Result<Reply> {
+        self.send(Method::GET, uri, None, &[("authorization", &format!("Bearer {token}"))]).await
     }
 
     async fn get(&self, uri: &str) -> Result<Reply> {
@@ -733,5 +747,177 @@ async fn resource_shapes_snapshot() -> Result<()> {
     })?;
     let error = app.get(&format!("{WS}/Users?filter=userName+eq")).await?;
     insta::assert_json_snapshot!("error", error.body);
+    Ok(())
+}
+
+fn assert_databricks_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.body["error_code"], code, "{}", r.body);
+    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_workspaces_api_lists_creates_gets_and_deletes() -> Result<()> {
+    let app = app().await?;
+    let base = format!("/api/2.0/accounts/{}/workspaces", app.account);
+    let r = app.get(&base).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "a bare array: {}", r.body);
+    assert_eq!(r.body[0]["workspace_id"], app.workspace, "int64 as a JSON number");
+    assert_eq!(r.body[0]["workspace_status"], "RUNNING");
+    let r = app.post(&base, json!({"workspace_name": "plain", "identity_federation": false})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = r.body["workspace_id"].as_i64().unwrap_or_default();
+    assert_eq!(app.get(&format!("{base}/{id}")).await?.body["workspace_name"], "plain");
+    assert_eq!(app.get(&base).await?.body.as_array().map(Vec::len), Some(2));
+    // A user local to the workspace goes with it.
+    let token =
+        app.token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: id }, None).await?;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{WS}/Users"),
+            Some(json!({"userName": "local@x.com"})),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app.send(Method::DELETE, &format!("{base}/{id}"), None, &[]).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_databricks_error(&app.get(&format!("{base}/{id}")).await?, 404, "RESOURCE_DOES_NOT_EXIST");
+    assert_eq!(
+        app.get_as(&format!("{WS}/Users"), &token).await?.status,
+        StatusCode::UNAUTHORIZED,
+        "its tokens are gone"
+    );
+    assert_databricks_error(&app.post(&base, json!({})).await?, 400, "INVALID_PARAMETER_VALUE");
+    assert_databricks_error(&app.get_as(&base, "nope").await?, 401, "UNAUTHENTICATED");
+    let other = app
+        .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
+        .await?;
+    assert_databricks_error(&app.get_as(&base, &other).await?, 403, "PERMISSION_DENIED");
+    assert_databricks_error(&app.get("/api/2.0/accounts/not-this-one/workspaces").await?, 403, "PERMISSION_DENIED");
+    Ok(())
+}
+
+#[tokio::test]
+async fn assignment_makes_account_principals_visible_directly_or_through_groups() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let assignments = format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments", app.account, app.workspace);
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "outsider@x.com"})).await?;
+    let u = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert_scim_error(&app.get(&format!("{WS}/Users/{u}")).await?, 404, None);
+
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("{assignments}/principals/{u}"),
+            Some(json!({"permissions": ["USER", "ADMIN"]})),
+            &[],
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["permissions"], json!(["ADMIN"]), "ADMIN wins");
+    assert_eq!(app.get(&format!("{WS}/Users/{u}")).await?.body["id"], u.as_str(), "same id in the workspace");
+    let list = app.get(&assignments).await?;
+    let mine = list.body["permission_assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["principal"]["principal_id"].to_string() == u);
+    assert_eq!(mine.map(|a| a["principal"]["user_name"].clone()), Some(json!("outsider@x.com")), "{}", list.body);
+    let r =
+        app.send(Method::PUT, &format!("{assignments}/principals/{u}"), Some(json!({"permissions": []})), &[]).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_scim_error(&app.get(&format!("{WS}/Users/{u}")).await?, 404, None);
+
+    // Through a nested group.
+    let inner = app.post(&format!("{acct}/Groups"), json!({"displayName": "inner", "members": [{"value": u}]})).await?;
+    let inner = inner.body["id"].as_str().unwrap_or_default().to_string();
+    let outer =
+        app.post(&format!("{acct}/Groups"), json!({"displayName": "outer", "members": [{"value": inner}]})).await?;
+    let outer = outer.body["id"].as_str().unwrap_or_default().to_string();
+    let ws_assign = "/api/2.0/preview/permissionassignments";
+    let r = app.post(ws_assign, json!({"permission_assignments": [{"group_name": "outer", "permissions": ["USER"]}, {"user_name": "ghost@x.com", "permissions": ["USER"]}]})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["permission_assignments"][0]["principal"]["group_name"], "outer");
+    assert!(
+        r.body["permission_assignments"][1]["error"].as_str().is_some_and(|e| e.contains("not found")),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.get(&format!("{WS}/Users/{u}")).await?.status, StatusCode::OK, "visible through outer > inner");
+    assert_eq!(app.get(&format!("{WS}/Groups/{inner}")).await?.status, StatusCode::OK);
+    let r = app.send(Method::DELETE, &format!("{ws_assign}/principals/{outer}"), None, &[]).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_scim_error(&app.get(&format!("{WS}/Users/{u}")).await?, 404, None);
+    assert_eq!(app.get(&format!("{acct}/Users/{u}")).await?.status, StatusCode::OK, "unassigning keeps the identity");
+
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("{assignments}/principals/1234567890123456"),
+            Some(json!({"permissions": ["USER"]})),
+            &[],
+        )
+        .await?;
+    assert_databricks_error(&r, 404, "RESOURCE_DOES_NOT_EXIST");
+    let levels = app.get(&format!("{assignments}/permissions")).await?;
+    assert_eq!(levels.body["permissions"][1]["permission_level"], "ADMIN");
+    let plain = app
+        .post(
+            &format!("/api/2.0/accounts/{}/workspaces", app.account),
+            json!({"workspace_name": "p", "identity_federation": false}),
+        )
+        .await?;
+    let plain = plain.body["workspace_id"].as_i64().unwrap_or_default();
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/2.0/accounts/{}/workspaces/{plain}/permissionassignments/principals/{u}", app.account),
+            Some(json!({"permissions": ["USER"]})),
+            &[],
+        )
+        .await?;
+    assert_databricks_error(&r, 400, "INVALID_PARAMETER_VALUE");
+    Ok(())
+}
+
+#[tokio::test]
+async fn workspace_users_read_and_admins_write() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let assignments = format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments", app.account, app.workspace);
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "plain.user@x.com"})).await?;
+    let u: i64 = r.body["id"].as_str().unwrap_or_default().parse()?;
+    let token = app.token_for(TokenScope::Account { account_id: app.account.clone() }, Some(u)).await?;
+    let auth = format!("Bearer {token}");
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), &token).await?, 403, None);
+    app.send(Method::PUT, &format!("{assignments}/principals/{u}"), Some(json!({"permissions": ["USER"]})), &[])
+        .await?;
+    let me = app.get_as(&format!("{WS}/Me"), &token).await?;
+    assert_eq!(me.body["userName"], "plain.user@x.com");
+    assert_eq!(app.get_as(&format!("{WS}/Users?count=1"), &token).await?.status, StatusCode::OK);
+    let r = app
+        .send(Method::POST, &format!("{WS}/Users"), Some(json!({"userName": "x@x.com"})), &[("authorization", &auth)])
+        .await?;
+    assert_scim_error(&r, 403, None);
+    assert_scim_error(&app.get_as(&format!("{acct}/Users"), &token).await?, 403, None);
+    assert_databricks_error(
+        &app.get_as("/api/2.0/preview/permissionassignments", &token).await?,
+        403,
+        "PERMISSION_DENIED",
+    );
+    app.send(Method::PUT, &format!("{assignments}/principals/{u}"), Some(json!({"permissions": ["ADMIN"]})), &[])
+        .await?;
+    let r = app
+        .send(Method::POST, &format!("{WS}/Users"), Some(json!({"userName": "x@x.com"})), &[("authorization", &auth)])
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "a workspace admin writes: {}", r.body);
+    let r =
+        app.patch(&format!("{acct}/Users/{u}"), json!([{"op": "replace", "path": "active", "value": false}])).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), &token).await?, 403, None);
     Ok(())
 }
