@@ -825,7 +825,7 @@ async fn assignment_makes_account_principals_visible_directly_or_through_groups(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|a| a["principal"]["principal_id"].to_string() == u);
+        .find(|a| a["principal"]["principal_id"].as_i64().map(|id| id.to_string()).as_deref() == Some(u.as_str()));
     assert_eq!(mine.map(|a| a["principal"]["user_name"].clone()), Some(json!("outsider@x.com")), "{}", list.body);
     let r =
         app.send(Method::PUT, &format!("{assignments}/principals/{u}"), Some(json!({"permissions": []})), &[]).await?;
