@@ -187,7 +187,8 @@ class Env:
     ws_fed: int
     ws_nf: int
     ws2: int
-    token1: str  # bootstrap: account token of account1, principal `admin`
+    token1: str  # bootstrap: account token of account1, principal `admin` (account admin, assigned to ws_fed)
+    token1_service: str  # account token of account1 without a principal: an admin credential of account1
     token2: str  # account token of account2
     token_ws_fed: str  # workspace token of ws_fed
     token_ws_nf: str  # workspace token of ws_nf
@@ -209,6 +210,7 @@ def env(server) -> Env:
         ws_nf=int(ws_nf),
         ws2=int(ws2),
         token1=server.token,
+        token1_service=server.create_token(server.account_id, comment="sdk-tests account1 service"),
         token2=server.create_token(account2, comment="sdk-tests account2"),
         token_ws_fed=server.create_token(server.account_id, workspace=server.workspace_id, comment="sdk-tests ws_fed"),
         token_ws_nf=server.create_token(server.account_id, workspace=ws_nf, comment="sdk-tests ws_nf"),
@@ -292,17 +294,18 @@ class Call:
     method: str
     path: str
     query: dict
+    body: object
 
 
 class Recorder:
-    """Records the requests an SDK client makes (method, path, query) by wrapping its ApiClient.do."""
+    """Records the requests an SDK client makes (method, path, query, body) by wrapping its ApiClient.do."""
 
     def __init__(self):
         self.calls: List[Call] = []
 
     def wrap(self, do: Callable) -> Callable:
         def recording_do(method, path=None, *args, **kwargs):
-            self.calls.append(Call(method, path, dict(kwargs.get("query") or {})))
+            self.calls.append(Call(method, path, dict(kwargs.get("query") or {}), kwargs.get("body")))
             return do(method, path, *args, **kwargs)
 
         return recording_do

@@ -10,15 +10,13 @@ PATCH_SCHEMA = [iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 # Features the server does not have yet. Tests marked with these are strict xfails: the day the feature lands they
 # XPASS, fail the run, and the marker must be removed.
-MISSING_WORKSPACES = "server: /api/2.0/accounts/{account_id}/workspaces (list/get/create/delete) is not implemented"
-MISSING_ASSIGNMENTS = "server: permission assignments (account side and workspace side) are not implemented"
 MISSING_ENTITLEMENTS = "server: entitlements semantics (workspace-only; 400 invalidValue at account level)"
-MISSING_ROLES = "server: roles/authorization of non-admin principals (today every token is an admin of its scope)"
+MISSING_NON_ADMIN_VIEW = (
+    "server: a non-admin reader sees every attribute of other users; Databricks shows non-admins only id, userName "
+    "and displayName (reference 2.5)"
+)
 MISSING_TOKENS = "server: PAT API /api/2.0/token/* is not implemented"
 MISSING_TOKEN_MANAGEMENT = "server: token management /api/2.0/token-management/* is not implemented"
-MISSING_GROUP_ASSIGNMENT = (
-    "server: account principals are not visible in a federated workspace through the assignment of a group"
-)
 
 # Suspected server bugs (behaviour that exists but contradicts the reference); also strict xfails.
 BUG_409_SCIMTYPE = (
@@ -29,6 +27,10 @@ BUG_REF_URL = (
     "server bug: members[].$ref / groups[].$ref are absolute URLs; Databricks sends relative refs "
     "'Users/<id>', 'Groups/<id>', 'ServicePrincipals/<id>' that Terraform classifies members by (reference 2.6)"
 )
+BUG_MEMBER_DISPLAY = (
+    "server bug: group members[] carry no `display`; Databricks fills it (reference 2.6 example), "
+    "as idplane already does for a user's groups[]"
+)
 BUG_WORKSPACE_GROUP = (
     "server bug: a group created through workspace SCIM reports meta.resourceType 'Group', "
     "not 'WorkspaceGroup' (reference 2.6)"
@@ -36,9 +38,9 @@ BUG_WORKSPACE_GROUP = (
 BUG_USERNAME_IMMUTABLE = (
     "server bug: PUT changes userName; Databricks ignores a supplied userName change on PUT/PATCH (reference 2.5, 10.8)"
 )
-BUG_UNQUOTED_FILTER = (
-    "server bug: a filter with an unquoted value (userName eq a@b.c) matches nothing; "
-    "Databricks documents unquoted values (reference 2.2)"
+BUG_DEFAULT_ACTIVE = (
+    "server bug: a user or service principal created without `active` (the SDK sends no defaults) has no `active` "
+    "attribute and does not match `active eq true`; Databricks principals are active unless deactivated"
 )
 BUG_WORKSPACE_TOKEN_HEADER = (
     "server bug: a workspace token sent with X-Databricks-Workspace-Id of another workspace is answered "

@@ -9,6 +9,7 @@ from databricks.sdk.service import iam
 
 from helpers import (
     ADD,
+    BUG_MEMBER_DISPLAY,
     BUG_REF_URL,
     BUG_WORKSPACE_GROUP,
     PATCH_SCHEMA,
@@ -120,6 +121,7 @@ def test_list_with_attributes(level):
     assert not without[0].members
 
 
+@xfail(BUG_MEMBER_DISPLAY)
 def test_member_display(level):
     user = level.users.create(user_name=email("disp"), display_name="Member Display")
     group = level.groups.create(display_name=f"disp-{uid()}", members=[cv(user.id)])

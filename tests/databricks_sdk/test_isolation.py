@@ -103,17 +103,28 @@ def test_deleting_an_account_user_removes_it_from_the_federated_workspace(w_fed,
         w_fed.users.get(user.id)
 
 
-def test_account_token_addresses_the_workspace_named_by_the_header(env, w_fed, w_nf):
+def test_account_token_addresses_the_workspace_named_by_the_header(env, w_nf):
     """One account token, two workspaces: the SDK's workspace_id picks the workspace (X-Databricks-Workspace-Id)."""
-    nf_with_account_token = env.clients.workspace(env.token1, env.ws_nf)
     local = w_nf.users.create(user_name=email("hdr"))
-    assert nf_with_account_token.users.get(local.id).id == local.id
+    in_nf = env.clients.workspace(env.token1_service, env.ws_nf)
+    in_fed = env.clients.workspace(env.token1_service, env.ws_fed)
+    assert in_nf.users.get(local.id).id == local.id
     with pytest.raises(NotFound):
-        w_fed.users.get(local.id)
+        in_fed.users.get(local.id)
+    fed = in_fed.users.create(user_name=email("hdr-fed"))
+    with pytest.raises(NotFound):
+        in_nf.users.get(fed.id)
+
+
+def test_account_admin_not_assigned_to_a_workspace_is_denied_there(env):
+    """The bootstrap admin is an account admin assigned to ws_fed only."""
+    client = env.clients.workspace(env.token1, env.ws_nf)
+    with pytest.raises(PermissionDenied):
+        next(iter(client.users.list()))
 
 
 def test_workspace_token_cannot_read_another_workspace_of_its_account(env):
-    """A workspace token of ws_fed, used without a workspace header, only sees ws_fed."""
+    """A workspace token of ws_fed only sees ws_fed: a user of ws_nf is not listed."""
     local = env.clients.workspace(env.token_ws_nf, env.ws_nf).users.create(user_name=email("wst"))
     fed_token_client = env.clients.workspace(env.token_ws_fed, None)
     assert ids(fed_token_client.users.list(filter=f'userName eq "{local.user_name}"')) == []

@@ -25,6 +25,18 @@ def test_user_deactivate_and_reactivate(level, operation):
     assert level.users.get(user.id).active is True
 
 
+def test_sdk_drops_a_false_value(level, record):
+    """The SDK serialises Patch.value only if truthy: value=False goes out as {"op":"replace","path":"active"}
+    (reference 2.11 #13). What the server makes of it is not asserted (unverified against Databricks); it must not
+    fail."""
+    user = level.users.create(user_name=email("falsy"), active=True)
+    recorder = record(level.client)
+    level.users.patch(user.id, schemas=PATCH_SCHEMA, operations=[patch(REPLACE, "active", False)])
+    (call,) = [c for c in recorder.calls if c.method == "PATCH"]
+    assert call.body["Operations"] == [{"op": "replace", "path": "active"}]
+    assert level.users.get(user.id).id == user.id
+
+
 def test_several_operations_in_one_request(level):
     user = level.users.create(user_name=email("multi"), display_name="Before")
     level.users.patch(

@@ -6,9 +6,7 @@ import pytest
 from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service import provisioning
 
-from helpers import MISSING_WORKSPACES, uid, xfail
-
-pytestmark = xfail(MISSING_WORKSPACES)
+from helpers import uid
 
 
 def test_list(env, a1):
@@ -47,8 +45,8 @@ def test_create_and_delete(env, a1):
     assert created.workspace_name == name
     assert created.workspace_status == provisioning.WorkspaceStatus.RUNNING
     assert created.workspace_id in {w.workspace_id for w in a1.workspaces.list()}
-    # The new workspace answers its SCIM API with the account token.
-    w = env.clients.workspace(env.token1, created.workspace_id)
+    # The new workspace answers its SCIM API with an admin token of the account.
+    w = env.clients.workspace(env.token1_service, created.workspace_id)
     assert list(w.users.list(filter='userName eq "nobody@example.com"')) == []
     a1.workspaces.delete(created.workspace_id)
     with pytest.raises(NotFound):

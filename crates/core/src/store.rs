@@ -19,7 +19,7 @@ use crate::assignment::Permission;
 use crate::error::StoreError;
 use crate::principal::{GroupRef, Member, Principal, PrincipalKind};
 use crate::tenancy::{Account, Scope, Workspace};
-use crate::token::{Token, TokenHash};
+use crate::token::{Token, TokenHash, TokenKind};
 
 /// A change to a group's member list. Costs O(change), whatever the size of the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,15 @@ pub enum Listing {
     Candidates(Vec<Principal>),
 }
 
+/// Which tokens [`Store::tokens`] returns; `None` fields do not filter. `workspace_id: Some(None)` asks for
+/// account-wide tokens only.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub kind: Option<TokenKind>,
+    pub workspace_id: Option<Option<i64>>,
+    pub principal_id: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- tenancy ----
@@ -114,6 +123,15 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
     /// The token whose hash is `hash` (an index lookup), expired or not.
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError>;
+    /// The token with public id `id`.
+    async fn token(&self, id: &str) -> Result<Option<Token>, StoreError>;
+    /// The tokens of an account, optionally only those of one kind, one workspace and one principal, in creation
+    /// order.
+    async fn tokens(&self, account_id: &str, filter: &TokenFilter) -> Result<Vec<Token>, StoreError>;
+    /// Sets when a token stops working (rotation grace periods). False if it does not exist.
+    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    /// Revokes a token. False if it did not exist.
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
 
     // ---- principals ----
     /// Inserts a principal with its initial members; when `assign_to` names a workspace, also assigns the principal

@@ -6,8 +6,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::error::StoreError;
+use idplane_scim::ScimError;
+
+use crate::error::{Result, StoreError};
 use crate::ids;
+use crate::store::{Store, TokenFilter};
 
 /// The prefix of generated tokens, as Databricks personal access tokens have.
 pub const TOKEN_PREFIX: &str = "dapi";
@@ -74,12 +77,43 @@ impl TokenScope {
     }
 }
 
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// An administrative credential (first start, CLI): acts in its scope as an admin, or as its principal.
+    Admin,
+    /// A personal access token of a user or service principal for one workspace (`/api/2.0/token/...`).
+    Personal,
+    /// An account SCIM token for an identity provider's connector: works on the account SCIM API only.
+    Scim,
+}
+
+impl TokenKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenKind::Admin => "admin",
+            TokenKind::Personal => "personal",
+            TokenKind::Scim => "scim",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "admin" => Some(TokenKind::Admin),
+            "personal" => Some(TokenKind::Personal),
+            "scim" => Some(TokenKind::Scim),
+            _ => None,
+        }
+    }
+}
+
 /// A stored token: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// Public identifier, safe to log and show (the first 16 hex digits of the hash).
     pub id: String,
     pub hash: TokenHash,
+    pub kind: TokenKind,
     pub scope: TokenScope,
     /// The principal the token acts as, when it has one (`/Me`).
     pub principal_id: Option<i64>,
@@ -102,6 +136,7 @@ impl Token {
         Token {
             id: hex::encode(&hash.0[..8]),
             hash,
+            kind: TokenKind::Admin,
             scope,
             principal_id,
             comment: comment.into(),
@@ -110,9 +145,63 @@ impl Token {
         }
     }
 
+    pub fn with_kind(self, kind: TokenKind) -> Token {
+        Token { kind, ..self }
+    }
+
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires.is_some_and(|e| e <= now)
     }
+}
+
+/// Lifetime of a personal access token created without one (as Databricks documents: two years).
+pub const DEFAULT_PAT_LIFETIME: time::Duration = time::Duration::days(730);
+/// How long the previous account SCIM token keeps working after a rotation, unless configured otherwise.
+pub const DEFAULT_SCIM_ROTATION_GRACE: time::Duration = time::Duration::hours(24);
+
+/// Creates a personal access token for `principal_id` in one workspace.
+pub async fn create_personal(
+    store: &dyn Store,
+    account_id: &str,
+    workspace_id: i64,
+    principal_id: i64,
+    lifetime_seconds: Option<i64>,
+    comment: &str,
+    now: OffsetDateTime,
+) -> Result<(Secret, Token)> {
+    let expires = match lifetime_seconds {
+        None | Some(0) => now + DEFAULT_PAT_LIFETIME,
+        Some(s) if s > 0 => now + time::Duration::seconds(s),
+        Some(_) => return Err(ScimError::invalid_value("lifetime_seconds must be positive").into()),
+    };
+    let secret = Secret::generate()?;
+    let scope = TokenScope::Workspace { account_id: account_id.to_string(), workspace_id };
+    let token =
+        Token::new(&secret, scope, Some(principal_id), comment, now, Some(expires)).with_kind(TokenKind::Personal);
+    store.insert_token(&token).await?;
+    Ok((secret, token))
+}
+
+/// Generates a new account SCIM token. Every earlier SCIM token of the account keeps working for `grace` (or less,
+/// if it was to expire sooner), then fails: an identity provider's connector can be switched over without downtime.
+pub async fn rotate_scim_token(
+    store: &dyn Store,
+    account_id: &str,
+    grace: time::Duration,
+    now: OffsetDateTime,
+) -> Result<(Secret, Token)> {
+    let filter = TokenFilter { kind: Some(TokenKind::Scim), ..TokenFilter::default() };
+    let until = now + grace;
+    for old in store.tokens(account_id, &filter).await? {
+        if old.expires.is_none_or(|e| e > until) {
+            store.set_token_expiry(&old.id, Some(until)).await?;
+        }
+    }
+    let secret = Secret::generate()?;
+    let scope = TokenScope::Account { account_id: account_id.to_string() };
+    let token = Token::new(&secret, scope, None, "account SCIM token", now, None).with_kind(TokenKind::Scim);
+    store.insert_token(&token).await?;
+    Ok((secret, token))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::ids;
-use idplane_core::store::Store;
+use idplane_core::store::{Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::{AppState, router};
@@ -123,6 +123,37 @@ enum WorkspaceCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
+    /// Generate a new account SCIM token for an identity provider's connector (it works on the account SCIM API
+    /// only). Earlier SCIM tokens of the account keep working for the grace period, then fail.
+    RotateScim {
+        #[arg(long)]
+        account: String,
+        /// How long earlier SCIM tokens keep working.
+        #[arg(long, env = "IDPLANE_SCIM_TOKEN_GRACE_SECONDS", default_value_t = 86_400)]
+        grace_seconds: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the tokens of an account (never their values).
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by its id.
+    Delete {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Create a token for an account's API (and its workspaces), or for one workspace with --workspace.
     Create {
         #[arg(long)]
@@ -295,8 +326,63 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
     Ok(())
 }
 
+fn token_json(t: &Token) -> serde_json::Value {
+    let (kind, workspace) = match &t.scope {
+        TokenScope::Account { .. } => (t.kind.code(), None),
+        TokenScope::Workspace { workspace_id, .. } => (t.kind.code(), Some(*workspace_id)),
+    };
+    json!({
+        "token_id": t.id,
+        "kind": kind,
+        "account_id": t.scope.account_id(),
+        "workspace_id": workspace,
+        "principal_id": t.principal_id,
+        "comment": t.comment,
+        "creation_time": t.created.unix_timestamp() * 1000,
+        "expiry_time": t.expires.map(|e| e.unix_timestamp() * 1000).unwrap_or(-1),
+    })
+}
+
 async fn token(command: TokenCommand) -> Result<()> {
-    let TokenCommand::Create { account, workspace, principal, comment, lifetime_seconds, json, store } = command;
+    let (account, workspace, principal, comment, lifetime_seconds, json, store) = match command {
+        TokenCommand::Create { account, workspace, principal, comment, lifetime_seconds, json, store } => {
+            (account, workspace, principal, comment, lifetime_seconds, json, store)
+        }
+        TokenCommand::RotateScim { account, grace_seconds, json, store } => {
+            let store = open(&store.data_dir)?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
+            if grace_seconds < 0 {
+                bail!("--grace-seconds must not be negative");
+            }
+            let now = OffsetDateTime::now_utc();
+            let grace = time::Duration::seconds(grace_seconds);
+            let (secret, t) = idplane_core::token::rotate_scim_token(store.as_ref(), &account, grace, now).await?;
+            let value = json!({"token_value": secret.expose(), "token_info": token_json(&t)});
+            print(json, &value, format!("account SCIM token {} created: {}", t.id, secret.expose()));
+            return Ok(());
+        }
+        TokenCommand::List { account, json, store } => {
+            let store = open(&store.data_dir)?;
+            let tokens = store.tokens(&account, &TokenFilter::default()).await?;
+            let human = tokens
+                .iter()
+                .map(|t| format!("{}  {:8}  {}", t.id, t.kind.code(), t.comment))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json, &serde_json::Value::Array(tokens.iter().map(token_json).collect()), human);
+            return Ok(());
+        }
+        TokenCommand::Delete { id, json, store } => {
+            let store = open(&store.data_dir)?;
+            if !store.delete_token(&id).await? {
+                bail!("no token {id}");
+            }
+            print(json, &json!({"token_id": id, "deleted": true}), format!("token {id} revoked"));
+            return Ok(());
+        }
+    };
     let store = open(&store.data_dir)?;
     if store.account(&account).await?.is_none() {
         bail!("no account {account}");

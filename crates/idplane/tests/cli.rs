@@ -158,11 +158,24 @@ async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -
     let (status, _) = call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &ws_token, None).await?;
     assert_eq!(status, 403, "a workspace token cannot use the account API");
 
+    // An account SCIM token: account SCIM only; listed without its value; revocable.
+    let scim = admin(&data, &["token", "rotate-scim", "--account", &acme_id])?;
+    let scim_token = scim["token_value"].as_str().context("scim token")?.to_string();
+    assert_eq!(call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &scim_token, None).await?.0, 200);
+    assert_eq!(call(reqwest::Method::GET, &format!("{ws_base}/Users"), &scim_token, None).await?.0, 403);
+    let listed = admin(&data, &["token", "list", "--account", &acme_id])?;
+    let kinds: Vec<&str> = listed.as_array().into_iter().flatten().filter_map(|t| t["kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["admin", "admin", "scim"], "{listed}");
+    assert!(!listed.to_string().contains(&scim_token), "values are never listed");
+    let scim_id = scim["token_info"]["token_id"].as_str().context("token id")?;
+    admin(&data, &["token", "delete", "--id", scim_id])?;
+    assert_eq!(call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &scim_token, None).await?.0, 401);
+
     let status = server.terminate()?;
     assert!(status.success(), "SIGTERM is a graceful stop: {status}");
     let log = std::fs::read_to_string(data.with_extension("log"))?;
     assert!(log.contains("status=201") && log.contains("/Users"), "one line per request: {log}");
-    for secret in [&token, &ws_token, &acct_token] {
+    for secret in [&token, &ws_token, &acct_token, &scim_token] {
         assert!(!log.contains(secret.as_str()), "the log must never hold a token");
     }
 

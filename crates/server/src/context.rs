@@ -8,7 +8,8 @@ use idplane_core::CoreError;
 use idplane_core::access::{Role, authenticate, authorize, role};
 use idplane_core::bootstrap;
 use idplane_core::tenancy::Scope;
-use idplane_core::token::{Token, TokenScope};
+use idplane_core::tenancy::Workspace;
+use idplane_core::token::{Token, TokenKind, TokenScope};
 use time::OffsetDateTime;
 
 use crate::AppState;
@@ -106,6 +107,43 @@ pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime)
     Ok(authenticate(state.store.as_ref(), authorization, now).await?)
 }
 
+/// A 403 for an account SCIM token outside the account SCIM API: identity providers get no more than they need.
+pub fn refuse_scim_token(token: &Token) -> Result<(), ApiError> {
+    if token.kind == TokenKind::Scim {
+        return Err(
+            CoreError::PermissionDenied("an account SCIM token works on the account SCIM API only".into()).into()
+        );
+    }
+    Ok(())
+}
+
+/// The caller of a workspace-level API: the token, its workspace and its role there.
+#[derive(Debug, Clone)]
+pub struct WorkspaceCaller {
+    pub token: Token,
+    pub workspace: Workspace,
+    pub role: Role,
+    pub now: OffsetDateTime,
+}
+
+impl WorkspaceCaller {
+    pub async fn of(state: &AppState, parts: &Parts) -> Result<WorkspaceCaller, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let token = authenticated(state, parts, now).await?;
+        let scope = workspace_scope(state, parts, &token).await?;
+        authorize(&token, &scope)?;
+        let role = role(state.store.as_ref(), &token, &scope).await?;
+        let id = scope.workspace_id().unwrap_or_default();
+        let workspace = state
+            .store
+            .workspace(id)
+            .await
+            .map_err(CoreError::from)?
+            .ok_or_else(|| ApiError::status(404, format!("workspace {id} does not exist")))?;
+        Ok(WorkspaceCaller { token, workspace, role, now })
+    }
+}
+
 /// The account scope of `account_id` for `token`, or a 403: account APIs take account tokens of that account only.
 pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError> {
     if token.scope.account_id() != account_id || matches!(token.scope, TokenScope::Workspace { .. }) {
@@ -117,6 +155,7 @@ pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError>
 /// The workspace a workspace-level request addresses: a workspace token's own; else the one named by
 /// `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
 pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
+    refuse_scim_token(token)?;
     let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
         .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
         .map(str::trim);

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod log;
 pub mod scim;
+pub mod tokens;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
         .merge(databricks::routes())
         .merge(workspaces::routes())
+        .merge(tokens::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::body::read_json;
-use crate::context::{account_scope, authenticated, workspace_scope};
+use crate::context::{WorkspaceCaller, account_scope, authenticated, refuse_scim_token};
 use crate::databricks::DbError;
 
 pub fn routes() -> Router<AppState> {
@@ -61,6 +61,7 @@ impl FromRequestParts<AppState> for AccountAdmin {
         let now = OffsetDateTime::now_utc();
         let account_id = path_param(parts, state, "account_id").await?;
         let token = authenticated(state, parts, now).await?;
+        refuse_scim_token(&token)?;
         let scope = account_scope(&token, &account_id)?;
         authorize(&token, &scope)?;
         if role(state.store.as_ref(), &token, &scope).await? != Role::Admin {
@@ -82,21 +83,11 @@ impl FromRequestParts<AppState> for WorkspaceAdmin {
     type Rejection = DbError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
-        let now = OffsetDateTime::now_utc();
-        let token = authenticated(state, parts, now).await?;
-        let scope = workspace_scope(state, parts, &token).await?;
-        authorize(&token, &scope)?;
-        if role(state.store.as_ref(), &token, &scope).await? != Role::Admin {
+        let caller = WorkspaceCaller::of(state, parts).await?;
+        if caller.role != Role::Admin {
             return Err(CoreError::PermissionDenied("only workspace admins may manage assignments".into()).into());
         }
-        let Some(id) = scope.workspace_id() else { return Err(ScimError::not_found("no workspace").into()) };
-        let workspace = state
-            .store
-            .workspace(id)
-            .await
-            .map_err(CoreError::from)?
-            .ok_or_else(|| DbError::from(ScimError::not_found(format!("workspace {id} does not exist"))))?;
-        Ok(WorkspaceAdmin { workspace })
+        Ok(WorkspaceAdmin { workspace: caller.workspace })
     }
 }
 

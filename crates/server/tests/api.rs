@@ -921,3 +921,123 @@ async fn workspace_users_read_and_admins_write() -> Result<()> {
     assert_scim_error(&app.get_as(&format!("{WS}/Me"), &token).await?, 403, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn personal_tokens_and_token_management() -> Result<()> {
+    let app = app().await?;
+    let r = app.post("/api/2.0/token/create", json!({"lifetime_seconds": 3600, "comment": "ci"})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let pat = r.body["token_value"].as_str().unwrap_or_default().to_string();
+    let info = &r.body["token_info"];
+    assert!(pat.starts_with("dapi"));
+    assert_eq!(
+        info["expiry_time"].as_i64().unwrap_or_default() - info["creation_time"].as_i64().unwrap_or_default(),
+        3_600_000
+    );
+    let id = info["token_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(app.get_as(&format!("{WS}/Me"), &pat).await?.body["userName"], "admin", "a PAT acts as its owner");
+    assert_scim_error(&app.get_as(&format!("{}/Users", app.acct()), &pat).await?, 403, None);
+    let list = app.get("/api/2.0/token/list").await?;
+    assert!(
+        list.body["token_infos"].as_array().is_some_and(|l| l.iter().any(|t| t["token_id"] == id.as_str())),
+        "{}",
+        list.body
+    );
+
+    // Token management: a token on behalf of a service principal, listed with its owner, then revoked.
+    let sp = app
+        .post(
+            &format!("{WS}/ServicePrincipals"),
+            json!({"applicationId": "11111111-2222-3333-4444-555555555555", "displayName": "etl"}),
+        )
+        .await?;
+    let sp_id: i64 = sp.body["id"].as_str().unwrap_or_default().parse()?;
+    let r = app
+        .post(
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            json!({"application_id": "11111111-2222-3333-4444-555555555555", "comment": "etl"}),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let sp_token = r.body["token_value"].as_str().unwrap_or_default().to_string();
+    let sp_token_id = r.body["token_info"]["token_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        app.get_as(&format!("{WS}/Me"), &sp_token).await?.body["applicationId"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+    let all = app.get(&format!("/api/2.0/token-management/tokens?created_by_id={sp_id}")).await?;
+    assert_eq!(all.body["token_infos"].as_array().map(Vec::len), Some(1), "{}", all.body);
+    assert_eq!(all.body["token_infos"][0]["created_by_username"], "11111111-2222-3333-4444-555555555555");
+    let r = app.get(&format!("/api/2.0/token-management/tokens/{sp_token_id}")).await?;
+    assert_eq!(r.body["token_info"]["owner_id"], sp_id);
+    // The service principal is no admin: token management is closed to it, and it cannot delete the admin's PAT.
+    assert_databricks_error(
+        &app.get_as("/api/2.0/token-management/tokens", &sp_token).await?,
+        403,
+        "PERMISSION_DENIED",
+    );
+    let r = app
+        .send(
+            Method::POST,
+            "/api/2.0/token/delete",
+            Some(json!({"token_id": id})),
+            &[("authorization", &format!("Bearer {sp_token}"))],
+        )
+        .await?;
+    assert_databricks_error(&r, 404, "RESOURCE_DOES_NOT_EXIST");
+    let r = app.send(Method::DELETE, &format!("/api/2.0/token-management/tokens/{sp_token_id}"), None, &[]).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), &sp_token).await?, 401, None);
+
+    let r = app.post("/api/2.0/token/delete", json!({"token_id": id})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), &pat).await?, 401, None);
+    assert_databricks_error(
+        &app.post("/api/2.0/token/create", json!({"lifetime_seconds": -5})).await?,
+        400,
+        "INVALID_PARAMETER_VALUE",
+    );
+
+    // An expired token is refused.
+    let owner: i64 = app.get(&format!("{WS}/Me")).await?.body["id"].as_str().unwrap_or_default().parse()?;
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let (old, _) = idplane_core::token::create_personal(
+        app.store.as_ref(),
+        &app.account,
+        app.workspace,
+        owner,
+        Some(3600),
+        "",
+        long_ago,
+    )
+    .await?;
+    let r = app.get_as(&format!("{WS}/Me"), old.expose()).await?;
+    assert_scim_error(&r, 401, None);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn account_scim_tokens_rotate_with_a_grace_period_and_work_on_account_scim_only() -> Result<()> {
+    let app = app().await?;
+    let store = app.store.as_ref();
+    let hours = time::Duration::hours;
+    let now = time::OffsetDateTime::now_utc();
+    let (first, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10)).await?;
+    let users = format!("{}/Users?count=1", app.acct());
+    assert_eq!(app.get_as(&users, first.expose()).await?.status, StatusCode::OK);
+    assert_scim_error(&app.get_as(&format!("{WS}/Users"), first.expose()).await?, 403, None);
+    let workspaces = format!("/api/2.0/accounts/{}/workspaces", app.account);
+    assert_databricks_error(&app.get_as(&workspaces, first.expose()).await?, 403, "PERMISSION_DENIED");
+
+    // Rotated 10 hours ago with a 24-hour grace: both work now.
+    let (second, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10)).await?;
+    assert_eq!(app.get_as(&users, first.expose()).await?.status, StatusCode::OK, "still in its grace period");
+    assert_eq!(app.get_as(&users, second.expose()).await?.status, StatusCode::OK);
+    // Rotated 10 hours ago with a 1-hour grace: the earlier ones stopped working 9 hours ago.
+    let (third, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(1), now - hours(10)).await?;
+    assert_scim_error(&app.get_as(&users, first.expose()).await?, 401, None);
+    assert_scim_error(&app.get_as(&users, second.expose()).await?, 401, None);
+    assert_eq!(app.get_as(&users, third.expose()).await?.status, StatusCode::OK);
+    Ok(())
+}

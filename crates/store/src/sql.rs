@@ -8,7 +8,7 @@
 
 use idplane_core::principal::PrincipalKind;
 use idplane_core::resource_types;
-use idplane_core::store::{ListSpec, Sort};
+use idplane_core::store::{ListSpec, Sort, TokenFilter};
 use idplane_core::tenancy::Scope;
 use idplane_scim::filter::fold_case;
 use idplane_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
@@ -104,9 +104,40 @@ pub(crate) const UPSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens \
-     (id, hash, account_id, workspace_id, principal_id, comment, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+     (id, hash, account_id, workspace_id, principal_id, comment, created, expires, kind) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The columns every token query reads, in the order the row mapper expects.
+pub(crate) const TOKEN_COLUMNS: &str =
+    "id, hash, account_id, workspace_id, principal_id, comment, created, expires, kind";
 pub(crate) const SELECT_TOKEN_BY_HASH: &str = "SELECT id, hash, account_id, workspace_id, principal_id, comment, \
-     created, expires FROM tokens WHERE hash = ?";
+     created, expires, kind FROM tokens WHERE hash = ?";
+pub(crate) const SELECT_TOKEN_BY_ID: &str = "SELECT id, hash, account_id, workspace_id, principal_id, comment, \
+     created, expires, kind FROM tokens WHERE id = ?";
+pub(crate) const UPDATE_TOKEN_EXPIRY: &str = "UPDATE tokens SET expires = ? WHERE id = ?";
+pub(crate) const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE id = ?";
+
+/// The tokens of an account that pass `filter`, in creation order.
+pub(crate) fn select_tokens(account_id: &str, filter: &TokenFilter) -> Sql {
+    let mut s = Sql::new("SELECT ");
+    s.push(TOKEN_COLUMNS).push(" FROM tokens WHERE account_id = ").bind(Param::Text(account_id.into()));
+    if let Some(kind) = filter.kind {
+        s.push(" AND kind = ").bind(Param::Text(kind.code().into()));
+    }
+    match filter.workspace_id {
+        None => {}
+        Some(None) => {
+            s.push(" AND workspace_id IS NULL");
+        }
+        Some(Some(w)) => {
+            s.push(" AND workspace_id = ").bind(Param::Int(w));
+        }
+    }
+    if let Some(p) = filter.principal_id {
+        s.push(" AND principal_id = ").bind(Param::Int(p));
+    }
+    s.push(" ORDER BY created, id");
+    s
+}
 
 pub(crate) const INSERT_PRINCIPAL: &str = "INSERT INTO principals (id, kind, account_id, home_workspace, \
      unique_value, unique_key, external_id, display_name, display_key, active, doc, version, created, last_modified) \

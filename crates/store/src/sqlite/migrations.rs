@@ -28,10 +28,11 @@ pub(crate) struct Migration {
 /// - `memberships` and `assignments` are keyed both ways so that "members of a group", "groups of a member", "is X a
 ///   member of G" and "principals of a workspace" are all index probes; deleting a principal cascades to them and to
 ///   its tokens.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts, workspaces, settings, tokens, principals, memberships, assignments",
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts, workspaces, settings, tokens, principals, memberships, assignments",
+        sql: r#"
 CREATE TABLE accounts (
     id      TEXT PRIMARY KEY,
     name    TEXT NOT NULL,
@@ -115,7 +116,17 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('assignments', 'assignments_principal', '1000000 2');
 ANALYZE sqlite_schema;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "token kinds",
+        sql: r#"
+-- What a token is for: 'admin' (first start, CLI), 'personal' (a workspace PAT), 'scim' (an account SCIM token).
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'admin';
+CREATE INDEX tokens_account ON tokens (account_id, kind, workspace_id);
+"#,
+    },
+];
 
 /// The schema version this binary writes.
 pub(crate) fn latest_version() -> i64 {

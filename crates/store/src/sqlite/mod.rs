@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{GroupRef, Home, IndexedFields, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Store};
+use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
-use idplane_core::token::{Token, TokenHash, TokenScope};
+use idplane_core::token::{Token, TokenHash, TokenKind, TokenScope};
 use pool::Pool;
 
 /// The database file inside the data directory.
@@ -259,6 +259,56 @@ impl PrincipalRow {
             version: self.version,
             created: time(self.created)?,
             last_modified: time(self.last_modified)?,
+        })
+    }
+}
+
+/// A `tokens` row, in the order of [`sql::TOKEN_COLUMNS`].
+struct TokenRow {
+    id: String,
+    hash: Vec<u8>,
+    account_id: String,
+    workspace_id: Option<i64>,
+    principal_id: Option<i64>,
+    comment: String,
+    created: i64,
+    expires: Option<i64>,
+    kind: String,
+}
+
+impl TokenRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TokenRow {
+            id: r.get(0)?,
+            hash: r.get(1)?,
+            account_id: r.get(2)?,
+            workspace_id: r.get(3)?,
+            principal_id: r.get(4)?,
+            comment: r.get(5)?,
+            created: r.get(6)?,
+            expires: r.get(7)?,
+            kind: r.get(8)?,
+        })
+    }
+
+    fn into_token(self) -> Result<Token, StoreError> {
+        let hash: [u8; 32] =
+            self.hash.try_into().map_err(|_| StoreError::Backend(format!("token {} has a malformed hash", self.id)))?;
+        let kind = TokenKind::from_code(&self.kind)
+            .ok_or_else(|| StoreError::Backend(format!("token {} has an unknown kind {:?}", self.id, self.kind)))?;
+        let scope = match self.workspace_id {
+            None => TokenScope::Account { account_id: self.account_id },
+            Some(workspace_id) => TokenScope::Workspace { account_id: self.account_id, workspace_id },
+        };
+        Ok(Token {
+            id: self.id,
+            hash: TokenHash(hash),
+            kind,
+            scope,
+            principal_id: self.principal_id,
+            comment: self.comment,
+            created: time(self.created)?,
+            expires: self.expires.map(time).transpose()?,
         })
     }
 }
@@ -538,6 +588,7 @@ impl Store for SqliteStore {
                         t.comment,
                         created,
                         expires,
+                        t.kind.code(),
                     ])
                 })
                 .map_err(write_error("insert token", "hash"))?;
@@ -549,34 +600,58 @@ impl Store for SqliteStore {
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
         let hash = *hash;
         self.read(move |tx| {
-            type TokenRow = (String, Vec<u8>, String, Option<i64>, Option<i64>, String, i64, Option<i64>);
-            let row: Option<TokenRow> = tx
+            let row = tx
                 .prepare_cached(sql::SELECT_TOKEN_BY_HASH)
-                .and_then(|mut s| {
-                    s.query_row([hash.0.as_slice()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-                    })
-                    .optional()
-                })
+                .and_then(|mut s| s.query_row([hash.0.as_slice()], TokenRow::read).optional())
                 .map_err(backend("read token"))?;
-            let Some((id, stored, account_id, workspace_id, principal_id, comment, created, expires)) = row else {
-                return Ok(None);
-            };
-            let stored: [u8; 32] =
-                stored.try_into().map_err(|_| StoreError::Backend(format!("token {id} has a malformed hash")))?;
-            let scope = match workspace_id {
-                None => TokenScope::Account { account_id },
-                Some(workspace_id) => TokenScope::Workspace { account_id, workspace_id },
-            };
-            Ok(Some(Token {
-                id,
-                hash: TokenHash(stored),
-                scope,
-                principal_id,
-                comment,
-                created: time(created)?,
-                expires: expires.map(time).transpose()?,
-            }))
+            row.map(TokenRow::into_token).transpose()
+        })
+        .await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
+        let id = id.to_string();
+        self.read(move |tx| {
+            let row = tx
+                .prepare_cached(sql::SELECT_TOKEN_BY_ID)
+                .and_then(|mut s| s.query_row([&id], TokenRow::read).optional())
+                .map_err(backend("read token"))?;
+            row.map(TokenRow::into_token).transpose()
+        })
+        .await
+    }
+
+    async fn tokens(&self, account_id: &str, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
+        let query = sql::select_tokens(account_id, filter);
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(&query.text).map_err(backend("prepare tokens"))?;
+            let rows = stmt.query_map(bind(&query), TokenRow::read).map_err(backend("read tokens"))?;
+            rows.map(|row| row.map_err(backend("read token"))?.into_token()).collect()
+        })
+        .await
+    }
+
+    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let expires = expires.map(nanos).transpose()?;
+            let n = tx
+                .prepare_cached(sql::UPDATE_TOKEN_EXPIRY)
+                .and_then(|mut s| s.execute(params![expires, id]))
+                .map_err(backend("set token expiry"))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(sql::DELETE_TOKEN)
+                .and_then(|mut s| s.execute([&id]))
+                .map_err(backend("delete token"))?;
+            Ok(n > 0)
         })
         .await
     }

@@ -10,9 +10,9 @@ use idplane_core::assignment::Permission;
 use idplane_core::error::StoreError;
 use idplane_core::ids;
 use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store};
+use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
-use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_core::token::{Secret, Token, TokenKind, TokenScope};
 use idplane_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -291,13 +291,36 @@ pub async fn tokens<S: Store>(store: Arc<S>) -> Result<()> {
     store.insert_token(&t1).await?;
     let s2 = Secret::generate()?;
     let scope = TokenScope::Workspace { account_id: a.id.clone(), workspace_id: w.id };
-    let t2 = Token::new(&s2, scope, Some(u.id), "me", at(2), Some(at(3)));
+    let t2 = Token::new(&s2, scope, Some(u.id), "me", at(2), Some(at(3))).with_kind(TokenKind::Personal);
     store.insert_token(&t2).await?;
+    let s3 = Secret::generate()?;
+    let t3 = Token::new(&s3, TokenScope::Account { account_id: a.id.clone() }, None, "scim", at(4), None)
+        .with_kind(TokenKind::Scim);
+    store.insert_token(&t3).await?;
 
     assert_eq!(store.token_by_hash(&s1.hash()).await?, Some(t1.clone()));
-    assert_eq!(store.token_by_hash(&s2.hash()).await?, Some(t2));
+    assert_eq!(store.token_by_hash(&s2.hash()).await?, Some(t2.clone()));
     assert_eq!(store.token_by_hash(&Secret::generate()?.hash()).await?, None);
+    assert_eq!(store.token(&t3.id).await?, Some(t3.clone()));
     assert!(matches!(store.insert_token(&t1).await, Err(StoreError::Conflict(_))));
+
+    let ids = |tokens: Vec<Token>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let all = TokenFilter::default();
+    assert_eq!(ids(store.tokens(&a.id, &all).await?), vec![t1.id.clone(), t2.id.clone(), t3.id.clone()]);
+    let scim = TokenFilter { kind: Some(TokenKind::Scim), ..TokenFilter::default() };
+    assert_eq!(ids(store.tokens(&a.id, &scim).await?), vec![t3.id.clone()]);
+    let in_w = TokenFilter { workspace_id: Some(Some(w.id)), principal_id: Some(u.id), ..TokenFilter::default() };
+    assert_eq!(ids(store.tokens(&a.id, &in_w).await?), vec![t2.id.clone()]);
+    let account_wide = TokenFilter { workspace_id: Some(None), ..TokenFilter::default() };
+    assert_eq!(ids(store.tokens(&a.id, &account_wide).await?), vec![t1.id.clone(), t3.id.clone()]);
+    assert!(store.tokens("another account", &all).await?.is_empty());
+
+    ensure!(store.set_token_expiry(&t3.id, Some(at(9))).await?);
+    assert_eq!(store.token(&t3.id).await?.and_then(|t| t.expires), Some(at(9)));
+    ensure!(store.delete_token(&t3.id).await?);
+    ensure!(!store.delete_token(&t3.id).await?);
+    ensure!(!store.set_token_expiry(&t3.id, None).await?);
+    assert_eq!(store.token_by_hash(&s3.hash()).await?, None, "a revoked token is gone");
     Ok(())
 }
 
