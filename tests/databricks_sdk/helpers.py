@@ -15,6 +15,7 @@ MISSING_NON_ADMIN_VIEW = (
     "server: a non-admin reader sees every attribute of other users; Databricks shows non-admins only id, userName "
     "and displayName (reference 2.5)"
 )
+MISSING_BUILTIN_GROUPS = "server: the built-in workspace groups `users` and `admins` (reference 2.6) do not exist"
 MISSING_TOKENS = "server: PAT API /api/2.0/token/* is not implemented"
 MISSING_TOKEN_MANAGEMENT = "server: token management /api/2.0/token-management/* is not implemented"
 

@@ -12,6 +12,7 @@ from helpers import (
     BUG_MEMBER_DISPLAY,
     BUG_REF_URL,
     BUG_WORKSPACE_GROUP,
+    MISSING_BUILTIN_GROUPS,
     PATCH_SCHEMA,
     REMOVE,
     REPLACE,
@@ -157,6 +158,14 @@ def test_workspace_group_is_workspace_local(kind, w_fed, w_nf):
     w = w_fed if kind == "federated" else w_nf
     group = w.groups.create(display_name=f"local-{uid()}")
     assert w.groups.get(group.id).meta.resource_type == "WorkspaceGroup"
+
+
+@xfail(MISSING_BUILTIN_GROUPS)
+@pytest.mark.parametrize("kind", ["federated", "not-federated"])
+def test_builtin_workspace_groups(kind, w_fed, w_nf):
+    w = w_fed if kind == "federated" else w_nf
+    names = {g.display_name for g in w.groups.list(filter='displayName eq "users" or displayName eq "admins"')}
+    assert names == {"users", "admins"}
 
 
 @pytest.mark.parametrize("kind", ["account", "workspace"])

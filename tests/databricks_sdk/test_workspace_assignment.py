@@ -7,7 +7,7 @@ databricks_permission_assignment uses it): it is exercised through the Workspace
 import uuid
 
 import pytest
-from databricks.sdk.errors import NotFound, PermissionDenied
+from databricks.sdk.errors import BadRequest, NotFound, PermissionDenied
 from databricks.sdk.service import iam
 
 from helpers import cv, email, uid
@@ -112,3 +112,25 @@ def test_workspace_side_permission_assignments_api(env, a1, w_fed):
 
     api.do("DELETE", f"/api/2.0/preview/permissionassignments/principals/{user.id}")
     assert int(user.id) not in assignments(a1, env.ws_fed)
+
+
+def test_bootstrap_admin_is_a_workspace_admin(env, a1, w_fed):
+    me = w_fed.current_user.me()
+    entry = assignments(a1, env.ws_fed)[int(me.id)]
+    assert entry.permissions == [ADMIN]
+    assert entry.principal.user_name == "admin"
+
+
+def test_non_federated_workspace_takes_no_assignments(env, a1):
+    user = a1.users.create(user_name=email("nf-assign"))
+    with pytest.raises(BadRequest):
+        a1.workspace_assignment.update(env.ws_nf, int(user.id), permissions=[USER])
+    assert int(user.id) not in assignments(a1, env.ws_nf)
+
+
+def test_principal_of_another_account_cannot_be_assigned(env, a1, a2):
+    foreign = a2.users.create(user_name=email("foreign"))
+    with pytest.raises(NotFound):
+        a1.workspace_assignment.update(env.ws_fed, int(foreign.id), permissions=[USER])
+    with pytest.raises(NotFound):
+        a1.workspace_assignment.update(env.ws_fed, 123456789, permissions=[USER])

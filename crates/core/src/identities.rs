@@ -519,7 +519,7 @@ fn missing_member(id: i64) -> CoreError {
     .into()
 }
 
-/// The uniqueness error, worded as Databricks words it (Terraform matches the text).
+/// The uniqueness error, worded as Databricks words it, without `scimType` (Terraform matches the text).
 fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
     let StoreError::Conflict(attr) = e else {
         return match e {
@@ -539,7 +539,8 @@ fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
             format!("Service principal with application ID {value} already exists.")
         }
     };
-    ScimError::new(409, Some(ScimType::Uniqueness), detail).into()
+    // No scimType: clients show "<scimType> <detail>", and Terraform matches the detail's exact Databricks wording.
+    ScimError::new(409, None, detail).into()
 }
 
 /// A member as SCIM shows it. `$ref` is the member's absolute URL, equal to its `meta.location`.

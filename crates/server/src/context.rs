@@ -50,8 +50,17 @@ impl Ctx {
 /// Which SCIM API a path belongs to, and the path prefix that is its base.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Level<'a> {
-    Account { account_id: &'a str, base: &'a str },
-    Workspace { base: &'a str },
+    Account {
+        account_id: &'a str,
+        base: &'a str,
+    },
+    Workspace {
+        base: &'a str,
+    },
+    /// The account's SCIM API as a workspace shows it to its admins, read-only (`/api/2.0/account/scim/v2`).
+    AccountProxy {
+        base: &'a str,
+    },
 }
 
 /// Classifies a request path: `/api/2.0/accounts/{account_id}/scim/v2/...` or `/api/2.0/preview/scim[/v2]/...`.
@@ -61,6 +70,10 @@ pub fn level(path: &str) -> Option<Level<'_>> {
         let base_len = "/api/2.0/accounts/".len() + account_id.len() + "/scim/v2".len();
         let base = path.get(..base_len)?;
         return base.ends_with("/scim/v2").then_some(Level::Account { account_id, base });
+    }
+    let proxy = "/api/2.0/account/scim/v2";
+    if path == proxy || path.starts_with("/api/2.0/account/scim/v2/") {
+        return Some(Level::AccountProxy { base: proxy });
     }
     if path.starts_with("/api/2.0/preview/scim") {
         let v2 = "/api/2.0/preview/scim/v2";
@@ -84,6 +97,20 @@ impl FromRequestParts<AppState> for Ctx {
         let (scope, base) = match level {
             Level::Account { account_id, base } => (account_scope(&token, account_id)?, base),
             Level::Workspace { base } => (workspace_scope(state, parts, &token).await?, base),
+            Level::AccountProxy { base } => {
+                let workspace = workspace_scope(state, parts, &token).await?;
+                authorize(&token, &workspace)?;
+                if role(state.store.as_ref(), &token, &workspace).await? != Role::Admin {
+                    return Err(CoreError::PermissionDenied(
+                        "only workspace admins may read the account's identities".into(),
+                    )
+                    .into());
+                }
+                let account = Scope::Account { account_id: workspace.account_id().to_string() };
+                let base_url = format!("{}{}", origin(parts, state), base);
+                // Read-only: as a user of the account scope, every write is refused.
+                return Ok(Ctx { token, scope: account, base_url, now, role: Role::User });
+            }
         };
         authorize(&token, &scope)?;
         let role = role(state.store.as_ref(), &token, &scope).await?;

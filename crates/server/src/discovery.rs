@@ -32,9 +32,9 @@ pub fn routes() -> Router<AppState> {
 fn base_url(parts: &Parts, state: &AppState) -> String {
     let path = crate::context::original_path(parts);
     let base = match level(&path) {
-        Some(crate::context::Level::Account { base, .. }) | Some(crate::context::Level::Workspace { base }) => {
-            base.to_string()
-        }
+        Some(crate::context::Level::Account { base, .. })
+        | Some(crate::context::Level::Workspace { base })
+        | Some(crate::context::Level::AccountProxy { base }) => base.to_string(),
         None => String::new(),
     };
     format!("{}{}", origin(parts, state), base)

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0/preview/scim/v2", scim_api())
         .nest("/api/2.0/preview/scim", scim_api())
         .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
+        .nest("/api/2.0/account/scim/v2", scim_api())
         .merge(databricks::routes())
         .merge(workspaces::routes())
         .merge(tokens::routes())

@@ -216,6 +216,7 @@ async fn user_names_are_unique_case_insensitively_with_databricks_wording() -> R
     let r = app.post(&format!("{WS}/Users"), json!({"userName": "DUP@x.com"})).await?;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["status"], "409");
+    assert!(r.body.get("scimType").is_none(), "Terraform matches the detail alone: {}", r.body);
     assert!(
         r.body["detail"].as_str().unwrap_or_default().starts_with("User with username DUP@x.com already exists"),
         "{}",
@@ -1039,5 +1040,29 @@ async fn account_scim_tokens_rotate_with_a_grace_period_and_work_on_account_scim
     assert_scim_error(&app.get_as(&users, first.expose()).await?, 401, None);
     assert_scim_error(&app.get_as(&users, second.expose()).await?, 401, None);
     assert_eq!(app.get_as(&users, third.expose()).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn workspace_admins_read_the_account_through_the_proxy_and_write_nothing() -> Result<()> {
+    let app = app().await?;
+    let proxy = "/api/2.0/account/scim/v2";
+    let r = app.post(&format!("{}/Users", app.acct()), json!({"userName": "unassigned@x.com"})).await?;
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert_scim_error(&app.get(&format!("{WS}/Users/{id}")).await?, 404, None);
+    let r = app.get(&format!("{proxy}/Users/{id}")).await?;
+    assert_eq!(r.status, StatusCode::OK, "the proxy shows account users, assigned or not: {}", r.body);
+    assert!(r.body["meta"]["location"].as_str().is_some_and(|l| l.contains(proxy)));
+    let r = app.get(&format!("{proxy}/Users?filter=userName+eq+%22unassigned%40x.com%22")).await?;
+    assert_eq!(r.body["totalResults"], 1);
+    assert_scim_error(&app.post(&format!("{proxy}/Users"), json!({"userName": "no@x.com"})).await?, 403, None);
+    assert_scim_error(&app.send(Method::DELETE, &format!("{proxy}/Users/{id}"), None, &[]).await?, 403, None);
+    // A plain workspace user may not use it.
+    let u: i64 = id.parse()?;
+    let assign =
+        format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals/{u}", app.account, app.workspace);
+    app.send(Method::PUT, &assign, Some(json!({"permissions": ["USER"]})), &[]).await?;
+    let token = app.token_for(TokenScope::Account { account_id: app.account.clone() }, Some(u)).await?;
+    assert_scim_error(&app.get_as(&format!("{proxy}/Users"), &token).await?, 403, None);
     Ok(())
 }
