@@ -23,6 +23,9 @@ from helpers import uid
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The environment as pytest found it, for cargo and the server (cargo and rustup find their homes through HOME).
+ORIGINAL_ENV = dict(os.environ)
+
 # Bounded so that a hanging or refusing server fails a test within seconds, not the SDK's default 300 s.
 RETRY_TIMEOUT_SECONDS = 10
 HTTP_TIMEOUT_SECONDS = 10
@@ -49,7 +52,9 @@ def idplane_bin() -> str:
     configured = os.environ.get("IDPLANE_BIN")
     if configured:
         return str(Path(configured).resolve())
-    subprocess.run(["cargo", "build", "--locked", "--quiet", "--bin", "idplane"], cwd=REPO, check=True)
+    subprocess.run(
+        ["cargo", "build", "--locked", "--quiet", "--bin", "idplane"], cwd=REPO, check=True, env=ORIGINAL_ENV
+    )
     return str(REPO / "target" / "debug" / "idplane")
 
 
@@ -66,14 +71,10 @@ class Server:
 
     def cli(self, *args: str) -> dict:
         """Runs an admin command (`idplane account create ...`) on the server's data directory; returns its JSON."""
-        out = subprocess.run(
-            [self.bin, *args, "--json", "--data-dir", str(self.data_dir)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=server_env(),
-            timeout=60,
-        )
+        command = [self.bin, *args, "--json", "--data-dir", str(self.data_dir)]
+        out = subprocess.run(command, capture_output=True, text=True, env=server_env(), timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
         return json.loads(out.stdout)
 
     def create_token(self, account: str, workspace: Optional[int] = None, principal: Optional[str] = None,
@@ -89,7 +90,7 @@ class Server:
 
 
 def server_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDPLANE_")}
+    env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("IDPLANE_")}
     env.update(extra)
     return env
 

@@ -16,14 +16,8 @@ MISSING_NON_ADMIN_VIEW = (
     "and displayName (reference 2.5)"
 )
 MISSING_BUILTIN_GROUPS = "server: the built-in workspace groups `users` and `admins` (reference 2.6) do not exist"
-MISSING_TOKENS = "server: PAT API /api/2.0/token/* is not implemented"
-MISSING_TOKEN_MANAGEMENT = "server: token management /api/2.0/token-management/* is not implemented"
 
 # Suspected server bugs (behaviour that exists but contradicts the reference); also strict xfails.
-BUG_409_SCIMTYPE = (
-    "server bug: 409 duplicate errors carry scimType 'uniqueness', so the SDK's message is "
-    "'uniqueness User with ...' instead of the exact Databricks text clients match (reference 2.12)"
-)
 BUG_REF_URL = (
     "server bug: members[].$ref / groups[].$ref are absolute URLs; Databricks sends relative refs "
     "'Users/<id>', 'Groups/<id>', 'ServicePrincipals/<id>' that Terraform classifies members by (reference 2.6)"

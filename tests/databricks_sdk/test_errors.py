@@ -7,7 +7,7 @@ import uuid
 import pytest
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict, Unauthenticated
 
-from helpers import BUG_409_SCIMTYPE, MISSING_NON_ADMIN_VIEW, cv, email, patch, REPLACE, uid, xfail
+from helpers import MISSING_NON_ADMIN_VIEW, cv, email, patch, REPLACE, uid, xfail
 
 UNKNOWN_ID = "999999999999999"
 
@@ -62,7 +62,6 @@ def test_duplicate_service_principal_is_conflict(level):
         level.service_principals.create(application_id=app, display_name=f"dup-{uid()}")
 
 
-@xfail(BUG_409_SCIMTYPE)
 def test_conflict_messages_are_the_databricks_texts(level):
     """Terraform's `force` import matches these texts exactly (reference 2.12). The SDK renders the message as
     f"{scimType} {detail}", so an absent scimType shows as a leading "None " (databricks-sdk 0.156.0)."""

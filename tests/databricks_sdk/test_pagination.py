@@ -56,7 +56,10 @@ def test_users_sorted_over_pages(level, many_users):
 def test_list_envelope_echoes_start_index(level, many_users):
     """The SDK ignores totalResults/itemsPerPage/startIndex, but the Go SDK pages by the echoed startIndex."""
     prefix, _ = many_users
-    base = "/api/2.0/preview/scim/v2" if not level.is_account else f"/api/2.0/accounts/{level.client.config.account_id}/scim/v2"
+    if level.is_account:
+        base = f"/api/2.0/accounts/{level.client.config.account_id}/scim/v2"
+    else:
+        base = "/api/2.0/preview/scim/v2"
     page = level.client.api_client.do(
         "GET", f"{base}/Users", query={"filter": f'userName sw "{prefix}"', "startIndex": 11, "count": 10}
     )

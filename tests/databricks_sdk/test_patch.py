@@ -58,33 +58,41 @@ def make(ws_level, kind, **kwargs):
     )
 
 
+SQL = {"value": "databricks-sql-access"}
+POOL = {"value": "allow-instance-pool-create"}
+
+
 @pytest.mark.parametrize("kind", ["user", "group", "service-principal"])
 def test_entitlements_add_replace_remove(ws_level, kind):
     api, created = make(ws_level, kind, entitlements=[cv("allow-cluster-create")])
     assert values(api.get(created.id).entitlements) == {"allow-cluster-create"}
 
     # {"op":"add","path":"entitlements","value":[{"value":"databricks-sql-access"}]}
-    api.patch(created.id, schemas=PATCH_SCHEMA, operations=[patch(ADD, "entitlements", [{"value": "databricks-sql-access"}])])
+    api.patch(created.id, schemas=PATCH_SCHEMA, operations=[patch(ADD, "entitlements", [SQL])])
     assert values(api.get(created.id).entitlements) == {"allow-cluster-create", "databricks-sql-access"}
 
     # {"op":"remove","path":"entitlements[value eq \"allow-cluster-create\"]"}
-    api.patch(created.id, schemas=PATCH_SCHEMA, operations=[patch(REMOVE, 'entitlements[value eq "allow-cluster-create"]')])
+    api.patch(
+        created.id, schemas=PATCH_SCHEMA, operations=[patch(REMOVE, 'entitlements[value eq "allow-cluster-create"]')]
+    )
     assert values(api.get(created.id).entitlements) == {"databricks-sql-access"}
 
     # {"op":"replace","path":"entitlements","value":[...]}  (Terraform databricks_entitlements)
     api.patch(
         created.id,
         schemas=PATCH_SCHEMA,
-        operations=[patch(REPLACE, "entitlements", [{"value": "workspace-access"}, {"value": "allow-instance-pool-create"}])],
+        operations=[patch(REPLACE, "entitlements", [{"value": "workspace-access"}, POOL])],
     )
     assert values(api.get(created.id).entitlements) == {"workspace-access", "allow-instance-pool-create"}
 
     # {"op":"remove","path":"entitlements","value":[{"value":"workspace-access"}]}  (remove with a value list)
-    api.patch(created.id, schemas=PATCH_SCHEMA, operations=[patch(REMOVE, "entitlements", [{"value": "workspace-access"}])])
+    api.patch(
+        created.id, schemas=PATCH_SCHEMA, operations=[patch(REMOVE, "entitlements", [{"value": "workspace-access"}])]
+    )
     assert values(api.get(created.id).entitlements) == {"allow-instance-pool-create"}
 
     # {"op":"add","value":{"entitlements":[...]}}  (path-less)
-    api.patch(created.id, operations=[patch(ADD, None, {"entitlements": [{"value": "databricks-sql-access"}]})])
+    api.patch(created.id, operations=[patch(ADD, None, {"entitlements": [SQL]})])
     assert values(api.get(created.id).entitlements) == {"allow-instance-pool-create", "databricks-sql-access"}
 
 
@@ -113,7 +121,8 @@ def test_account_level_rejects_entitlements_on_patch(a1):
 def test_account_admin_role(a1):
     """Go SDK example: path-less add of {"roles":[{"value":"account_admin"}]}; remove by filter path."""
     user = a1.users.create(user_name=email("role"))
-    a1.users.patch(user.id, schemas=PATCH_SCHEMA, operations=[patch(ADD, None, {"roles": [{"value": "account_admin"}]})])
+    add_role = patch(ADD, None, {"roles": [{"value": "account_admin"}]})
+    a1.users.patch(user.id, schemas=PATCH_SCHEMA, operations=[add_role])
     assert values(a1.users.get(user.id).roles) == {"account_admin"}
     a1.users.patch(user.id, schemas=PATCH_SCHEMA, operations=[patch(REMOVE, 'roles[value eq "account_admin"]')])
     assert not a1.users.get(user.id).roles

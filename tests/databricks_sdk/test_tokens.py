@@ -6,10 +6,9 @@ import uuid
 import pytest
 from databricks.sdk.errors import PermissionDenied, Unauthenticated
 
-from helpers import MISSING_TOKEN_MANAGEMENT, MISSING_TOKENS, email, uid, xfail
+from helpers import email, uid
 
 
-@xfail(MISSING_TOKENS)
 def test_create_use_list_delete(env, w_fed):
     comment = f"sdk-{uid()}"
     created = w_fed.tokens.create(comment=comment, lifetime_seconds=3600)
@@ -30,7 +29,6 @@ def test_create_use_list_delete(env, w_fed):
         with_pat.current_user.me()
 
 
-@xfail(MISSING_TOKENS)
 def test_token_without_lifetime_expires_in_two_years(w_fed):
     created = w_fed.tokens.create(comment=f"sdk-{uid()}")
     info = created.token_info
@@ -39,7 +37,6 @@ def test_token_without_lifetime_expires_in_two_years(w_fed):
     w_fed.tokens.delete(info.token_id)
 
 
-@xfail(MISSING_TOKENS)
 def test_pat_of_a_workspace_local_user(env, w_nf):
     user = w_nf.users.create(user_name=email("patuser"))
     token = env.server.create_token(env.account1, workspace=env.ws_nf, principal=user.id)
@@ -54,24 +51,16 @@ def test_pat_of_a_workspace_local_user(env, w_nf):
         env.server.create_token(env.account1, workspace=env.ws_nf, principal=other.id), env.ws_nf
     )
     assert created.token_info.token_id not in {t.token_id for t in other_client.tokens.list()}
-    # A workspace PAT does not open another workspace.
+    # A workspace PAT does not open the account API.
     with pytest.raises((PermissionDenied, Unauthenticated)):
-        env.clients.workspace(created.token_value, env.ws_fed).current_user.me()
+        next(iter(env.clients.account(created.token_value, env.account1).users.list()))
 
 
-def cli_workspace_token(env, workspace, principal, comment):
-    out = env.server.cli(
-        "token", "create", "--account", env.account1, "--workspace", str(workspace),
-        "--principal", str(principal), "--comment", comment,
-    )
-    return out["token_value"], out["token_info"]["token_id"]
-
-
-@xfail(MISSING_TOKEN_MANAGEMENT)
 def test_token_management_list_get_delete(env, w_fed):
     me = w_fed.current_user.me()
     comment = f"tm-{uid()}"
-    value, token_id = cli_workspace_token(env, env.ws_fed, me.id, comment)
+    created = w_fed.tokens.create(comment=comment, lifetime_seconds=600)
+    value, token_id = created.token_value, created.token_info.token_id
     listed = {t.token_id: t for t in w_fed.token_management.list()}
     assert listed[token_id].comment == comment
     assert listed[token_id].created_by_username == "admin"
@@ -85,7 +74,6 @@ def test_token_management_list_get_delete(env, w_fed):
         env.clients.workspace(value, env.ws_fed).current_user.me()
 
 
-@xfail(MISSING_TOKEN_MANAGEMENT)
 def test_token_on_behalf_of_a_service_principal(env, w_fed):
     app = str(uuid.uuid4())
     sp = w_fed.service_principals.create(application_id=app, display_name=f"obo-{uid()}")

@@ -179,14 +179,20 @@ pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError>
     Ok(Scope::Account { account_id: account_id.to_string() })
 }
 
-/// The workspace a workspace-level request addresses: a workspace token's own; else the one named by
-/// `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
+/// The workspace a workspace-level request addresses: a workspace token's own (naming another one is a 403); else
+/// the one named by `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
 pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
     refuse_scim_token(token)?;
     let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
         .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
         .map(str::trim);
     let id = match (&token.scope, named) {
+        (TokenScope::Workspace { workspace_id, .. }, Some(named)) if named != workspace_id.to_string() => {
+            return Err(CoreError::PermissionDenied(format!(
+                "this token is for workspace {workspace_id}, not for workspace {named}"
+            ))
+            .into());
+        }
         (TokenScope::Workspace { workspace_id, .. }, _) => *workspace_id,
         (_, Some(named)) => named.parse::<i64>().map_err(|_| {
             ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id, not \"{named}\""))

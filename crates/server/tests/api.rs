@@ -1066,3 +1066,191 @@ async fn workspace_admins_read_the_account_through_the_proxy_and_write_nothing()
     assert_scim_error(&app.get_as(&format!("{proxy}/Users"), &token).await?, 403, None);
     Ok(())
 }
+
+/// Each target read by its own tenant.
+async fn snapshot(app: &App, targets: &[Target<'_>]) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for t in targets {
+        let r = app.send(Method::GET, &format!("{}/{}/{}", t.base, t.endpoint, t.id), None, &t.auth).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}/{}/{}: {}", t.base, t.endpoint, t.id, r.body);
+        out.push(r.body);
+    }
+    Ok(out)
+}
+
+/// A valid replacement body for a resource of `endpoint`, so that only authorization can refuse it.
+fn put_body(endpoint: &str) -> Value {
+    match endpoint {
+        "Users" => json!({"userName": "pwned@x.com"}),
+        _ => json!({"displayName": "pwned"}),
+    }
+}
+
+/// A resource of another tenant: its SCIM base and endpoint, its id, and its own tenant's credentials.
+#[derive(Clone)]
+struct Target<'a> {
+    base: String,
+    endpoint: &'static str,
+    id: String,
+    auth: Vec<(&'a str, &'a str)>,
+}
+
+/// Tenant isolation, as a matrix: every endpoint and method, aimed with one tenant's token at another tenant's
+/// account, workspace or resources, is refused (401, 403 or 404), and afterwards the target is unchanged.
+#[tokio::test]
+async fn tenant_isolation_matrix() -> Result<()> {
+    let app = app().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let store = app.store.as_ref();
+    // Tenant B: another account with a workspace; tenant C: a second, non-federated workspace of account A.
+    let b = idplane_core::tenancy::Account { id: idplane_core::ids::new_uuid()?, name: "b".into(), created: now };
+    store.insert_account(&b).await?;
+    let new_ws = |account: &str, federated| idplane_core::tenancy::Workspace {
+        id: idplane_core::ids::new_numeric_id().unwrap_or(1),
+        account_id: account.to_string(),
+        name: "w".into(),
+        identity_federation: federated,
+        created: now,
+    };
+    let wb = new_ws(&b.id, true);
+    store.insert_workspace(&wb).await?;
+    let wc = new_ws(&app.account, false);
+    store.insert_workspace(&wc).await?;
+    let b_admin = app.token_for(TokenScope::Account { account_id: b.id.clone() }, None).await?;
+    let c_admin =
+        app.token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: wc.id }, None).await?;
+    let b_scim = format!("/api/2.0/accounts/{}/scim/v2", b.id);
+
+    // Resources of B (account level, and in its workspace) and of C, created by their own admins.
+    let as_b = [("authorization", format!("Bearer {b_admin}")), ("x-databricks-workspace-id", wb.id.to_string())];
+    let as_b: Vec<(&str, &str)> = as_b.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let as_c = format!("Bearer {c_admin}");
+    let as_c = [("authorization", as_c.as_str())];
+    let mut targets = Vec::new();
+    for (endpoint, body) in [
+        ("Users", json!({"userName": "b-user@x.com"})),
+        ("ServicePrincipals", json!({"applicationId": "b-app", "displayName": "b-sp"})),
+    ] {
+        let r = app.send(Method::POST, &format!("{b_scim}/{endpoint}"), Some(body), &as_b).await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap_or_default().to_string();
+        targets.push(Target { base: b_scim.clone(), endpoint, id, auth: as_b.clone() });
+    }
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{b_scim}/Groups"),
+            Some(json!({"displayName": "b-group", "members": [{"value": targets[0].id}]})),
+            &as_b,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    targets.push(Target { base: b_scim.clone(), endpoint: "Groups", id, auth: as_b.clone() });
+    let r = app.send(Method::POST, &format!("{WS}/Users"), Some(json!({"userName": "c-user@x.com"})), &as_c).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    targets.push(Target { base: WS.to_string(), endpoint: "Users", id, auth: as_c.to_vec() });
+
+    let before = snapshot(&app, &targets).await?;
+
+    // The attackers: A's admin (default token), C's workspace admin, and a user of A's default workspace.
+    let a_ws = format!("Bearer {TOKEN}");
+    let c = format!("Bearer {c_admin}");
+    let attackers: Vec<Vec<(&str, String)>> = vec![
+        vec![("authorization", a_ws.clone())],
+        vec![("authorization", a_ws.clone()), ("x-databricks-workspace-id", wb.id.to_string())],
+        vec![("authorization", a_ws.clone()), ("x-databricks-workspace-id", wc.id.to_string())],
+        vec![("authorization", c.clone()), ("x-databricks-workspace-id", app.workspace.to_string())],
+    ];
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": "pwned"}]});
+    let mut checked = 0;
+    for attacker in &attackers {
+        let headers: Vec<(&str, &str)> = attacker.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let is_a_admin_in_c = attacker.iter().any(|(_, v)| *v == wc.id.to_string()) && attacker[0].1 == a_ws;
+        for target in &targets {
+            let id = &target.id;
+            // A's account admin legitimately administers C (a workspace of its own account): not an attack.
+            if is_a_admin_in_c && id == &targets[3].id {
+                continue;
+            }
+            for base in [WS.to_string(), "/api/2.0/preview/scim".into(), b_scim.clone(), app.acct()] {
+                for endpoint in ["Users", "Groups", "ServicePrincipals"] {
+                    let item = format!("{base}/{endpoint}/{id}");
+                    let requests = [
+                        (Method::GET, item.clone(), None),
+                        (Method::PUT, item.clone(), Some(put_body(endpoint))),
+                        (Method::PATCH, item.clone(), Some(patch.clone())),
+                        (Method::DELETE, item.clone(), None),
+                        (Method::GET, format!("{base}/{endpoint}?filter=id+eq+%22{id}%22"), None),
+                        (
+                            Method::POST,
+                            format!("{base}/{endpoint}/.search"),
+                            Some(json!({"filter": format!("id eq \"{id}\"")})),
+                        ),
+                        (Method::POST, format!("{base}/.search"), Some(json!({"filter": format!("id eq \"{id}\"")}))),
+                        (
+                            Method::POST,
+                            format!("{base}/Bulk"),
+                            Some(
+                                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [{"method": "DELETE", "path": format!("/{endpoint}/{id}")}]}),
+                            ),
+                        ),
+                    ];
+                    for (method, uri, body) in requests {
+                        let r = app.send(method.clone(), &uri, body, &headers).await?;
+                        let s = r.status.as_u16();
+                        let leaked = match (&method, s) {
+                            (_, 401 | 403 | 404) => false,
+                            // A list or search may answer, but never with the target in it.
+                            (_, 200) if r.body.get("Resources").is_some() => r.body.to_string().contains(id.as_str()),
+                            // Bulk answers 200 with per-operation statuses: each must be a refusal.
+                            (_, 200) if r.body.get("Operations").is_some() => r.body["Operations"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|o| !matches!(o["status"].as_str(), Some("401" | "403" | "404"))),
+                            _ => true,
+                        };
+                        assert!(!leaked, "{method} {uri} with {headers:?} answered {s}: {}", r.body);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // The non-SCIM APIs of B's account and workspace.
+        for (method, uri) in [
+            (Method::GET, format!("/api/2.0/accounts/{}/workspaces", b.id)),
+            (Method::GET, format!("/api/2.0/accounts/{}/workspaces/{}", b.id, wb.id)),
+            (Method::DELETE, format!("/api/2.0/accounts/{}/workspaces/{}", b.id, wb.id)),
+            (Method::GET, format!("/api/2.0/accounts/{}/workspaces/{}", app.account, wb.id)),
+            (Method::GET, format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments", app.account, wb.id)),
+            (
+                Method::PUT,
+                format!(
+                    "/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals/{}",
+                    app.account, wb.id, targets[0].id
+                ),
+            ),
+            (
+                Method::PUT,
+                format!(
+                    "/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals/{}",
+                    app.account, app.workspace, targets[0].id
+                ),
+            ),
+        ] {
+            let r = app.send(method.clone(), &uri, Some(json!({"permissions": ["ADMIN"]})), &headers).await?;
+            assert!(
+                matches!(r.status.as_u16(), 401 | 403 | 404),
+                "{method} {uri} with {headers:?} answered {}: {}",
+                r.status,
+                r.body
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(snapshot(&app, &targets).await?, before, "nothing of another tenant changed");
+    assert!(checked > 500, "the matrix covers {checked} requests");
+    Ok(())
+}
