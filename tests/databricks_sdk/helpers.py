@@ -10,7 +10,6 @@ PATCH_SCHEMA = [iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 # Features the server does not have yet. Tests marked with these are strict xfails: the day the feature lands they
 # XPASS, fail the run, and the marker must be removed.
-MISSING_ENTITLEMENTS = "server: entitlements semantics (workspace-only; 400 invalidValue at account level)"
 MISSING_NON_ADMIN_VIEW = (
     "server: a non-admin reader sees every attribute of other users; Databricks shows non-admins only id, userName "
     "and displayName (reference 2.5)"
@@ -32,14 +31,6 @@ BUG_WORKSPACE_GROUP = (
 )
 BUG_USERNAME_IMMUTABLE = (
     "server bug: PUT changes userName; Databricks ignores a supplied userName change on PUT/PATCH (reference 2.5, 10.8)"
-)
-BUG_DEFAULT_ACTIVE = (
-    "server bug: a user or service principal created without `active` (the SDK sends no defaults) has no `active` "
-    "attribute and does not match `active eq true`; Databricks principals are active unless deactivated"
-)
-BUG_WORKSPACE_TOKEN_HEADER = (
-    "server bug: a workspace token sent with X-Databricks-Workspace-Id of another workspace is answered "
-    "with its own workspace's data instead of 403"
 )
 
 

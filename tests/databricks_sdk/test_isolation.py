@@ -7,7 +7,7 @@ import uuid
 import pytest
 from databricks.sdk.errors import NotFound, PermissionDenied
 
-from helpers import BUG_WORKSPACE_TOKEN_HEADER, email, ids, uid, xfail
+from helpers import email, ids, uid
 
 
 def test_accounts_do_not_see_each_other(a1, a2):
@@ -130,7 +130,6 @@ def test_workspace_token_cannot_read_another_workspace_of_its_account(env):
     assert ids(fed_token_client.users.list(filter=f'userName eq "{local.user_name}"')) == []
 
 
-@xfail(BUG_WORKSPACE_TOKEN_HEADER)
 def test_workspace_token_with_another_workspaces_header_is_denied(env):
     client = env.clients.workspace(env.token_ws_nf, env.ws_fed)
     with pytest.raises(PermissionDenied):

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from databricks.sdk.errors import BadRequest
 
-from helpers import ADD, MISSING_ENTITLEMENTS, PATCH_SCHEMA, REMOVE, REPLACE, cv, email, patch, uid, values, xfail
+from helpers import ADD, PATCH_SCHEMA, REMOVE, REPLACE, cv, email, patch, uid, values
 
 
 @pytest.mark.parametrize(
@@ -103,13 +103,11 @@ def test_put_with_empty_entitlements_clears_them(ws_level):
     assert not ws_level.users.get(user.id).entitlements
 
 
-@xfail(MISSING_ENTITLEMENTS)
 def test_account_level_rejects_entitlements_on_create(a1):
     with pytest.raises(BadRequest):
         a1.users.create(user_name=email("acct-ent"), entitlements=[cv("allow-cluster-create")])
 
 
-@xfail(MISSING_ENTITLEMENTS)
 def test_account_level_rejects_entitlements_on_patch(a1):
     group = a1.groups.create(display_name=f"acct-ent-{uid()}")
     with pytest.raises(BadRequest):

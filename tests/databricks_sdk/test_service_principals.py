@@ -7,7 +7,7 @@ import pytest
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service import iam
 
-from helpers import BUG_DEFAULT_ACTIVE, PATCH_SCHEMA, REPLACE, ids, patch, uid, xfail
+from helpers import PATCH_SCHEMA, REPLACE, ids, patch, uid
 
 
 def test_create_get_delete(level):
@@ -51,7 +51,6 @@ def test_update_replaces(level):
     assert (got.application_id, got.display_name, got.active) == (app, after, False)
 
 
-@xfail(BUG_DEFAULT_ACTIVE)
 def test_create_minimal_is_active(level):
     created = level.service_principals.create(application_id=str(uuid.uuid4()), display_name=f"min-{uid()}")
     assert level.service_principals.get(created.id).active is True

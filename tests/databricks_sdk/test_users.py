@@ -5,7 +5,7 @@ import pytest
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service import iam
 
-from helpers import BUG_DEFAULT_ACTIVE, BUG_USERNAME_IMMUTABLE, PATCH_SCHEMA, REPLACE, cv, email, ids, patch, xfail
+from helpers import BUG_USERNAME_IMMUTABLE, PATCH_SCHEMA, REPLACE, cv, email, ids, patch, xfail
 
 
 def test_create_get_delete(level):
@@ -35,7 +35,6 @@ def test_create_get_delete(level):
         level.users.get(created.id)
 
 
-@xfail(BUG_DEFAULT_ACTIVE)
 def test_create_minimal_is_active(level):
     """The SDK sends no defaults: a create with only userName must yield an active user."""
     name = email("min")

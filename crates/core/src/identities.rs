@@ -1,6 +1,7 @@
 //! The identity service: SCIM create, read, replace, patch, delete and list of users, groups and service principals
 //! in a scope. It validates with the protocol crate, keeps the store's invariants, and renders resources.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use idplane_scim::filter::{CompValue, CompareOp, Filter};
@@ -18,7 +19,7 @@ use crate::error::{CoreError, Result, StoreError};
 use crate::ids;
 use crate::principal::{Home, Principal, PrincipalKind};
 use crate::resource_types;
-use crate::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store};
+use crate::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store, ValueOp};
 use crate::tenancy::Scope;
 
 /// Page size when the client names none. Databricks' SDKs ask for 10,000 and Terraform asks for no count and expects
@@ -37,6 +38,20 @@ pub struct Target<'a> {
     /// The SCIM base URL of the request (`http://host/api/2.0/preview/scim/v2`), for `meta.location`.
     pub base_url: &'a str,
 }
+
+impl Target<'_> {
+    /// The resource type as this level shows it (account and workspace schemas differ).
+    pub fn resource_type(&self) -> &'static ResourceType {
+        resource_types::of_scope(self.kind, self.scope)
+    }
+
+    fn workspace_id(&self) -> Option<i64> {
+        self.scope.workspace_id()
+    }
+}
+
+/// Attributes a principal holds per workspace, kept outside its document.
+const WORKSPACE_ATTRIBUTES: [&str; 2] = ["entitlements", "roles"];
 
 /// A rendered resource and its ETag.
 #[derive(Debug, Clone)]
@@ -65,10 +80,16 @@ impl Identities {
 
     pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime) -> Result<Rendered> {
         let now = to_millis(now);
-        let rt = resource_types::of(t.kind);
-        let mut doc = normalize(rt, body)?;
+        let body = account_body(t, body)?;
+        let rt = t.resource_type();
+        let mut doc = normalize(rt, &body)?;
         let members = self.take_members(t, &mut doc).await?;
+        let values = take_workspace_values(t, &mut doc, false)?;
         strip_unstored(&mut doc);
+        // Databricks creates users and service principals active unless told otherwise.
+        if t.kind != PrincipalKind::Group && doc.get("active").is_none() {
+            insert(&mut doc, "active", Value::Bool(true));
+        }
         let (home, assign_to) = home_for(t.scope, t.kind);
         let mut principal = Principal {
             id: ids::new_numeric_id()?,
@@ -82,7 +103,13 @@ impl Identities {
         };
         loop {
             match self.store.insert_principal(&principal, &members, assign_to).await {
-                Ok(()) => return self.render(t, &principal, &Projection::default()).await,
+                Ok(()) => {
+                    if let Some(values) = values {
+                        principal.version =
+                            self.store.update_principal(&values_update(&principal, values, now)).await?;
+                    }
+                    return self.render(t, &principal, &Projection::default()).await;
+                }
                 // A random id that is taken already: draw another.
                 Err(StoreError::Conflict("id")) => principal.id = ids::new_numeric_id()?,
                 Err(e) => return Err(conflict_detail(e, t, &principal.doc)),
@@ -104,15 +131,19 @@ impl Identities {
         now: OffsetDateTime,
     ) -> Result<Rendered> {
         let now = to_millis(now);
-        let rt = resource_types::of(t.kind);
-        let mut doc = normalize(rt, body)?;
+        let body = account_body(t, body)?;
+        let rt = t.resource_type();
+        let mut doc = normalize(rt, &body)?;
         let members = self.take_members(t, &mut doc).await?;
+        let values = take_workspace_values(t, &mut doc, true)?;
         strip_unstored(&mut doc);
         for _ in 0..MAX_RETRIES {
             let p = self.load(t, id).await?;
             check_if_match(&p, if_match)?;
+            guard_account_group(t, &p)?;
             let mut new_doc = doc.clone();
             keep_omitted_immutables(rt, &p.doc, &mut new_doc);
+            keep_account_roles(t, &p.doc, &mut new_doc);
             check_immutable(rt, &p.doc, &new_doc)?;
             let member_ops = if t.kind == PrincipalKind::Group {
                 vec![MemberOp::Clear, MemberOp::Add(members.clone())]
@@ -124,6 +155,7 @@ impl Identities {
                 expected_version: Some(p.version),
                 doc: Some(new_doc.clone()),
                 members: member_ops,
+                workspace_values: values.clone(),
                 last_modified: now,
             };
             match self.store.update_principal(&update).await {
@@ -149,22 +181,47 @@ impl Identities {
         now: OffsetDateTime,
     ) -> Result<Changed> {
         let now = to_millis(now);
-        let rt = resource_types::of(t.kind);
+        let rt = t.resource_type();
         let ops = patch::parse_request(body)?;
-        let external: &[&str] = if t.kind == PrincipalKind::Group { &["members"] } else { &[] };
+        if t.workspace_id().is_none() && ops.iter().any(touches_entitlements) {
+            return Err(entitlements_at_account_level());
+        }
+        let mut external: Vec<&str> = Vec::with_capacity(3);
+        if t.kind == PrincipalKind::Group {
+            external.push("members");
+        }
+        if t.workspace_id().is_some() {
+            external.extend(WORKSPACE_ATTRIBUTES);
+        }
         for _ in 0..MAX_RETRIES {
             let p = self.load(t, id).await?;
             check_if_match(&p, if_match)?;
             let mut doc = p.doc.clone();
+            // At workspace level `roles` are the workspace's: the account roles in the document are not in play.
+            let account_roles = match t.workspace_id() {
+                Some(_) => doc.as_object_mut().and_then(|o| o.shift_remove("roles")),
+                None => None,
+            };
             // `apply` leaves `doc` normalised and checks immutability.
-            let changes = patch::apply(rt, &mut doc, &ops, external)?;
+            let changes = patch::apply(rt, &mut doc, &ops, &external)?;
             strip_unstored(&mut doc);
+            if let Some(roles) = account_roles {
+                insert(&mut doc, "roles", roles);
+            }
             let mut member_ops = Vec::with_capacity(changes.len());
+            let mut value_ops = Vec::new();
             for change in changes {
-                member_ops.extend(self.member_ops(t, p.id, change.change).await?);
+                if change.attr == "members" {
+                    member_ops.extend(self.member_ops(t, p.id, change.change).await?);
+                } else {
+                    value_ops.extend(self.value_ops(t, p.id, change.attr, change.change).await?);
+                }
             }
             let doc_changed = doc != p.doc;
-            if !doc_changed && member_ops.is_empty() {
+            if doc_changed || !member_ops.is_empty() {
+                guard_account_group(t, &p)?;
+            }
+            if !doc_changed && member_ops.is_empty() && value_ops.is_empty() {
                 return Ok(Changed { id: p.id, etag: p.etag() });
             }
             // Member changes alone do not depend on what was read: they need no version check (unless the client
@@ -175,6 +232,7 @@ impl Identities {
                 expected_version,
                 doc: doc_changed.then(|| doc.clone()),
                 members: member_ops,
+                workspace_values: t.workspace_id().filter(|_| !value_ops.is_empty()).map(|w| (w, value_ops)),
                 last_modified: now,
             };
             match self.store.update_principal(&update).await {
@@ -195,6 +253,18 @@ impl Identities {
     pub async fn delete(&self, t: &Target<'_>, id: &str, if_match: Option<&str>) -> Result<()> {
         let p = self.load(t, id).await?;
         check_if_match(&p, if_match)?;
+        // Deleting an account principal from a workspace removes it from the workspace, not from the account.
+        if let (Some(workspace_id), Home::Account) = (t.workspace_id(), p.home) {
+            self.store.set_assignment(workspace_id, p.id, None).await?;
+            if self.store.principal(t.scope, None, p.id).await?.is_some() {
+                return Err(ScimError::invalid_value(format!(
+                    "{id} is assigned to this workspace through a group: remove it from the group, or unassign the \
+                     group"
+                ))
+                .into());
+            }
+            return Ok(());
+        }
         if !self.store.delete_principal(p.id).await? {
             return Err(not_found(t, id));
         }
@@ -203,7 +273,7 @@ impl Identities {
 
     /// Lists resources per RFC 7644 §3.4.2 (index pagination) or RFC 9865 (cursor pagination).
     pub async fn list(&self, t: &Target<'_>, q: &ListQuery) -> Result<Value> {
-        let rt = resource_types::of(t.kind);
+        let rt = t.resource_type();
         let projection = Projection::parse(rt, q.attributes.as_deref(), q.excluded_attributes.as_deref())?;
         let count = q.count.unwrap_or(DEFAULT_PAGE_SIZE).min(MAX_PAGE_SIZE);
         let cursor = match q.cursor.as_deref() {
@@ -346,6 +416,38 @@ impl Identities {
         Ok(ids)
     }
 
+    /// The changes to a principal's values in the workspace of `t` that a PATCH of `attribute` makes.
+    async fn value_ops(
+        &self,
+        t: &Target<'_>,
+        principal_id: i64,
+        attribute: &'static str,
+        change: MemberChange,
+    ) -> Result<Vec<ValueOp>> {
+        Ok(match change {
+            MemberChange::Add(items) => vec![ValueOp::Add { attribute, values: checked_values(attribute, &items)? }],
+            MemberChange::Replace(items) => vec![
+                ValueOp::Clear { attribute },
+                ValueOp::Add { attribute, values: checked_values(attribute, &items)? },
+            ],
+            MemberChange::RemoveAll => vec![ValueOp::Clear { attribute }],
+            MemberChange::RemoveValues(items) => vec![ValueOp::Remove { attribute, values: values_of(&items) }],
+            MemberChange::Remove(filter) => {
+                let Some(workspace_id) = t.workspace_id() else { return Ok(Vec::new()) };
+                let rt = t.resource_type();
+                let Some(attr) = rt.schema.attribute(attribute) else { return Ok(Vec::new()) };
+                let current = self.store.workspace_values(workspace_id, principal_id).await?;
+                let values = current
+                    .into_iter()
+                    .filter(|(a, _)| a == attribute)
+                    .flat_map(|(_, values)| values)
+                    .filter(|v| filter.matches_element(&json!({"value": v}), attr))
+                    .collect();
+                vec![ValueOp::Remove { attribute, values }]
+            }
+        })
+    }
+
     async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
         Ok(match change {
             MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members_lenient(t, &items).await?)],
@@ -383,7 +485,7 @@ impl Identities {
 
     /// Renders a principal as its SCIM resource, loading members and groups only when the projection returns them.
     async fn render(&self, t: &Target<'_>, p: &Principal, projection: &Projection) -> Result<Rendered> {
-        let rt = resource_types::of(p.kind);
+        let rt = resource_types::of_scope(p.kind, t.scope);
         let mut body = Map::new();
         let mut schemas = vec![Value::String(rt.schema.id.to_string())];
         for ext in rt.extensions {
@@ -396,6 +498,16 @@ impl Identities {
         if let Value::Object(doc) = &p.doc {
             for (k, v) in doc {
                 body.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(workspace_id) = t.workspace_id() {
+            // The document's roles are account roles; a workspace shows the principal's values in that workspace.
+            body.shift_remove("roles");
+            if WORKSPACE_ATTRIBUTES.iter().any(|a| projection.includes(rt, a)) {
+                for (attribute, values) in self.store.workspace_values(workspace_id, p.id).await? {
+                    let items: Vec<Value> = values.into_iter().map(|v| json!({"value": v})).collect();
+                    body.insert(attribute, Value::Array(items));
+                }
             }
         }
         if p.kind == PrincipalKind::Group && projection.includes(rt, "members") {
@@ -435,6 +547,115 @@ impl Identities {
         let mut body = Value::Object(body);
         projection.apply(rt, &mut body);
         Ok(Rendered { body, etag: p.etag(), location })
+    }
+}
+
+/// The update that sets a new principal's workspace values.
+fn values_update(p: &Principal, values: (i64, Vec<ValueOp>), now: OffsetDateTime) -> PrincipalUpdate {
+    PrincipalUpdate {
+        id: p.id,
+        expected_version: Some(p.version),
+        doc: None,
+        members: Vec::new(),
+        workspace_values: Some(values),
+        last_modified: now,
+    }
+}
+
+/// At workspace level, moves `entitlements` and `roles` out of a normalised body into value changes for the
+/// workspace (replacing all of them when `replace`). `None` at account level.
+fn take_workspace_values(t: &Target<'_>, doc: &mut Value, replace: bool) -> Result<Option<(i64, Vec<ValueOp>)>> {
+    let Some(workspace_id) = t.workspace_id() else { return Ok(None) };
+    let mut ops = Vec::new();
+    for attribute in WORKSPACE_ATTRIBUTES {
+        let items = match doc.as_object_mut().and_then(|o| o.shift_remove(attribute)) {
+            Some(Value::Array(items)) => items,
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        if replace {
+            ops.push(ValueOp::Clear { attribute });
+        }
+        if !items.is_empty() {
+            ops.push(ValueOp::Add { attribute, values: checked_values(attribute, &items)? });
+        }
+    }
+    Ok((!ops.is_empty()).then_some((workspace_id, ops)))
+}
+
+/// The `value`s of items; entitlements must be ones Databricks defines.
+fn checked_values(attribute: &str, items: &[Value]) -> Result<Vec<String>> {
+    let values = values_of(items);
+    if attribute == "entitlements"
+        && let Some(unknown) = values.iter().find(|v| !resource_types::ENTITLEMENT_VALUES.contains(&v.as_str()))
+    {
+        return Err(ScimError::invalid_value(format!(
+            "unknown entitlement \"{unknown}\"; entitlements are {}",
+            resource_types::ENTITLEMENT_VALUES.join(", ")
+        ))
+        .into());
+    }
+    Ok(values)
+}
+
+fn values_of(items: &[Value]) -> Vec<String> {
+    items.iter().filter_map(|i| i.get("value").or(Some(i)).and_then(Value::as_str)).map(str::to_string).collect()
+}
+
+/// Entitlements belong to workspaces: at account level they are refused as Databricks refuses them (Terraform
+/// expects this error). Empty items (Terraform's `[{}]`) are no entitlements: the key is dropped and the body passes.
+fn account_body<'b>(t: &Target<'_>, body: &'b Value) -> Result<Cow<'b, Value>> {
+    let Some(object) = body.as_object().filter(|_| t.workspace_id().is_none()) else { return Ok(Cow::Borrowed(body)) };
+    let Some((key, value)) = object.iter().find(|(k, _)| k.eq_ignore_ascii_case("entitlements")) else {
+        return Ok(Cow::Borrowed(body));
+    };
+    let given = match value {
+        Value::Array(items) => items.iter().any(|i| i.as_object().is_none_or(|o| !o.is_empty())),
+        Value::Null => false,
+        _ => true,
+    };
+    if given {
+        return Err(entitlements_at_account_level());
+    }
+    let mut cleaned = object.clone();
+    cleaned.shift_remove(key);
+    Ok(Cow::Owned(Value::Object(cleaned)))
+}
+
+fn entitlements_at_account_level() -> CoreError {
+    ScimError::invalid_value("entitlements can only be managed at the workspace level").into()
+}
+
+/// Does a PATCH operation address entitlements (by path, or in a path-less value)?
+fn touches_entitlements(op: &patch::PatchOperation) -> bool {
+    match &op.path {
+        Some(path) => path.attr.name.eq_ignore_ascii_case("entitlements"),
+        None => op
+            .value
+            .as_ref()
+            .and_then(Value::as_object)
+            .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("entitlements"))),
+    }
+}
+
+/// A workspace may set an account group's entitlements and roles there, but not change the group itself or its
+/// members: that would reach every workspace the group is assigned to.
+fn guard_account_group(t: &Target<'_>, p: &Principal) -> Result<()> {
+    if t.workspace_id().is_some() && p.kind == PrincipalKind::Group && p.home == Home::Account {
+        return Err(CoreError::PermissionDenied(format!(
+            "group {} is an account group: change it, or its members, through the account SCIM API",
+            p.id
+        )));
+    }
+    Ok(())
+}
+
+/// A workspace-level PUT replaces what the workspace shows; an account principal's account roles are not among it.
+fn keep_account_roles(t: &Target<'_>, old: &Value, new: &mut Value) {
+    if t.workspace_id().is_some()
+        && let Some(roles) = old.get("roles")
+    {
+        insert(new, "roles", roles.clone());
     }
 }
 

@@ -33,6 +33,17 @@ pub enum MemberOp {
     Clear,
 }
 
+/// A change to the values a principal has in one workspace (its `entitlements` and `roles` there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueOp {
+    Add { attribute: &'static str, values: Vec<String> },
+    Remove { attribute: &'static str, values: Vec<String> },
+    Clear { attribute: &'static str },
+}
+
+/// The workspace-level values a principal holds, by attribute, each list in value order.
+pub type WorkspaceValues = Vec<(String, Vec<String>)>;
+
 /// A change to one principal, applied atomically. With `expected_version`, only if the version is still that, else
 /// [`StoreError::VersionMismatch`] and nothing changes; without, whatever the version (for changes that do not depend
 /// on what was read, such as adding members). Either way the version is incremented.
@@ -43,6 +54,8 @@ pub struct PrincipalUpdate {
     /// The new document, or `None` to keep it.
     pub doc: Option<Value>,
     pub members: Vec<MemberOp>,
+    /// Changes to its values in one workspace: (workspace id, changes in order).
+    pub workspace_values: Option<(i64, Vec<ValueOp>)>,
     pub last_modified: OffsetDateTime,
 }
 
@@ -153,6 +166,8 @@ pub trait Store: Send + Sync + 'static {
     async fn principals(&self, scope: &Scope, ids: &[i64]) -> Result<Vec<Principal>, StoreError>;
     /// The direct members of a group, in id order.
     async fn members(&self, group_id: i64) -> Result<Vec<Member>, StoreError>;
+    /// The values a principal has in a workspace (entitlements, roles), by attribute.
+    async fn workspace_values(&self, workspace_id: i64, principal_id: i64) -> Result<WorkspaceValues, StoreError>;
     /// How many direct members the group has, counting no further than `cap` (so the cost is O(cap)).
     async fn count_members(&self, group_id: i64, cap: usize) -> Result<usize, StoreError>;
     /// The groups visible in `scope` that `principal_id` belongs to, directly or through nested groups

@@ -429,7 +429,8 @@ pub const GROUPS: Attribute = Attribute::complex(
 pub const ENTITLEMENTS: Attribute = value_list("entitlements", "Entitlements of the resource.");
 pub const ROLES: Attribute = value_list("roles", "Roles of the resource.");
 
-pub static USER_ATTRIBUTES: [Attribute; 20] = [
+/// The attributes of the RFC 7643 User, as a constant so that service-specific variants can be built from it.
+pub const USER_ATTRIBUTE_LIST: [Attribute; 20] = [
     USER_NAME,
     Attribute::complex(
         "name",
@@ -521,6 +522,28 @@ pub static USER_ATTRIBUTES: [Attribute; 20] = [
     ENTITLEMENTS,
     ROLES,
 ];
+
+pub static USER_ATTRIBUTES: [Attribute; 20] = USER_ATTRIBUTE_LIST;
+
+/// `list` without its attribute at `index`, for building schema variants in constants.
+pub const fn without<const N: usize, const M: usize>(list: [Attribute; N], index: usize) -> [Attribute; M] {
+    let mut out = [list[0]; M];
+    let (mut i, mut j) = (0, 0);
+    while i < N {
+        if i != index && j < M {
+            out[j] = list[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `list` with its attribute at `index` replaced by `attribute`.
+pub const fn replaced<const N: usize>(mut list: [Attribute; N], index: usize, attribute: Attribute) -> [Attribute; N] {
+    list[index] = attribute;
+    list
+}
 
 /// RFC 7643 §4.1 core User schema, with `x509Certificates` (binary values) left out: nothing in this service uses them.
 pub static USER: Schema =

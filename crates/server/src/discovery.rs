@@ -28,6 +28,14 @@ pub fn routes() -> Router<AppState> {
         .route("/Schemas/{id}", get(schema).fallback(method_not_allowed))
 }
 
+/// The level of a discovery request: account and workspace schemas differ.
+fn level_of(parts: &Parts) -> resource_types::Level {
+    match level(&crate::context::original_path(parts)) {
+        Some(crate::context::Level::Workspace { .. }) => resource_types::Level::Workspace,
+        _ => resource_types::Level::Account,
+    }
+}
+
 /// The SCIM base URL of a discovery request.
 fn base_url(parts: &Parts, state: &AppState) -> String {
     let path = crate::context::original_path(parts);
@@ -86,8 +94,10 @@ async fn service_provider_config(State(s): State<AppState>, parts: Parts) -> Res
 
 async fn resource_types_list(State(s): State<AppState>, parts: Parts) -> Response {
     let base = base_url(&parts, &s);
-    let items: Vec<Value> =
-        resource_types::ALL.iter().map(|rt| rt.to_json(&format!("{base}/ResourceTypes/{}", rt.id))).collect();
+    let items: Vec<Value> = resource_types::all(level_of(&parts))
+        .into_iter()
+        .map(|rt| rt.to_json(&format!("{base}/ResourceTypes/{}", rt.id)))
+        .collect();
     let n = items.len();
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
@@ -95,8 +105,8 @@ async fn resource_types_list(State(s): State<AppState>, parts: Parts) -> Respons
 async fn resource_type(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
     let id = path_id(&params);
-    let rt = resource_types::ALL
-        .iter()
+    let rt = resource_types::all(level_of(&parts))
+        .into_iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::status(404, format!("no resource type {id}")))?;
     Ok(scim_json(StatusCode::OK, &rt.to_json(&format!("{base}/ResourceTypes/{}", rt.id)), None))
@@ -105,7 +115,7 @@ async fn resource_type(State(s): State<AppState>, params: RawPathParams, parts: 
 async fn schemas_list(State(s): State<AppState>, parts: Parts) -> Response {
     let base = base_url(&parts, &s);
     let items: Vec<Value> =
-        resource_types::schemas().map(|sc| sc.to_json(&format!("{base}/Schemas/{}", sc.id))).collect();
+        resource_types::schemas(level_of(&parts)).map(|sc| sc.to_json(&format!("{base}/Schemas/{}", sc.id))).collect();
     let n = items.len();
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
@@ -113,7 +123,7 @@ async fn schemas_list(State(s): State<AppState>, parts: Parts) -> Response {
 async fn schema(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
     let id = path_id(&params);
-    let sc = resource_types::schemas()
+    let sc = resource_types::schemas(level_of(&parts))
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::status(404, format!("no schema {id}")))?;
     Ok(scim_json(StatusCode::OK, &sc.to_json(&format!("{base}/Schemas/{}", sc.id)), None))

@@ -1254,3 +1254,133 @@ async fn tenant_isolation_matrix() -> Result<()> {
     assert!(checked > 500, "the matrix covers {checked} requests");
     Ok(())
 }
+
+#[tokio::test]
+async fn entitlements_belong_to_a_workspace_and_are_refused_at_account_level() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    // At workspace level: created with one, added, removed by value and by filter, unknown ones refused.
+    let r = app
+        .post(
+            &format!("{WS}/Users"),
+            json!({"userName": "ent@x.com", "entitlements": [{"value": "allow-cluster-create"}]}),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["entitlements"], json!([{"value": "allow-cluster-create"}]));
+    assert_eq!(r.body["active"], true, "users are created active");
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    let uri = format!("{WS}/Users/{id}");
+    app.patch(&uri, json!([{"op": "add", "path": "entitlements", "value": [{"value": "databricks-sql-access"}]}]))
+        .await?;
+    let u = app.get(&uri).await?.body;
+    assert_eq!(u["entitlements"], json!([{"value": "allow-cluster-create"}, {"value": "databricks-sql-access"}]));
+    app.patch(&uri, json!([{"op": "remove", "path": "entitlements", "value": [{"value": "allow-cluster-create"}]}]))
+        .await?;
+    app.patch(&uri, json!([{"op": "remove", "path": "entitlements[value eq \"databricks-sql-access\"]"}])).await?;
+    assert!(app.get(&uri).await?.body.get("entitlements").is_none());
+    let r = app.patch(&uri, json!([{"op": "add", "path": "entitlements", "value": [{"value": "be-root"}]}])).await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // Per workspace: a second federated workspace sees the same user without the first one's entitlements.
+    let w2 =
+        app.post(&format!("/api/2.0/accounts/{}/workspaces", app.account), json!({"workspace_name": "w2"})).await?;
+    let w2 = w2.body["workspace_id"].as_i64().unwrap_or_default().to_string();
+    let assign = format!("/api/2.0/accounts/{}/workspaces/{w2}/permissionassignments/principals/{id}", app.account);
+    app.send(Method::PUT, &assign, Some(json!({"permissions": ["USER"]})), &[]).await?;
+    // The admin reads the second workspace only once it is assigned there too.
+    let me = app.get(&format!("{WS}/Me")).await?.body["id"].as_str().unwrap_or_default().to_string();
+    let assign_me = format!("/api/2.0/accounts/{}/workspaces/{w2}/permissionassignments/principals/{me}", app.account);
+    app.send(Method::PUT, &assign_me, Some(json!({"permissions": ["ADMIN"]})), &[]).await?;
+    app.patch(&uri, json!([{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}])).await?;
+    let in_w2 = app.send(Method::GET, &format!("{WS}/Users/{id}"), None, &[("x-databricks-workspace-id", &w2)]).await?;
+    assert_eq!(in_w2.status, StatusCode::OK);
+    assert!(in_w2.body.get("entitlements").is_none(), "{}", in_w2.body);
+    // At account level: refused with the error Terraform expects; Terraform's empty item passes.
+    let r = app
+        .post(&format!("{acct}/Users"), json!({"userName": "a@x.com", "entitlements": [{"value": "workspace-access"}]}))
+        .await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(r.body["detail"], "entitlements can only be managed at the workspace level");
+    let r = app
+        .patch(
+            &format!("{acct}/Users/{id}"),
+            json!([{"op": "add", "path": "entitlements", "value": [{"value": "workspace-access"}]}]),
+        )
+        .await?;
+    assert_eq!(r.body["detail"], "entitlements can only be managed at the workspace level");
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "tf@x.com", "entitlements": [{}]})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(
+        app.get(&format!("{acct}/Users/{id}")).await?.body.get("entitlements").is_none(),
+        "not shown at account level"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_workspace_admin_cannot_reach_beyond_its_workspace() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let assignments =
+        format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals", app.account, app.workspace);
+    // A workspace admin who is no account admin.
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "ws-admin@x.com"})).await?;
+    let admin: i64 = r.body["id"].as_str().unwrap_or_default().parse()?;
+    app.send(Method::PUT, &format!("{assignments}/{admin}"), Some(json!({"permissions": ["ADMIN"]})), &[]).await?;
+    let token = app.token_for(TokenScope::Account { account_id: app.account.clone() }, Some(admin)).await?;
+    let auth = format!("Bearer {token}");
+    let as_admin = [("authorization", auth.as_str())];
+    // Roles set in the workspace are the workspace's: they do not make an account admin.
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("{WS}/Users/{admin}"),
+            Some(json!({"Operations": [{"op": "add", "path": "roles", "value": [{"value": "account_admin"}]}]})),
+            &as_admin,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["roles"], json!([{"value": "account_admin"}]));
+    assert!(
+        app.get(&format!("{acct}/Users/{admin}")).await?.body.get("roles").is_none(),
+        "the account roles are untouched"
+    );
+    assert_scim_error(&app.get_as(&format!("{acct}/Users"), &token).await?, 403, None);
+    // Nor does a PUT at workspace level wipe the account roles of the account admin.
+    let me = app.get(&format!("{WS}/Me")).await?.body;
+    let root = me["id"].as_str().unwrap_or_default().to_string();
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("{WS}/Users/{root}"),
+            Some(json!({"userName": "admin", "displayName": "Administrator"})),
+            &as_admin,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.get(&format!("{acct}/Users/{root}")).await?.body["roles"], json!([{"value": "account_admin"}]));
+    // An account group is read-only in a workspace, but its entitlements there are the workspace's to set.
+    let g = app.post(&format!("{acct}/Groups"), json!({"displayName": "acct-group"})).await?;
+    let g = g.body["id"].as_str().unwrap_or_default().to_string();
+    app.send(Method::PUT, &format!("{assignments}/{g}"), Some(json!({"permissions": ["USER"]})), &[]).await?;
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("{WS}/Groups/{g}"),
+            Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": admin.to_string()}]}]})),
+            &as_admin,
+        )
+        .await?;
+    assert_scim_error(&r, 403, None);
+    let r = app.send(Method::PATCH, &format!("{WS}/Groups/{g}"), Some(json!({"Operations": [{"op": "add", "path": "entitlements", "value": [{"value": "databricks-sql-access"}]}]})), &as_admin).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Deleting an account user from the workspace unassigns it; the account keeps it.
+    let r = app.post(&format!("{acct}/Users"), json!({"userName": "leaver@x.com"})).await?;
+    let leaver = r.body["id"].as_str().unwrap_or_default().to_string();
+    app.send(Method::PUT, &format!("{assignments}/{leaver}"), Some(json!({"permissions": ["USER"]})), &[]).await?;
+    let r = app.send(Method::DELETE, &format!("{WS}/Users/{leaver}"), None, &as_admin).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_scim_error(&app.get(&format!("{WS}/Users/{leaver}")).await?, 404, None);
+    assert_eq!(app.get(&format!("{acct}/Users/{leaver}")).await?.status, StatusCode::OK);
+    Ok(())
+}

@@ -162,6 +162,14 @@ pub(crate) const COUNT_MEMBERS: &str = "SELECT count(*) FROM (SELECT 1 FROM memb
 pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, '') \
      FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? ORDER BY m.member_id";
 
+pub(crate) const INSERT_WORKSPACE_VALUE: &str =
+    "INSERT OR IGNORE INTO workspace_values (workspace_id, principal_id, attribute, value) VALUES (?, ?, ?, ?)";
+pub(crate) const DELETE_WORKSPACE_VALUE: &str =
+    "DELETE FROM workspace_values WHERE workspace_id = ? AND principal_id = ? AND attribute = ? AND value = ?";
+pub(crate) const CLEAR_WORKSPACE_VALUES: &str =
+    "DELETE FROM workspace_values WHERE workspace_id = ? AND principal_id = ? AND attribute = ?";
+pub(crate) const SELECT_WORKSPACE_VALUES: &str = "SELECT attribute, value FROM workspace_values \
+     WHERE workspace_id = ? AND principal_id = ? ORDER BY attribute, value";
 pub(crate) const DELETE_WORKSPACE_TOKENS: &str = "DELETE FROM tokens WHERE workspace_id = ?";
 pub(crate) const DELETE_WORKSPACE_PRINCIPALS: &str = "DELETE FROM principals WHERE home_workspace = ?";
 pub(crate) const DELETE_WORKSPACE: &str = "DELETE FROM workspaces WHERE id = ?";

@@ -248,6 +248,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
             expected_version: Some(version),
             doc: None,
             members: vec![MemberOp::Add(batch.to_vec())],
+            workspace_values: None,
             last_modified: conformance::at(1),
         };
         store.update_principal(&update).await?;
@@ -262,6 +263,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
         expected_version: Some(version),
         doc: None,
         members: vec![MemberOp::Add(vec![users[MEMBERS]])],
+        workspace_values: None,
         last_modified: conformance::at(2),
     };
     store.update_principal(&one_more).await?;

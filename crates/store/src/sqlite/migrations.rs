@@ -126,6 +126,22 @@ ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'admin';
 CREATE INDEX tokens_account ON tokens (account_id, kind, workspace_id);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "workspace values",
+        sql: r#"
+-- What a principal has in one workspace, apart from its identity: its entitlements and its roles there. An account
+-- principal assigned to two workspaces may have different ones in each.
+CREATE TABLE workspace_values (
+    workspace_id INTEGER NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    principal_id INTEGER NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    attribute    TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, principal_id, attribute, value)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
+"#,
+    },
 ];
 
 /// The schema version this binary writes.

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{GroupRef, Home, IndexedFields, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Store, TokenFilter};
+use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Token, TokenHash, TokenKind, TokenScope};
 use pool::Pool;
@@ -311,6 +311,36 @@ impl TokenRow {
             expires: self.expires.map(time).transpose()?,
         })
     }
+}
+
+fn apply_value_ops(
+    tx: &Transaction<'_>,
+    workspace_id: i64,
+    principal_id: i64,
+    ops: &[ValueOp],
+) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            ValueOp::Add { attribute, values } | ValueOp::Remove { attribute, values } => {
+                let statement = if matches!(op, ValueOp::Add { .. }) {
+                    sql::INSERT_WORKSPACE_VALUE
+                } else {
+                    sql::DELETE_WORKSPACE_VALUE
+                };
+                let mut stmt = tx.prepare_cached(statement).map_err(backend("prepare value change"))?;
+                for value in values {
+                    stmt.execute(params![workspace_id, principal_id, attribute, value])
+                        .map_err(write_error("change workspace value", "value"))?;
+                }
+            }
+            ValueOp::Clear { attribute } => {
+                tx.prepare_cached(sql::CLEAR_WORKSPACE_VALUES)
+                    .and_then(|mut s| s.execute(params![workspace_id, principal_id, attribute]))
+                    .map_err(backend("clear workspace values"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn permission(stored: &str) -> Result<Permission, StoreError> {
@@ -755,6 +785,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn workspace_values(&self, workspace_id: i64, principal_id: i64) -> Result<WorkspaceValues, StoreError> {
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(sql::SELECT_WORKSPACE_VALUES).map_err(backend("prepare values"))?;
+            let rows = stmt
+                .query_map([workspace_id, principal_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(backend("read values"))?;
+            let mut out: WorkspaceValues = Vec::new();
+            for row in rows {
+                let (attribute, value) = row.map_err(backend("read value"))?;
+                match out.last_mut() {
+                    Some((a, values)) if *a == attribute => values.push(value),
+                    _ => out.push((attribute, vec![value])),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn count_members(&self, group_id: i64, cap: usize) -> Result<usize, StoreError> {
         let cap = i64::try_from(cap).unwrap_or(i64::MAX);
         self.read(move |tx| {
@@ -822,6 +871,9 @@ impl Store for SqliteStore {
                             .map_err(backend("clear members"))?;
                     }
                 }
+            }
+            if let Some((workspace_id, ops)) = &u.workspace_values {
+                apply_value_ops(tx, *workspace_id, u.id, ops)?;
             }
             let last_modified = nanos(u.last_modified)?;
             // The writer connection serialises writes, so version + 1 read in this transaction is exact.

@@ -137,6 +137,7 @@ async fn change_members<S: Store>(store: &S, group: &Principal, ops: Vec<MemberO
             expected_version: Some(version),
             doc: None,
             members: ops,
+            workspace_values: None,
             last_modified: at(100),
         })
         .await
@@ -446,6 +447,7 @@ pub async fn uniqueness_is_case_insensitive<S: Store>(store: Arc<S>) -> Result<(
         expected_version: Some(1),
         doc: Some(json!({"userName": "ALICE@x"})),
         members: vec![],
+        workspace_values: None,
         last_modified: at(5),
     };
     assert!(matches!(store.update_principal(&rename).await, Err(StoreError::Conflict("userName"))));
@@ -659,6 +661,7 @@ pub async fn version_mismatch<S: Store>(store: Arc<S>) -> Result<()> {
         expected_version: Some(2),
         doc: Some(json!({"userName": "changed@x"})),
         members: vec![],
+        workspace_values: None,
         last_modified: at(9),
     };
     assert!(matches!(store.update_principal(&stale).await, Err(StoreError::VersionMismatch)));
