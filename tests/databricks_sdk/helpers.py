@@ -17,14 +17,6 @@ MISSING_NON_ADMIN_VIEW = (
 MISSING_BUILTIN_GROUPS = "server: the built-in workspace groups `users` and `admins` (reference 2.6) do not exist"
 
 # Suspected server bugs (behaviour that exists but contradicts the reference); also strict xfails.
-BUG_REF_URL = (
-    "server bug: members[].$ref / groups[].$ref are absolute URLs; Databricks sends relative refs "
-    "'Users/<id>', 'Groups/<id>', 'ServicePrincipals/<id>' that Terraform classifies members by (reference 2.6)"
-)
-BUG_MEMBER_DISPLAY = (
-    "server bug: group members[] carry no `display`; Databricks fills it (reference 2.6 example), "
-    "as idplane already does for a user's groups[]"
-)
 BUG_WORKSPACE_GROUP = (
     "server bug: a group created through workspace SCIM reports meta.resourceType 'Group', "
     "not 'WorkspaceGroup' (reference 2.6)"

@@ -9,8 +9,6 @@ from databricks.sdk.service import iam
 
 from helpers import (
     ADD,
-    BUG_MEMBER_DISPLAY,
-    BUG_REF_URL,
     BUG_WORKSPACE_GROUP,
     MISSING_BUILTIN_GROUPS,
     PATCH_SCHEMA,
@@ -122,7 +120,6 @@ def test_list_with_attributes(level):
     assert not without[0].members
 
 
-@xfail(BUG_MEMBER_DISPLAY)
 def test_member_display(level):
     user = level.users.create(user_name=email("disp"), display_name="Member Display")
     group = level.groups.create(display_name=f"disp-{uid()}", members=[cv(user.id)])
@@ -131,7 +128,6 @@ def test_member_display(level):
     assert member.display in ("Member Display", user.user_name)
 
 
-@xfail(BUG_REF_URL)
 def test_member_refs_are_relative(level):
     user = level.users.create(user_name=email("ref"))
     sp = new_sp(level)

@@ -17,9 +17,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{CoreError, Result, StoreError};
 use crate::ids;
-use crate::principal::{Home, Principal, PrincipalKind};
+use crate::principal::{Home, Member, Principal, PrincipalKind};
 use crate::resource_types;
-use crate::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store, ValueOp};
+use crate::store::{ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Sort, Store, ValueOp};
 use crate::tenancy::Scope;
 
 /// Page size when the client names none. Databricks' SDKs ask for 10,000 and Terraform asks for no count and expects
@@ -364,7 +364,7 @@ impl Identities {
     }
 
     /// Removes `members` from a group document and resolves it to principal ids visible in the scope.
-    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<i64>> {
+    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<NewMember>> {
         let Some(items) = doc.as_object_mut().and_then(|o| o.shift_remove("members")) else {
             return Ok(Vec::new());
         };
@@ -372,48 +372,50 @@ impl Identities {
             Value::Array(items) => items,
             other => vec![other],
         };
-        self.resolve_members(t, &items).await
+        self.resolve_members(t, &items, false).await
     }
 
-    async fn resolve_members(&self, t: &Target<'_>, items: &[Value]) -> Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(items.len());
+    /// The members `items` name, with the `$ref` and `display` written for them. Unless `lenient`, an item that
+    /// names no principal visible here is a 400; PATCH `add` is lenient, as scim-sanity expects (adding what cannot
+    /// be a member changes nothing), while POST and PUT, which state the whole member list, are not.
+    async fn resolve_members(&self, t: &Target<'_>, items: &[Value], lenient: bool) -> Result<Vec<NewMember>> {
+        let mut members: Vec<NewMember> = Vec::with_capacity(items.len());
         for item in items {
             let raw = item.get("value").or(Some(item)).and_then(|v| match v {
                 Value::String(s) => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             });
-            let Some(raw) = raw else {
-                return Err(ScimError::invalid_value("each member needs a \"value\" with the member's id").into());
+            let id = raw.as_deref().and_then(|r| r.parse::<i64>().ok());
+            let Some(id) = id else {
+                if lenient {
+                    continue;
+                }
+                return Err(match raw {
+                    None => ScimError::invalid_value("each member needs a \"value\" with the member's id"),
+                    Some(raw) => ScimError::invalid_value(format!(
+                        "member \"{raw}\" is not the id of a user, group or service principal"
+                    )),
+                }
+                .into());
             };
-            let id = raw.parse::<i64>().map_err(|_| {
-                ScimError::invalid_value(format!(
-                    "member \"{raw}\" is not the id of a user, group or service principal"
-                ))
-            })?;
-            ids.push(id);
+            let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
+            let member = NewMember { id, reference: text("$ref"), display: text("display") };
+            match members.iter_mut().find(|m| m.id == id) {
+                Some(m) => *m = member,
+                None => members.push(member),
+            }
         }
-        ids.sort_unstable();
-        ids.dedup();
+        let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
         let found = self.store.principals(t.scope, &ids).await?;
         if found.len() != ids.len() {
-            let missing = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)).copied().unwrap_or_default();
-            return Err(missing_member(missing));
+            if !lenient {
+                let missing = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)).copied().unwrap_or_default();
+                return Err(missing_member(missing));
+            }
+            members.retain(|m| found.iter().any(|p| p.id == m.id));
         }
-        Ok(ids)
-    }
-
-    /// PATCH `add` of members skips values that name no principal visible here, as scim-sanity expects: adding
-    /// what cannot be a member changes nothing. POST and PUT, which state the whole member list, refuse them.
-    async fn resolve_members_lenient(&self, t: &Target<'_>, items: &[Value]) -> Result<Vec<i64>> {
-        let mut ids = member_ids_lenient(items);
-        ids.sort_unstable();
-        ids.dedup();
-        let found = self.store.principals(t.scope, &ids).await?;
-        if found.len() != ids.len() {
-            ids.retain(|id| found.iter().any(|p| p.id == *id));
-        }
-        Ok(ids)
+        Ok(members)
     }
 
     /// The changes to a principal's values in the workspace of `t` that a PATCH of `attribute` makes.
@@ -450,9 +452,9 @@ impl Identities {
 
     async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
         Ok(match change {
-            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members_lenient(t, &items).await?)],
+            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members(t, &items, true).await?)],
             MemberChange::Replace(items) => {
-                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items).await?)]
+                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items, false).await?)]
             }
             MemberChange::RemoveAll => vec![MemberOp::Clear],
             MemberChange::RemoveValues(items) => vec![MemberOp::Remove(member_ids_lenient(&items))],
@@ -465,7 +467,7 @@ impl Identities {
                     let ids = members
                         .iter()
                         .filter(|m| {
-                            let doc = json!({"members": [member_json(t.base_url, m.id, m.kind, &m.display)]});
+                            let doc = json!({"members": [member_json(m)]});
                             Filter::ValuePath(members_path(), Box::new(filter.clone())).matches(&doc, rt)
                         })
                         .map(|m| m.id)
@@ -512,7 +514,7 @@ impl Identities {
         }
         if p.kind == PrincipalKind::Group && projection.includes(rt, "members") {
             let members = self.store.members(p.id).await?;
-            let items: Vec<Value> = members.iter().map(|m| member_json(t.base_url, m.id, m.kind, &m.display)).collect();
+            let items: Vec<Value> = members.iter().map(member_json).collect();
             body.insert("members".into(), Value::Array(items));
         }
         if projection.includes(rt, "groups") {
@@ -523,7 +525,7 @@ impl Identities {
                     json!({
                         "value": g.id.to_string(),
                         "display": g.display,
-                        "$ref": format!("{}/Groups/{}", t.base_url, g.id),
+                        "$ref": format!("Groups/{}", g.id),
                         "type": if g.direct { "direct" } else { "indirect" },
                     })
                 })
@@ -764,13 +766,14 @@ fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
     ScimError::new(409, None, detail).into()
 }
 
-/// A member as SCIM shows it. `$ref` is the member's absolute URL, equal to its `meta.location`.
-fn member_json(base_url: &str, id: i64, kind: PrincipalKind, display: &str) -> Value {
+/// A member as SCIM shows it: `$ref` and `display` as the client wrote them, else as Databricks shows them (a
+/// relative `$ref` such as `Users/123`, which Terraform classifies members by, and the member's display name).
+fn member_json(m: &Member) -> Value {
     json!({
-        "value": id.to_string(),
-        "display": display,
-        "$ref": format!("{base_url}/{}/{id}", kind.endpoint()),
-        "type": kind.member_type(),
+        "value": m.id.to_string(),
+        "display": m.given_display.clone().unwrap_or_else(|| m.display.clone()),
+        "$ref": m.given_reference.clone().unwrap_or_else(|| format!("{}/{}", m.kind.endpoint(), m.id)),
+        "type": m.kind.member_type(),
     })
 }
 

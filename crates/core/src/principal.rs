@@ -109,7 +109,11 @@ pub fn display_of(kind: PrincipalKind, doc: &Value) -> String {
 pub struct Member {
     pub id: i64,
     pub kind: PrincipalKind,
+    /// The member's display name now.
     pub display: String,
+    /// The `$ref` and `display` the client wrote for this membership, if any.
+    pub given_reference: Option<String>,
+    pub given_display: Option<String>,
 }
 
 /// A group a principal belongs to, directly or through nested groups.

@@ -4,7 +4,7 @@
 
 use idplane_scim::schema::{
     ACTIVE, Attribute, DISPLAY_NAME, ENTERPRISE_USER, GROUP_DISPLAY_NAME, GROUPS, Mutability, ROLES, ResourceType,
-    Returned, Schema, SchemaExtension, Uniqueness, replaced, without,
+    Schema, SchemaExtension, Uniqueness, replaced, without,
 };
 
 use crate::principal::PrincipalKind;
@@ -29,11 +29,9 @@ pub const MEMBERS: Attribute = Attribute::complex(
         Attribute::string("value", "Identifier of the member.").case_exact().mutability(Mutability::Immutable),
         Attribute::reference("$ref", &["User", "Group", "ServicePrincipal"], "The URI of the member.")
             .mutability(Mutability::Immutable),
-        // Computed from the member, so returned only when asked for (`attributes=members.display`): clients that
-        // compare the members they wrote with the members they read back (scim2-tester) must find no extra value.
-        Attribute::string("display", "The display name of the member; returned when requested.")
-            .mutability(Mutability::ReadOnly)
-            .returned(Returned::Request),
+        // As the client wrote it, else the member's display name (clients compare what they wrote with what they
+        // read back; Databricks clients expect the name).
+        Attribute::string("display", "The display name of the member, as written, else the member's name."),
         Attribute::string("type", "The kind of member.")
             .canonical(&["User", "Group", "ServicePrincipal"])
             .mutability(Mutability::Immutable),

@@ -21,12 +21,27 @@ use crate::principal::{GroupRef, Member, Principal, PrincipalKind};
 use crate::tenancy::{Account, Scope, Workspace};
 use crate::token::{Token, TokenHash, TokenKind};
 
+/// A member to add, with the `$ref` and `display` the client wrote for it, if any: they are echoed back as
+/// written (clients compare the members they wrote with those they read), and computed when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    pub id: i64,
+    pub reference: Option<String>,
+    pub display: Option<String>,
+}
+
+impl From<i64> for NewMember {
+    fn from(id: i64) -> Self {
+        NewMember { id, reference: None, display: None }
+    }
+}
+
 /// A change to a group's member list. Costs O(change), whatever the size of the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberOp {
-    /// Add these principals (already members are left alone). Each must exist in the group's account, else
-    /// [`StoreError::MissingReference`].
-    Add(Vec<i64>),
+    /// Add these principals (already members keep their membership, with the `$ref` and `display` given now).
+    /// Each must exist in the group's account, else [`StoreError::MissingReference`].
+    Add(Vec<NewMember>),
     /// Remove these principals (non-members are ignored).
     Remove(Vec<i64>),
     /// Remove every member.
@@ -43,6 +58,13 @@ pub enum ValueOp {
 
 /// The workspace-level values a principal holds, by attribute, each list in value order.
 pub type WorkspaceValues = Vec<(String, Vec<String>)>;
+
+impl MemberOp {
+    /// Adds members known by id only.
+    pub fn add(ids: impl IntoIterator<Item = i64>) -> MemberOp {
+        MemberOp::Add(ids.into_iter().map(NewMember::from).collect())
+    }
+}
 
 /// A change to one principal, applied atomically. With `expected_version`, only if the version is still that, else
 /// [`StoreError::VersionMismatch`] and nothing changes; without, whatever the version (for changes that do not depend
@@ -152,7 +174,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_principal(
         &self,
         principal: &Principal,
-        members: &[i64],
+        members: &[NewMember],
         assign_to: Option<i64>,
     ) -> Result<(), StoreError>;
     /// The principal `id` if it is visible in `scope` (and of `kind` when given).

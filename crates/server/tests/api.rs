@@ -335,12 +335,8 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
     let inner = r.body["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(r.body["members"].as_array().map(Vec::len), Some(2));
     let first = r.body["members"][0]["value"].as_str().unwrap_or_default();
-    assert_eq!(
-        r.body["members"][0]["$ref"],
-        format!("http://idp.test{WS}/Users/{first}"),
-        "$ref = the member's location"
-    );
-    assert!(r.body["members"][0].get("display").is_none(), "display is returned on request only");
+    assert_eq!(r.body["members"][0]["$ref"], format!("Users/{first}"), "Databricks' relative $ref: {}", r.body);
+    assert!(r.body["members"][0]["display"].as_str().is_some_and(|d| d.ends_with("@x.com")), "{}", r.body);
     let r = app.post(&format!("{WS}/Groups"), json!({"displayName": "outer", "members": [{"value": inner}]})).await?;
     let outer = r.body["id"].as_str().unwrap_or_default().to_string();
     let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
@@ -361,10 +357,15 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
     let g = app.get(&format!("{WS}/Groups/{inner}")).await?.body;
     assert_eq!(
         g["members"],
-        json!([{"value": bob, "$ref": format!("http://idp.test{WS}/Users/{bob}"), "type": "User"}])
+        json!([{"value": bob, "display": "bob@x.com", "$ref": format!("Users/{bob}"), "type": "User"}])
     );
+    // A $ref and display the client wrote come back as written.
+    let written =
+        json!([{"value": bob, "$ref": format!("http://idp.test{WS}/Users/{bob}"), "display": "Bob", "type": "User"}]);
+    app.patch(&format!("{WS}/Groups/{inner}"), json!([{"op": "replace", "path": "members", "value": written}])).await?;
+    assert_eq!(app.get(&format!("{WS}/Groups/{inner}")).await?.body["members"], written);
     let g = app.get(&format!("{WS}/Groups/{inner}?attributes=members.display")).await?.body;
-    assert_eq!(g["members"], json!([{"display": "bob@x.com"}]), "{g}");
+    assert_eq!(g["members"], json!([{"display": "Bob"}]), "{g}");
     let u = app.get(&format!("{WS}/Users/{alice}")).await?.body;
     assert!(u.get("groups").is_none(), "alice left inner, so she is in no group, directly or not: {u}");
     let r = app

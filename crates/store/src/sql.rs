@@ -151,16 +151,17 @@ pub(crate) const DELETE_PRINCIPAL: &str = "DELETE FROM principals WHERE id = ?";
 pub(crate) const PRINCIPAL_IN_ACCOUNT: &str = "SELECT 1 FROM principals WHERE id = ? AND account_id = ?";
 
 /// Adding a member that already is one is not an error: the primary key absorbs it, and no other member is read.
-pub(crate) const INSERT_MEMBERSHIP: &str =
-    "INSERT INTO memberships (group_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING";
+pub(crate) const INSERT_MEMBERSHIP: &str = "INSERT INTO memberships (group_id, member_id, ref, display) \
+     VALUES (?, ?, ?, ?) ON CONFLICT (group_id, member_id) DO UPDATE SET ref = excluded.ref, display = excluded.display";
 pub(crate) const DELETE_MEMBERSHIP: &str = "DELETE FROM memberships WHERE group_id = ? AND member_id = ?";
 pub(crate) const DELETE_MEMBERSHIPS: &str = "DELETE FROM memberships WHERE group_id = ?";
 /// The display of a principal as [`idplane_core::principal::display_of`] computes it, from the indexed columns.
 const DISPLAY: &str = "COALESCE(p.display_name, p.unique_value, '')";
 /// The direct members of a group with their kind and display, in id order (the primary key's order).
 pub(crate) const COUNT_MEMBERS: &str = "SELECT count(*) FROM (SELECT 1 FROM memberships WHERE group_id = ? LIMIT ?)";
-pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, '') \
-     FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? ORDER BY m.member_id";
+pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, ''), \
+     m.ref, m.display FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? \
+     ORDER BY m.member_id";
 
 pub(crate) const INSERT_WORKSPACE_VALUE: &str =
     "INSERT OR IGNORE INTO workspace_values (workspace_id, principal_id, attribute, value) VALUES (?, ?, ?, ?)";

@@ -247,7 +247,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
             id: group.id,
             expected_version: Some(version),
             doc: None,
-            members: vec![MemberOp::Add(batch.to_vec())],
+            members: vec![MemberOp::add(batch.to_vec())],
             workspace_values: None,
             last_modified: conformance::at(1),
         };
@@ -262,7 +262,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
         id: group.id,
         expected_version: Some(version),
         doc: None,
-        members: vec![MemberOp::Add(vec![users[MEMBERS]])],
+        members: vec![MemberOp::add(vec![users[MEMBERS]])],
         workspace_values: None,
         last_modified: conformance::at(2),
     };

@@ -142,6 +142,15 @@ CREATE TABLE workspace_values (
 CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
 "#,
     },
+    Migration {
+        version: 4,
+        name: "membership references",
+        sql: r#"
+-- The `$ref` and `display` a client wrote for a member, echoed back as written; computed when NULL.
+ALTER TABLE memberships ADD COLUMN ref TEXT;
+ALTER TABLE memberships ADD COLUMN display TEXT;
+"#,
+    },
 ];
 
 /// The schema version this binary writes.

@@ -20,7 +20,9 @@ use time::OffsetDateTime;
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{GroupRef, Home, IndexedFields, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues};
+use idplane_core::store::{
+    ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues,
+};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Token, TokenHash, TokenKind, TokenScope};
 use pool::Pool;
@@ -404,14 +406,14 @@ fn require_group(kind: PrincipalKind, id: i64) -> Result<(), StoreError> {
 
 /// Adds members to a group: one existence probe and one insert per new member, whatever the size of the group. A
 /// group never becomes its own member (that would make it its own ancestor); asking for it is a no-op.
-fn add_members(tx: &Transaction<'_>, group_id: i64, account_id: &str, ids: &[i64]) -> Result<(), StoreError> {
+fn add_members(tx: &Transaction<'_>, group_id: i64, account_id: &str, members: &[NewMember]) -> Result<(), StoreError> {
     let mut exists = tx.prepare_cached(sql::PRINCIPAL_IN_ACCOUNT).map_err(backend("prepare member check"))?;
     let mut insert = tx.prepare_cached(sql::INSERT_MEMBERSHIP).map_err(backend("prepare member insert"))?;
-    for &member in ids.iter().filter(|&&m| m != group_id) {
-        if !exists.exists((member, account_id)).map_err(backend("check member"))? {
-            return Err(StoreError::MissingReference(member));
+    for m in members.iter().filter(|m| m.id != group_id) {
+        if !exists.exists((m.id, account_id)).map_err(backend("check member"))? {
+            return Err(StoreError::MissingReference(m.id));
         }
-        insert.execute((group_id, member)).map_err(backend("add member"))?;
+        insert.execute(params![group_id, m.id, m.reference, m.display]).map_err(backend("add member"))?;
     }
     Ok(())
 }
@@ -689,7 +691,7 @@ impl Store for SqliteStore {
     async fn insert_principal(
         &self,
         principal: &Principal,
-        members: &[i64],
+        members: &[NewMember],
         assign_to: Option<i64>,
     ) -> Result<(), StoreError> {
         let p = principal.clone();
@@ -774,11 +776,13 @@ impl Store for SqliteStore {
         self.read(move |tx| {
             let mut stmt = tx.prepare_cached(sql::SELECT_MEMBERS).map_err(backend("prepare members"))?;
             let rows = stmt
-                .query_map([group_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .query_map([group_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+                })
                 .map_err(backend("read members"))?;
             rows.map(|row| {
-                let (id, code, display) = row.map_err(backend("read member"))?;
-                Ok(Member { id, kind: kind(&code)?, display })
+                let (id, code, display, given_reference, given_display) = row.map_err(backend("read member"))?;
+                Ok(Member { id, kind: kind(&code)?, display, given_reference, given_display })
             })
             .collect()
         })

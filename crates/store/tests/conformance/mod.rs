@@ -10,7 +10,7 @@ use idplane_core::assignment::Permission;
 use idplane_core::error::StoreError;
 use idplane_core::ids;
 use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, MemberOp, PrincipalUpdate, Sort, Store, TokenFilter};
+use idplane_core::store::{ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Sort, Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenKind, TokenScope};
 use idplane_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
@@ -109,10 +109,15 @@ pub async fn user<S: Store>(store: &S, account: &Account, home: Home, user_name:
     Ok(p)
 }
 
+/// Members known by id only.
+pub fn new_members(ids: &[i64]) -> Vec<NewMember> {
+    ids.iter().map(|&id| NewMember::from(id)).collect()
+}
+
 /// Stores a group named `name` of the account, with `members`.
 pub async fn group<S: Store>(store: &S, account: &Account, name: &str, members: &[i64]) -> Result<Principal> {
     let p = principal(PrincipalKind::Group, account, Home::Account, json!({ "displayName": name }))?;
-    store.insert_principal(&p, members, None).await?;
+    store.insert_principal(&p, &new_members(members), None).await?;
     Ok(p)
 }
 
@@ -359,17 +364,39 @@ pub async fn principal_round_trip<S: Store>(store: Arc<S>) -> Result<()> {
     let g = group(&*store, &a, "Admins", &[p.id, sp.id]).await?;
     assert_eq!(store.members(g.id).await?, {
         let mut m = vec![
-            Member { id: p.id, kind: PrincipalKind::User, display: "Zoë".into() },
-            Member { id: sp.id, kind: PrincipalKind::ServicePrincipal, display: "robot".into() },
+            Member {
+                id: p.id,
+                kind: PrincipalKind::User,
+                display: "Zoë".into(),
+                given_reference: None,
+                given_display: None,
+            },
+            Member {
+                id: sp.id,
+                kind: PrincipalKind::ServicePrincipal,
+                display: "robot".into(),
+                given_reference: None,
+                given_display: None,
+            },
         ];
         m.sort_by_key(|m| m.id);
         m
     });
     // Without displayName, the display is the unique attribute.
     let bare = user(&*store, &a, Home::Account, "bare@x").await?;
-    change_members(&*store, &g, vec![MemberOp::Add(vec![bare.id])]).await?;
+    change_members(&*store, &g, vec![MemberOp::add(vec![bare.id])]).await?;
     let members = store.members(g.id).await?;
     ensure!(members.iter().any(|m| m.id == bare.id && m.display == "bare@x"), "{members:?}");
+    // What a client wrote for a member is kept with the membership, and a later add rewrites it.
+    let noted =
+        |reference: &str| NewMember { id: bare.id, reference: Some(reference.into()), display: Some("B".into()) };
+    change_members(&*store, &g, vec![MemberOp::Add(vec![noted("https://x/Users/1")])]).await?;
+    change_members(&*store, &g, vec![MemberOp::Add(vec![noted("https://y/Users/1")])]).await?;
+    let members = store.members(g.id).await?;
+    let m = members.iter().find(|m| m.id == bare.id);
+    assert_eq!(m.and_then(|m| m.given_reference.as_deref()), Some("https://y/Users/1"));
+    assert_eq!(m.and_then(|m| m.given_display.as_deref()), Some("B"));
+    assert_eq!(m.map(|m| m.display.as_str()), Some("bare@x"), "the member's own name is still known");
     Ok(())
 }
 
@@ -493,20 +520,20 @@ pub async fn members_add_remove_clear<S: Store>(store: Arc<S>) -> Result<()> {
     let g = group(&*store, &a, "g", &[u[0].id]).await?;
     assert_eq!(member_ids(&*store, &g).await?, vec![u[0].id]);
 
-    change_members(&*store, &g, vec![MemberOp::Add(vec![u[1].id, u[2].id, u[1].id, u[0].id])]).await?;
+    change_members(&*store, &g, vec![MemberOp::add(vec![u[1].id, u[2].id, u[1].id, u[0].id])]).await?;
     assert_eq!(member_ids(&*store, &g).await?, sorted(vec![u[0].id, u[1].id, u[2].id]));
 
     change_members(&*store, &g, vec![MemberOp::Remove(vec![u[1].id, u[3].id, 42])]).await?;
     assert_eq!(member_ids(&*store, &g).await?, sorted(vec![u[0].id, u[2].id]));
 
     // Operations apply in order: clear, then add.
-    change_members(&*store, &g, vec![MemberOp::Clear, MemberOp::Add(vec![u[3].id])]).await?;
+    change_members(&*store, &g, vec![MemberOp::Clear, MemberOp::add(vec![u[3].id])]).await?;
     assert_eq!(member_ids(&*store, &g).await?, vec![u[3].id]);
     change_members(&*store, &g, vec![MemberOp::Clear]).await?;
     assert_eq!(member_ids(&*store, &g).await?, Vec::<i64>::new());
 
     // A group is never its own member: asking is a no-op.
-    change_members(&*store, &g, vec![MemberOp::Add(vec![g.id, u[0].id])]).await?;
+    change_members(&*store, &g, vec![MemberOp::add(vec![g.id, u[0].id])]).await?;
     assert_eq!(member_ids(&*store, &g).await?, vec![u[0].id]);
 
     // Each change bumps the version once.
@@ -525,9 +552,9 @@ pub async fn member_references_are_checked<S: Store>(store: Arc<S>) -> Result<()
     let g = group(&*store, &a, "g", &[u.id]).await?;
 
     // Any principal of the same account may be a member, wherever its home.
-    change_members(&*store, &g, vec![MemberOp::Add(vec![local.id])]).await?;
+    change_members(&*store, &g, vec![MemberOp::add(vec![local.id])]).await?;
     for missing in [foreign.id, 7] {
-        let err = change_members(&*store, &g, vec![MemberOp::Remove(vec![u.id]), MemberOp::Add(vec![missing])]).await;
+        let err = change_members(&*store, &g, vec![MemberOp::Remove(vec![u.id]), MemberOp::add(vec![missing])]).await;
         assert!(matches!(err, Err(StoreError::MissingReference(id)) if id == missing), "{err:?}");
     }
     // Nothing of a failed update applies: u is still a member and the version did not move.
@@ -535,7 +562,7 @@ pub async fn member_references_are_checked<S: Store>(store: Arc<S>) -> Result<()
     assert_eq!(store.principal(&account_scope(&a), None, g.id).await?.map(|p| p.version), Some(2));
 
     let g2 = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "g2"}))?;
-    let err = store.insert_principal(&g2, &[u.id, foreign.id], None).await;
+    let err = store.insert_principal(&g2, &new_members(&[u.id, foreign.id]), None).await;
     assert!(matches!(err, Err(StoreError::MissingReference(id)) if id == foreign.id), "{err:?}");
     assert_eq!(store.principal(&account_scope(&a), None, g2.id).await?, None, "the insert rolled back");
     Ok(())
@@ -559,7 +586,7 @@ pub async fn groups_of_nested_groups<S: Store>(store: Arc<S>) -> Result<()> {
     assert_eq!(store.groups_of(&scope, u.id).await?, want);
 
     // A direct membership wins over an indirect one to the same group; each group appears once.
-    change_members(&*store, &g3, vec![MemberOp::Add(vec![u.id])]).await?;
+    change_members(&*store, &g3, vec![MemberOp::add(vec![u.id])]).await?;
     for g in &mut want {
         g.direct |= g.id == g3.id;
     }
@@ -574,7 +601,7 @@ pub async fn groups_of_with_a_cycle<S: Store>(store: Arc<S>) -> Result<()> {
     let g1 = group(&*store, &a, "g1", &[u.id]).await?;
     let g2 = group(&*store, &a, "g2", &[g1.id]).await?;
     let g3 = group(&*store, &a, "g3", &[g2.id]).await?;
-    change_members(&*store, &g1, vec![MemberOp::Add(vec![g3.id])]).await?;
+    change_members(&*store, &g1, vec![MemberOp::add(vec![g3.id])]).await?;
     let scope = account_scope(&a);
 
     let groups = store.groups_of(&scope, u.id).await?;
@@ -600,7 +627,7 @@ pub async fn groups_of_respects_visibility<S: Store>(store: Arc<S>) -> Result<()
     // Visible through the assigned group above it.
     let inner = group(&*store, &a, "inner", &[u.id]).await?;
     let shown = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "shown"}))?;
-    store.insert_principal(&shown, &[inner.id], Some(fed.id)).await?;
+    store.insert_principal(&shown, &new_members(&[inner.id]), Some(fed.id)).await?;
 
     let in_fed = store.groups_of(&Scope::for_workspace(&fed), u.id).await?;
     let mut want = vec![
