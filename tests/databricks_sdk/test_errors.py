@@ -7,7 +7,7 @@ import uuid
 import pytest
 from databricks.sdk.errors import NotFound, PermissionDenied, ResourceConflict, Unauthenticated
 
-from helpers import MISSING_NON_ADMIN_VIEW, cv, email, patch, REPLACE, uid, xfail
+from helpers import cv, email, patch, REPLACE, uid
 
 UNKNOWN_ID = "999999999999999"
 
@@ -134,7 +134,6 @@ def test_non_admin_user_cannot_write(env, w_fed):
         plain.groups.create(display_name=f"by-plain-{uid()}", members=[cv(user.id)])
 
 
-@xfail(MISSING_NON_ADMIN_VIEW)
 def test_non_admin_sees_only_basic_user_fields(env, w_fed):
     """Non-admins may GET users but only see userName/displayName/id (reference 2.5)."""
     other = w_fed.users.create(user_name=email("seen"), display_name="Seen", entitlements=[cv("allow-cluster-create")])

@@ -7,9 +7,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
+use idplane_core::CoreError;
+use idplane_core::access::Role;
 use idplane_core::identities::{Rendered, Target, weak_eq};
 use idplane_core::principal::PrincipalKind;
 use idplane_core::resource_types;
+use idplane_core::tenancy::Scope;
 use idplane_scim::list::{ListQuery, list_response};
 use idplane_scim::projection::Projection;
 use serde_json::Value;
@@ -82,6 +85,42 @@ fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str>
     pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// What a workspace user who is no admin may see of others (Databricks shows them only who is who).
+fn limited_view(kind: PrincipalKind) -> &'static [&'static str] {
+    match kind {
+        PrincipalKind::User => &["id", "userName", "displayName"],
+        PrincipalKind::Group => &["id", "displayName"],
+        PrincipalKind::ServicePrincipal => &["id", "applicationId", "displayName"],
+    }
+}
+
+/// Is the caller a workspace user who is no admin (and so sees the limited view of others)?
+fn limited(ctx: &Ctx) -> bool {
+    ctx.role == Role::User && matches!(ctx.scope, Scope::Workspace { .. })
+}
+
+/// Narrows a listing to the limited view; filtering or sorting on a hidden attribute would reveal it, so it is a 403.
+fn limit_query(ctx: &Ctx, kind: PrincipalKind, query: &mut ListQuery) -> Result<(), ApiError> {
+    if !limited(ctx) {
+        return Ok(());
+    }
+    let allowed = limited_view(kind);
+    let visible = |name: &str| allowed.iter().any(|a| a.eq_ignore_ascii_case(name));
+    let filtered = query.filter.as_ref().map(|f| f.attr_paths()).unwrap_or_default();
+    let sorted = query.sort_by.iter();
+    if let Some(hidden) = filtered.into_iter().chain(sorted).find(|p| !visible(&p.name)) {
+        return Err(CoreError::PermissionDenied(format!(
+            "only workspace admins may filter or sort on {}; others may use {}",
+            hidden.name,
+            allowed.join(", ")
+        ))
+        .into());
+    }
+    query.attributes = Some(allowed.join(","));
+    query.excluded_attributes = None;
+    Ok(())
+}
+
 fn projection(kind: PrincipalKind, pairs: &[(String, String)]) -> Result<Projection, ApiError> {
     let rt = resource_types::of(kind);
     Ok(Projection::parse(rt, query_param(pairs, "attributes"), query_param(pairs, "excludedAttributes"))?)
@@ -109,7 +148,8 @@ async fn list(
     ctx: Ctx,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::from_query(&query_pairs(q.as_deref()))?;
+    let mut query = ListQuery::from_query(&query_pairs(q.as_deref()))?;
+    limit_query(&ctx, kind, &mut query)?;
     let body = s.identities.list(&target(&ctx, kind), &query).await?;
     Ok(scim_json(StatusCode::OK, &body, None))
 }
@@ -122,7 +162,8 @@ async fn search(
     body: Body,
 ) -> Result<Response, ApiError> {
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
-    let query = ListQuery::from_search_request(&body)?;
+    let mut query = ListQuery::from_search_request(&body)?;
+    limit_query(&ctx, kind, &mut query)?;
     let body = s.identities.list(&target(&ctx, kind), &query).await?;
     Ok(scim_json(StatusCode::OK, &body, None))
 }
@@ -142,6 +183,7 @@ async fn root_search(
     let mut total = 0usize;
     for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
         let mut q = query.clone();
+        limit_query(&ctx, kind, &mut q)?;
         q.start_index = 1;
         q.count = Some(skip + wanted);
         q.cursor = None;
@@ -176,7 +218,12 @@ async fn read(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let projection = projection(kind, &query_pairs(q.as_deref()))?;
+    let yourself = ctx.token.principal_id.is_some_and(|p| p.to_string() == id);
+    let projection = if limited(&ctx) && !yourself {
+        Projection::parse(resource_types::of(kind), Some(&limited_view(kind).join(",")), None)?
+    } else {
+        projection(kind, &query_pairs(q.as_deref()))?
+    };
     let rendered = s.identities.get(&target(&ctx, kind), &id, &projection).await?;
     if let Some(inm) = header_str(&headers, &header::IF_NONE_MATCH)
         && inm.split(',').map(str::trim).any(|t| t == "*" || weak_eq(t, &rendered.etag))

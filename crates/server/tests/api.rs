@@ -900,6 +900,17 @@ async fn workspace_users_read_and_admins_write() -> Result<()> {
         .await?;
     let me = app.get_as(&format!("{WS}/Me"), &token).await?;
     assert_eq!(me.body["userName"], "plain.user@x.com");
+    // Of others, a non-admin sees who is who, nothing more; filtering on a hidden attribute would reveal it.
+    let admin = app.get(&format!("{WS}/Me")).await?.body;
+    let seen = app.get_as(&format!("{WS}/Users/{}", admin["id"].as_str().unwrap_or_default()), &token).await?.body;
+    let keys: Vec<&String> = seen.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, vec!["schemas", "id", "userName", "displayName"], "{seen}");
+    let listed = app.get_as(&format!("{WS}/Users?filter=userName+eq+%22admin%22"), &token).await?.body;
+    assert!(listed["Resources"][0].get("roles").is_none() && listed["Resources"][0].get("meta").is_none(), "{listed}");
+    let r = app.get_as(&format!("{WS}/Users?filter=emails.value+co+%22%40x%22"), &token).await?;
+    assert_scim_error(&r, 403, None);
+    let mine = app.get_as(&format!("{WS}/Users/{u}"), &token).await?.body;
+    assert!(mine.get("meta").is_some(), "oneself in full: {mine}");
     assert_eq!(app.get_as(&format!("{WS}/Users?count=1"), &token).await?.status, StatusCode::OK);
     let r = app
         .send(Method::POST, &format!("{WS}/Users"), Some(json!({"userName": "x@x.com"})), &[("authorization", &auth)])
