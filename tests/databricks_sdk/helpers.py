@@ -10,7 +10,6 @@ PATCH_SCHEMA = [iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 
 # Features the server does not have yet. Tests marked with these are strict xfails: the day the feature lands they
 # XPASS, fail the run, and the marker must be removed.
-MISSING_BUILTIN_GROUPS = "server: the built-in workspace groups `users` and `admins` (reference 2.6) do not exist"
 
 # Suspected server bugs (behaviour that exists but contradicts the reference); also strict xfails.
 BUG_WORKSPACE_GROUP = (

@@ -10,7 +10,6 @@ from databricks.sdk.service import iam
 from helpers import (
     ADD,
     BUG_WORKSPACE_GROUP,
-    MISSING_BUILTIN_GROUPS,
     PATCH_SCHEMA,
     REMOVE,
     REPLACE,
@@ -156,7 +155,6 @@ def test_workspace_group_is_workspace_local(kind, w_fed, w_nf):
     assert w.groups.get(group.id).meta.resource_type == "WorkspaceGroup"
 
 
-@xfail(MISSING_BUILTIN_GROUPS)
 @pytest.mark.parametrize("kind", ["federated", "not-federated"])
 def test_builtin_workspace_groups(kind, w_fed, w_nf):
     w = w_fed if kind == "federated" else w_nf

@@ -62,7 +62,8 @@ pub fn is_account_admin(principal: &Principal) -> bool {
 /// - A token without a principal is an administrative credential of its scope (the CLI creates such tokens).
 /// - At account level, only account admins may act.
 /// - In a workspace, a principal's role is its effective permission there: its own assignment or its groups'
-///   (ADMIN makes an admin). Principals local to the workspace are its users.
+///   (ADMIN makes an admin), or membership of the workspace's built-in `admins` group. Principals local to the
+///   workspace are its users.
 pub async fn role(store: &dyn Store, token: &Token, scope: &Scope) -> Result<Role> {
     let Some(principal_id) = token.principal_id else { return Ok(Role::Admin) };
     let account_scope = Scope::Account { account_id: token.scope.account_id().to_string() };
@@ -82,15 +83,26 @@ pub async fn role(store: &dyn Store, token: &Token, scope: &Scope) -> Result<Rol
     match scope {
         Scope::Account { .. } if is_account_admin(&principal) => Ok(Role::Admin),
         Scope::Account { .. } => Err(CoreError::PermissionDenied("only account admins may use the account API".into())),
-        Scope::Workspace { workspace_id, .. } => match store.effective_permission(*workspace_id, principal.id).await? {
-            Some(Permission::Admin) => Ok(Role::Admin),
-            Some(Permission::User) => Ok(Role::User),
-            None if principal.home == Home::Workspace(*workspace_id) => Ok(Role::User),
-            None => Err(CoreError::PermissionDenied(format!(
-                "principal {} is not assigned to workspace {workspace_id}",
-                principal.id
-            ))),
-        },
+        Scope::Workspace { workspace_id, .. } => {
+            let permission = store.effective_permission(*workspace_id, principal.id).await?;
+            let member = permission.is_some() || principal.home == Home::Workspace(*workspace_id);
+            if member
+                && permission != Some(Permission::Admin)
+                && let Some(workspace) = store.workspace(*workspace_id).await?
+                && crate::workspaces::in_admins_group(store, &workspace, principal.id).await?
+            {
+                return Ok(Role::Admin);
+            }
+            match permission {
+                Some(Permission::Admin) => Ok(Role::Admin),
+                Some(Permission::User) => Ok(Role::User),
+                None if member => Ok(Role::User),
+                None => Err(CoreError::PermissionDenied(format!(
+                    "principal {} is not assigned to workspace {workspace_id}",
+                    principal.id
+                ))),
+            }
+        }
     }
 }
 

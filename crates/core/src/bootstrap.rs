@@ -55,7 +55,7 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         identity_federation: true,
         created: now,
     };
-    store.insert_workspace(&workspace).await?;
+    crate::workspaces::create(store, &workspace, now).await?;
     let admin = Principal {
         id: ids::new_numeric_id()?,
         kind: PrincipalKind::User,

@@ -104,9 +104,16 @@ impl Identities {
         loop {
             match self.store.insert_principal(&principal, &members, assign_to).await {
                 Ok(()) => {
+                    // The workspace values are a second write: if it fails, the create is undone, so that a POST
+                    // is all or nothing.
                     if let Some(values) = values {
-                        principal.version =
-                            self.store.update_principal(&values_update(&principal, values, now)).await?;
+                        match self.store.update_principal(&values_update(&principal, values, now)).await {
+                            Ok(version) => principal.version = version,
+                            Err(e) => {
+                                self.store.delete_principal(principal.id).await?;
+                                return Err(e.into());
+                            }
+                        }
                     }
                     return self.render(t, &principal, &Projection::default()).await;
                 }
@@ -144,6 +151,7 @@ impl Identities {
             let mut new_doc = doc.clone();
             keep_omitted_immutables(rt, &p.doc, &mut new_doc);
             keep_account_roles(t, &p.doc, &mut new_doc);
+            guard_builtin(&p, Some(&new_doc))?;
             check_immutable(rt, &p.doc, &new_doc)?;
             let member_ops = if t.kind == PrincipalKind::Group {
                 vec![MemberOp::Clear, MemberOp::Add(members.clone())]
@@ -221,6 +229,7 @@ impl Identities {
             if doc_changed || !member_ops.is_empty() {
                 guard_account_group(t, &p)?;
             }
+            guard_builtin(&p, Some(&doc))?;
             if !doc_changed && member_ops.is_empty() && value_ops.is_empty() {
                 return Ok(Changed { id: p.id, etag: p.etag() });
             }
@@ -253,6 +262,7 @@ impl Identities {
     pub async fn delete(&self, t: &Target<'_>, id: &str, if_match: Option<&str>) -> Result<()> {
         let p = self.load(t, id).await?;
         check_if_match(&p, if_match)?;
+        guard_builtin(&p, None)?;
         // Deleting an account principal from a workspace removes it from the workspace, not from the account.
         if let (Some(workspace_id), Home::Account) = (t.workspace_id(), p.home) {
             self.store.set_assignment(workspace_id, p.id, None).await?;
@@ -638,6 +648,19 @@ fn touches_entitlements(op: &patch::PatchOperation) -> bool {
             .and_then(Value::as_object)
             .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("entitlements"))),
     }
+}
+
+/// The built-in `users` and `admins` groups of a workspace can be neither deleted nor renamed.
+fn guard_builtin(p: &Principal, new_doc: Option<&Value>) -> Result<()> {
+    let renamed = new_doc.is_some_and(|d| d.get("displayName") != p.doc.get("displayName"));
+    if crate::workspaces::is_builtin_group(p) && (new_doc.is_none() || renamed) {
+        return Err(ScimError::invalid_value(format!(
+            "{} is a built-in group of the workspace: it cannot be deleted or renamed",
+            p.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// A workspace may set an account group's entitlements and roles there, but not change the group itself or its

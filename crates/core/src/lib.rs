@@ -13,5 +13,6 @@ pub mod resource_types;
 pub mod store;
 pub mod tenancy;
 pub mod token;
+pub mod workspaces;
 
 pub use error::{CoreError, Result};

@@ -313,7 +313,7 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
                 identity_federation: !no_identity_federation,
                 created: OffsetDateTime::now_utc(),
             };
-            store.insert_workspace(&w).await?;
+            idplane_core::workspaces::create(store.as_ref(), &w, w.created).await?;
             print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
         }
         WorkspaceCommand::List { account, json, store } => {

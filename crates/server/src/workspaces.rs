@@ -190,7 +190,7 @@ async fn create_workspace(
         identity_federation,
         created: OffsetDateTime::now_utc(),
     };
-    s.store.insert_workspace(&w).await.map_err(CoreError::from)?;
+    idplane_core::workspaces::create(s.store.as_ref(), &w, w.created).await?;
     Ok(ok(workspace_json(&w)))
 }
 

@@ -1396,3 +1396,54 @@ async fn a_workspace_admin_cannot_reach_beyond_its_workspace() -> Result<()> {
     assert_eq!(app.get(&format!("{acct}/Users/{leaver}")).await?.status, StatusCode::OK);
     Ok(())
 }
+
+#[tokio::test]
+async fn workspaces_have_builtin_users_and_admins_groups() -> Result<()> {
+    let app = app().await?;
+    let r = app
+        .get(&format!(
+            "{WS}/Groups?filter=displayName+eq+%22admins%22+or+displayName+eq+%22users%22&attributes=displayName"
+        ))
+        .await?;
+    assert_eq!(r.body["totalResults"], 2, "{}", r.body);
+    let admins = r.body["Resources"].as_array().into_iter().flatten().find(|g| g["displayName"] == "admins");
+    let admins = admins.and_then(|g| g["id"].as_str()).unwrap_or_default().to_string();
+    // Built-in: neither deleted nor renamed.
+    assert_scim_error(
+        &app.send(Method::DELETE, &format!("{WS}/Groups/{admins}"), None, &[]).await?,
+        400,
+        Some("invalidValue"),
+    );
+    let r = app
+        .patch(&format!("{WS}/Groups/{admins}"), json!([{"op": "replace", "path": "displayName", "value": "root"}]))
+        .await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // A workspace user added to admins administers the workspace.
+    let r = app.post(&format!("{WS}/Users"), json!({"userName": "promoted@x.com"})).await?;
+    let u = r.body["id"].as_str().unwrap_or_default().to_string();
+    let token = app.token_for(TokenScope::Account { account_id: app.account.clone() }, Some(u.parse()?)).await?;
+    let auth = format!("Bearer {token}");
+    let groups = format!("{WS}/Groups");
+    let headers = [("authorization", auth.as_str())];
+    let create = |name: &str| app.send(Method::POST, &groups, Some(json!({"displayName": name})), &headers);
+    assert_scim_error(&create("before").await?, 403, None);
+    let r = app
+        .patch(&format!("{WS}/Groups/{admins}"), json!([{"op": "add", "path": "members", "value": [{"value": u}]}]))
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(create("after").await?.status, StatusCode::CREATED);
+    // A new workspace gets its own pair; the account level does not see them.
+    let w2 = app
+        .post(
+            &format!("/api/2.0/accounts/{}/workspaces", app.account),
+            json!({"workspace_name": "w2", "identity_federation": false}),
+        )
+        .await?;
+    let w2 = w2.body["workspace_id"].as_i64().unwrap_or_default();
+    let t2 = app.token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: w2 }, None).await?;
+    let r = app.get_as(&format!("{WS}/Groups?attributes=displayName"), &t2).await?;
+    assert_eq!(r.body["totalResults"], 2, "{}", r.body);
+    let r = app.get(&format!("{}/Groups?filter=displayName+eq+%22admins%22", app.acct())).await?;
+    assert_eq!(r.body["totalResults"], 0);
+    Ok(())
+}
