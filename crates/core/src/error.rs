@@ -16,6 +16,9 @@ pub enum CoreError {
     /// The token is valid but may not do this.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The token sent more requests than its rate allows; retry after this many seconds.
+    #[error("rate limited: retry after {0} s")]
+    RateLimited(u64),
     /// A store failure. Its text goes to the log, never to the client.
     #[error("store: {0}")]
     Store(#[from] StoreError),

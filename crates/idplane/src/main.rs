@@ -12,6 +12,7 @@ use idplane_core::ids;
 use idplane_core::store::{Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::{AppState, router};
 use idplane_store::SqliteStore;
 use serde_json::json;
@@ -53,6 +54,12 @@ enum Command {
         /// Log lines as JSON.
         #[arg(long, env = "IDPLANE_LOG_JSON")]
         log_json: bool,
+        /// Requests per second each token may send (0: no limit); over it, 429 with Retry-After.
+        #[arg(long, env = "IDPLANE_RATE_LIMIT_PER_SECOND", default_value_t = 1000.0)]
+        rate_limit_per_second: f64,
+        /// Requests a token may send at once above its rate.
+        #[arg(long, env = "IDPLANE_RATE_LIMIT_BURST", default_value_t = 2000.0)]
+        rate_limit_burst: f64,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -179,8 +186,9 @@ enum TokenCommand {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, public_url, log_json, store } => {
-            serve(listen, public_url, log_json, &store.data_dir).await
+        Command::Serve { listen, public_url, log_json, rate_limit_per_second, rate_limit_burst, store } => {
+            let limit = RateLimit { per_second: rate_limit_per_second, burst: rate_limit_burst.max(1.0) };
+            serve(listen, public_url, log_json, limit, &store.data_dir).await
         }
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
@@ -205,7 +213,13 @@ fn init_logging(json: bool) {
     }
 }
 
-async fn serve(listen: SocketAddr, public_url: Option<String>, log_json: bool, data_dir: &Path) -> Result<()> {
+async fn serve(
+    listen: SocketAddr,
+    public_url: Option<String>,
+    log_json: bool,
+    limit: RateLimit,
+    data_dir: &Path,
+) -> Result<()> {
     init_logging(log_json);
     let store = open(data_dir)?;
     let now = OffsetDateTime::now_utc();
@@ -229,6 +243,7 @@ async fn serve(listen: SocketAddr, public_url: Option<String>, log_json: bool, d
     }
     let mut state = AppState::new(store);
     state.public_url = public_url;
+    state.limiter = Arc::new(Limiter::new(limit));
     tracing::info!(%addr, "listening");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -129,9 +129,12 @@ pub fn original_path(parts: &Parts) -> String {
 }
 
 /// The token of a request, checked.
+/// Every API authenticates through here, so this is also where each token's rate is limited.
 pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime) -> Result<Token, ApiError> {
     let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
-    Ok(authenticate(state.store.as_ref(), authorization, now).await?)
+    let token = authenticate(state.store.as_ref(), authorization, now).await?;
+    state.limiter.check(&token.id, std::time::Instant::now()).map_err(CoreError::RateLimited)?;
+    Ok(token)
 }
 
 /// A 403 for an account SCIM token outside the account SCIM API: identity providers get no more than they need.

@@ -32,6 +32,7 @@ impl<E: Into<ApiError>> From<E> for DbError {
 impl IntoResponse for DbError {
     fn into_response(self) -> Response {
         let e = scim_of(&self.0);
+        let retry = matches!(self.0, idplane_core::CoreError::RateLimited(_));
         let code = match e.status {
             400 => "INVALID_PARAMETER_VALUE",
             401 => "UNAUTHENTICATED",
@@ -45,7 +46,11 @@ impl IntoResponse for DbError {
             _ => "INTERNAL_ERROR",
         };
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(json!({"error_code": code, "message": e.detail}))).into_response()
+        let mut response = (status, axum::Json(json!({"error_code": code, "message": e.detail}))).into_response();
+        if retry {
+            crate::error::add_retry_after(&self.0, &mut response);
+        }
+        response
     }
 }
 

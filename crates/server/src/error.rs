@@ -45,6 +45,11 @@ pub fn scim_of(e: &CoreError) -> ScimError {
         ),
         CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
         CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),
+        CoreError::RateLimited(seconds) => ScimError::new(
+            429,
+            None,
+            format!("this token sent more requests than its rate allows; retry in {seconds} s"),
+        ),
         CoreError::Store(e) => {
             tracing::error!(error = %e, "store failure");
             ScimError::new(500, None, "the server could not complete the request; it has been logged")
@@ -54,7 +59,18 @@ pub fn scim_of(e: &CoreError) -> ScimError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        scim_error_response(&self.to_scim())
+        let mut response = scim_error_response(&self.to_scim());
+        add_retry_after(&self.0, &mut response);
+        response
+    }
+}
+
+/// `Retry-After` on a 429, which clients honour before retrying.
+pub fn add_retry_after(e: &CoreError, response: &mut Response) {
+    if let CoreError::RateLimited(seconds) = e
+        && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
 }
 

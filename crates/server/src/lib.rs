@@ -9,6 +9,7 @@ pub mod databricks;
 pub mod discovery;
 pub mod error;
 pub mod log;
+pub mod ratelimit;
 pub mod scim;
 pub mod tokens;
 pub mod workspaces;
@@ -53,11 +54,18 @@ pub struct AppState {
     pub limits: Limits,
     /// The public origin (`https://idp.example.com`) used in `meta.location`; taken from the request when unset.
     pub public_url: Option<String>,
+    pub limiter: Arc<ratelimit::Limiter>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { identities: Identities::new(store.clone()), store, limits: Limits::default(), public_url: None }
+        AppState {
+            identities: Identities::new(store.clone()),
+            store,
+            limits: Limits::default(),
+            public_url: None,
+            limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
+        }
     }
 }
 

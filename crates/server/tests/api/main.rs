@@ -44,6 +44,11 @@ async fn app() -> Result<App> {
 }
 
 async fn app_with(limits: Limits) -> Result<App> {
+    app_configured(|state| state.limits = limits).await
+}
+
+/// A fresh app whose state `configure` adjusts before the router is built.
+async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(dir.path())?);
     let now = time::OffsetDateTime::now_utc();
@@ -53,7 +58,7 @@ async fn app_with(limits: Limits) -> Result<App> {
         anyhow::bail!("a fresh store must bootstrap");
     };
     let mut state = AppState::new(store.clone());
-    state.limits = limits;
+    configure(&mut state);
     Ok(App { router: router(state), store, account: account.id, workspace: workspace.id, _dir: dir })
 }
 
@@ -1445,5 +1450,24 @@ async fn workspaces_have_builtin_users_and_admins_groups() -> Result<()> {
     assert_eq!(r.body["totalResults"], 2, "{}", r.body);
     let r = app.get(&format!("{}/Groups?filter=displayName+eq+%22admins%22", app.acct())).await?;
     assert_eq!(r.body["totalResults"], 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_over_their_rate_get_429_with_retry_after() -> Result<()> {
+    use idplane_server::ratelimit::{Limiter, RateLimit};
+    let limit = RateLimit { per_second: 0.5, burst: 3.0 };
+    let app = app_configured(|s| s.limiter = Arc::new(Limiter::new(limit))).await?;
+    for _ in 0..3 {
+        assert_eq!(app.get(&format!("{WS}/Users?count=0")).await?.status, StatusCode::OK);
+    }
+    let r = app.get(&format!("{WS}/Users?count=0")).await?;
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.header(header::RETRY_AFTER), "2", "one request refills in two seconds at 0.5 per second");
+    let other = app.token_for(TokenScope::Account { account_id: app.account.clone() }, None).await?;
+    assert_eq!(app.get_as(&format!("{WS}/Users?count=0"), &other).await?.status, StatusCode::OK, "per token");
+    let r = app.get(&format!("/api/2.0/accounts/{}/workspaces", app.account)).await?;
+    assert_databricks_error(&r, 429, "REQUEST_LIMIT_EXCEEDED");
+    assert_eq!(r.header(header::RETRY_AFTER), "2");
     Ok(())
 }
