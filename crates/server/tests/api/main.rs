@@ -16,6 +16,8 @@ use idplane_store::SqliteStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod entra;
+
 const TOKEN: &str = "dapi-test-admin-token";
 const WS: &str = "/api/2.0/preview/scim/v2";
 
