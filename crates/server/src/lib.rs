@@ -8,6 +8,7 @@ pub mod context;
 pub mod databricks;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod log;
 pub mod ratelimit;
 pub mod scim;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(databricks::routes())
         .merge(workspaces::routes())
         .merge(tokens::routes())
+        .merge(health::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)

@@ -1,27 +1,46 @@
-//! One structured log line per request: method, route (the path without its query), status, latency. Never headers,
-//! query strings or bodies, so never a token.
+//! One structured log line per request: request id, method, route (the matched route, or the path without its
+//! query), status, latency. Never headers, query strings or bodies, so never a token. Every response carries the
+//! request id in `X-Request-Id`: the client's own when it sent a reasonable one, else a new one.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client's request id is echoed if it is short and printable; anything else is replaced, so that logs stay
+/// readable and cannot be forged into extra lines.
+fn request_id(request: &Request) -> String {
+    let given = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok());
+    match given {
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
+        _ => idplane_core::ids::new_uuid().unwrap_or_default(),
+    }
+}
+
 pub async fn log_request(request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = request_id(&request);
     let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     tracing::info!(
         target: "idplane::request",
+        request_id = %id,
         method = %method,
         route = %route,
         status = response.status().as_u16(),
         latency_us = start.elapsed().as_micros() as u64,
     );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
     response
 }

@@ -1473,3 +1473,22 @@ async fn tokens_over_their_rate_get_429_with_retry_after() -> Result<()> {
     assert_eq!(r.header(header::RETRY_AFTER), "2");
     Ok(())
 }
+
+#[tokio::test]
+async fn health_and_request_ids() -> Result<()> {
+    let app = app().await?;
+    let r = app.send(Method::GET, "/healthz", None, &[("authorization", "")]).await?;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("ok")));
+    let r = app.send(Method::GET, "/readyz", None, &[("authorization", "")]).await?;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("ready")));
+    let fresh = app.get(&format!("{WS}/Users?count=0")).await?;
+    let id = fresh.header(header::HeaderName::from_static("x-request-id")).to_string();
+    assert_eq!(id.len(), 36, "a new id on every response: {id}");
+    let again = app.get(&format!("{WS}/Users?count=0")).await?;
+    assert_ne!(again.header(header::HeaderName::from_static("x-request-id")), id);
+    let echoed = app.send(Method::GET, "/nowhere", None, &[("x-request-id", "trace-42")]).await?;
+    assert_eq!(echoed.header(header::HeaderName::from_static("x-request-id")), "trace-42", "the client's id is echoed");
+    let forged = app.send(Method::GET, "/healthz", None, &[("x-request-id", "a b")]).await?;
+    assert_ne!(forged.header(header::HeaderName::from_static("x-request-id")), "a b", "ids with spaces are replaced");
+    Ok(())
+}
