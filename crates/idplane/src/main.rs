@@ -13,7 +13,7 @@ use idplane_core::store::{Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::ratelimit::{Limiter, RateLimit};
-use idplane_server::{AppState, router};
+use idplane_server::{AppState, Limits, router};
 use idplane_store::SqliteStore;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -60,6 +60,9 @@ enum Command {
         /// Requests a token may send at once above its rate.
         #[arg(long, env = "IDPLANE_RATE_LIMIT_BURST", default_value_t = 2000.0)]
         rate_limit_burst: f64,
+        /// Longest a request may take before it is answered 503.
+        #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
+        request_timeout_seconds: u64,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -186,9 +189,21 @@ enum TokenCommand {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, public_url, log_json, rate_limit_per_second, rate_limit_burst, store } => {
+        Command::Serve {
+            listen,
+            public_url,
+            log_json,
+            rate_limit_per_second,
+            rate_limit_burst,
+            request_timeout_seconds,
+            store,
+        } => {
             let limit = RateLimit { per_second: rate_limit_per_second, burst: rate_limit_burst.max(1.0) };
-            serve(listen, public_url, log_json, limit, &store.data_dir).await
+            let limits = Limits {
+                request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
+                ..Limits::default()
+            };
+            serve(listen, public_url, log_json, limit, limits, &store.data_dir).await
         }
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
@@ -218,6 +233,7 @@ async fn serve(
     public_url: Option<String>,
     log_json: bool,
     limit: RateLimit,
+    limits: Limits,
     data_dir: &Path,
 ) -> Result<()> {
     init_logging(log_json);
@@ -244,6 +260,7 @@ async fn serve(
     let mut state = AppState::new(store);
     state.public_url = public_url;
     state.limiter = Arc::new(Limiter::new(limit));
+    state.limits = limits;
     tracing::info!(%addr, "listening");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");

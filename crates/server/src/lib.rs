@@ -35,6 +35,8 @@ pub struct Limits {
     pub bulk_max_payload_bytes: usize,
     /// Groups with more members than this answer a PATCH with 204 rather than with the whole group.
     pub patch_members_inline: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +46,7 @@ impl Default for Limits {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 << 20,
             patch_members_inline: 1000,
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -87,8 +90,26 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(health::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)
+}
+
+/// Answers 503 when a request runs past its time limit, rather than letting a client wait on it forever. The work
+/// in flight is dropped: every write is one store transaction, so none is left half done.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => scim_error_response(&ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+            None,
+            format!("the request took longer than {} s; retry it, or ask for less", limit.as_secs()),
+        )),
+    }
 }
 
 pub(crate) async fn method_not_allowed() -> Response {

@@ -1492,3 +1492,11 @@ async fn health_and_request_ids() -> Result<()> {
     assert_ne!(forged.header(header::HeaderName::from_static("x-request-id")), "a b", "ids with spaces are replaced");
     Ok(())
 }
+
+#[tokio::test]
+async fn requests_past_their_time_limit_get_503() -> Result<()> {
+    let app = app_with(Limits { request_timeout: std::time::Duration::ZERO, ..Limits::default() }).await?;
+    let r = app.get(&format!("{WS}/Users?count=0")).await?;
+    assert_scim_error(&r, 503, None);
+    Ok(())
+}
