@@ -717,6 +717,10 @@ async fn discovery_documents_snapshot() -> Result<()> {
         assert_eq!(r.status, StatusCode::OK);
         insta::assert_json_snapshot!(endpoint, r.body);
     }
+    // The account level publishes its own schemas (no entitlements); its locations carry the account id.
+    let r = app.get(&format!("{}/Schemas", app.acct())).await?;
+    let redacted = r.body.to_string().replace(&app.account, "<account id>");
+    insta::assert_json_snapshot!("account_Schemas", serde_json::from_str::<Value>(&redacted)?);
     Ok(())
 }
 
