@@ -2,7 +2,7 @@
 //! start, serves the HTTP API, and runs the admin commands.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::{AppState, Limits, router};
-use idplane_store::SqliteStore;
+use idplane_store::{PgStore, SqliteStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -38,6 +38,19 @@ struct StoreArgs {
     /// Directory of the embedded SQLite store; created on first start.
     #[arg(long, env = "IDPLANE_DATA_DIR", default_value = "idplane-data", global = true)]
     data_dir: PathBuf,
+    /// A PostgreSQL database to use instead of the embedded store (postgres://user@host:port/database).
+    #[arg(long, env = "IDPLANE_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where the data is, for people.
+    fn describe(&self) -> String {
+        match &self.database_url {
+            Some(_) => "in PostgreSQL".to_string(),
+            None => format!("in {}", self.data_dir.display()),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -203,7 +216,7 @@ async fn main() -> Result<()> {
                 request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
                 ..Limits::default()
             };
-            serve(listen, public_url, log_json, limit, limits, &store.data_dir).await
+            serve(listen, public_url, log_json, limit, limits, &store).await
         }
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
@@ -211,9 +224,21 @@ async fn main() -> Result<()> {
     }
 }
 
-fn open(dir: &Path) -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(dir).with_context(|| format!("opening the store in {}", dir.display()))?;
-    Ok(Arc::new(store))
+/// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory.
+async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+    match &args.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // The URL may hold a password: it is never printed.
+            let store = PgStore::connect(url).await.context("connecting to the PostgreSQL database")?;
+            Ok(Arc::new(store))
+        }
+        Some(_) => bail!("--database-url must be a postgres:// URL"),
+        None => {
+            let dir = &args.data_dir;
+            let store = SqliteStore::open(dir).with_context(|| format!("opening the store in {}", dir.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 fn init_logging(json: bool) {
@@ -234,10 +259,10 @@ async fn serve(
     log_json: bool,
     limit: RateLimit,
     limits: Limits,
-    data_dir: &Path,
+    store_args: &StoreArgs,
 ) -> Result<()> {
     init_logging(log_json);
-    let store = open(data_dir)?;
+    let store = open(store_args).await?;
     let now = OffsetDateTime::now_utc();
     let bootstrap_token = std::env::var("IDPLANE_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
     let from_env = bootstrap_token.is_some();
@@ -246,7 +271,7 @@ async fn serve(
     let addr = listener.local_addr()?;
     let origin = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let (account, ws) = bootstrap::defaults(store.as_ref()).await?.context("the store has no default account")?;
-    say!("idplane is serving on {origin} (data in {})", data_dir.display());
+    say!("idplane is serving on {origin} (data {})", store_args.describe());
     say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
     say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
     match created {
@@ -315,13 +340,13 @@ fn print(json: bool, value: &serde_json::Value, human: String) {
 async fn account(command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::Create { name, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             let a = Account { id: ids::new_uuid()?, name, created: OffsetDateTime::now_utc() };
             store.insert_account(&a).await?;
             print(json, &account_json(&a), format!("created account {} ({})", a.id, a.name));
         }
         AccountCommand::List { json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             let accounts = store.accounts().await?;
             let list: Vec<_> = accounts.iter().map(account_json).collect();
             let human = accounts.iter().map(|a| format!("{}  {}", a.id, a.name)).collect::<Vec<_>>().join("\n");
@@ -334,7 +359,7 @@ async fn account(command: AccountCommand) -> Result<()> {
 async fn workspace(command: WorkspaceCommand) -> Result<()> {
     match command {
         WorkspaceCommand::Create { account, name, no_identity_federation, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
@@ -349,7 +374,7 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
             print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
         }
         WorkspaceCommand::List { account, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             let list = store.workspaces(&account).await?;
             let human = list.iter().map(|w| format!("{}  {}", w.id, w.name)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(list.iter().map(workspace_json).collect()), human);
@@ -381,7 +406,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             (account, workspace, principal, comment, lifetime_seconds, json, store)
         }
         TokenCommand::RotateScim { account, grace_seconds, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
@@ -396,7 +421,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::List { account, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             let tokens = store.tokens(&account, &TokenFilter::default()).await?;
             let human = tokens
                 .iter()
@@ -407,7 +432,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::Delete { id, json, store } => {
-            let store = open(&store.data_dir)?;
+            let store = open(&store).await?;
             if !store.delete_token(&id).await? {
                 bail!("no token {id}");
             }
@@ -415,7 +440,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let store = open(&store.data_dir)?;
+    let store = open(&store).await?;
     if store.account(&account).await?.is_none() {
         bail!("no account {account}");
     }

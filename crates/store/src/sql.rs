@@ -158,13 +158,14 @@ pub(crate) const DELETE_MEMBERSHIPS: &str = "DELETE FROM memberships WHERE group
 /// The display of a principal as [`idplane_core::principal::display_of`] computes it, from the indexed columns.
 const DISPLAY: &str = "COALESCE(p.display_name, p.unique_value, '')";
 /// The direct members of a group with their kind and display, in id order (the primary key's order).
-pub(crate) const COUNT_MEMBERS: &str = "SELECT count(*) FROM (SELECT 1 FROM memberships WHERE group_id = ? LIMIT ?)";
+pub(crate) const COUNT_MEMBERS: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM memberships WHERE group_id = ? LIMIT ?) AS capped";
 pub(crate) const SELECT_MEMBERS: &str = "SELECT p.id, p.kind, COALESCE(p.display_name, p.unique_value, ''), \
      m.ref, m.display FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id = ? \
      ORDER BY m.member_id";
 
-pub(crate) const INSERT_WORKSPACE_VALUE: &str =
-    "INSERT OR IGNORE INTO workspace_values (workspace_id, principal_id, attribute, value) VALUES (?, ?, ?, ?)";
+pub(crate) const INSERT_WORKSPACE_VALUE: &str = "INSERT INTO workspace_values (workspace_id, principal_id, attribute, value) VALUES (?, ?, ?, ?) \
+     ON CONFLICT DO NOTHING";
 pub(crate) const DELETE_WORKSPACE_VALUE: &str =
     "DELETE FROM workspace_values WHERE workspace_id = ? AND principal_id = ? AND attribute = ? AND value = ?";
 pub(crate) const CLEAR_WORKSPACE_VALUES: &str =
@@ -564,8 +565,9 @@ impl<D: Dialect> Translator<D> {
             // A shorter column yields a shorter substring, which cannot equal `v`: no length check needed.
             CompareOp::Ew => {
                 let n = Param::Int(i64::try_from(v.chars().count()).ok()?);
-                s.push("substr(").push(column).push(", length(").push(column).push(") - ").bind(n);
-                s.push(" + 1) = ").bind(Param::Text(v));
+                // The cast: `length(...) - ?` is a BIGINT in PostgreSQL, whose `substr` takes an INTEGER.
+                s.push("substr(").push(column).push(", CAST(length(").push(column).push(") - ").bind(n);
+                s.push(" + 1 AS INTEGER)) = ").bind(Param::Text(v));
             }
             CompareOp::Co => {
                 let mut needle = Sql::new("");
