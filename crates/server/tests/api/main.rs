@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod entra;
+mod scaleout;
 
 const TOKEN: &str = "dapi-test-admin-token";
 const WS: &str = "/api/2.0/preview/scim/v2";
