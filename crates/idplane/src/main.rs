@@ -94,6 +94,22 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Write a consistent copy of the embedded store to a new file, while the server runs.
+    Backup {
+        /// The new file.
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Install a backup as the embedded store of the data directory. Stop the server first.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,7 +237,27 @@ async fn main() -> Result<()> {
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
         Command::Token { command } => token(command).await,
+        Command::Backup { to, store } => {
+            sqlite_only(&store, "backup")?;
+            idplane_store::backup::backup(&store.data_dir, &to)?;
+            say!("backed up {} to {}", store.data_dir.display(), to.display());
+            Ok(())
+        }
+        Command::Restore { from, store } => {
+            sqlite_only(&store, "restore")?;
+            idplane_store::backup::restore(&from, &store.data_dir)?;
+            say!("restored {} into {}", from.display(), store.data_dir.display());
+            Ok(())
+        }
     }
+}
+
+/// Backup and restore are the embedded store's; PostgreSQL has its own tools.
+fn sqlite_only(store: &StoreArgs, what: &str) -> Result<()> {
+    if store.database_url.is_some() {
+        bail!("{what} works on the embedded store; for PostgreSQL use pg_dump and pg_restore");
+    }
+    Ok(())
 }
 
 /// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory.

@@ -11,4 +11,5 @@ mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use sqlite::backup;
 pub use sqlite::{DATABASE_FILE, SqliteStore};

@@ -2,6 +2,7 @@
 //! in [`migrations`], connection settings and pooling in [`pool`], the [`Dialect`] spelling, error codes, the
 //! mapping of rows and values); the statements themselves come from [`crate::sql`].
 
+pub mod backup;
 pub(crate) mod migrations;
 mod pool;
 
