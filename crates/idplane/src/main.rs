@@ -13,7 +13,7 @@ use idplane_core::store::{Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::ratelimit::{Limiter, RateLimit};
-use idplane_server::{AppState, Limits, router};
+use idplane_server::{AppState, Limits, router, tls};
 use idplane_store::{PgStore, SqliteStore};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -53,6 +53,19 @@ impl StoreArgs {
     }
 }
 
+#[derive(Args, Clone, Default)]
+struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM); reloaded when the file changes or on SIGHUP.
+    #[arg(long, env = "IDPLANE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "IDPLANE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated for the listen address, for local trials; prints its fingerprint.
+    #[arg(long, env = "IDPLANE_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the SCIM API. On an empty store, first create a default account, workspace and admin token.
@@ -76,6 +89,8 @@ enum Command {
         /// Longest a request may take before it is answered 503.
         #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
         request_timeout_seconds: u64,
+        #[command(flatten)]
+        tls: TlsArgs,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -225,6 +240,7 @@ async fn main() -> Result<()> {
             rate_limit_per_second,
             rate_limit_burst,
             request_timeout_seconds,
+            tls,
             store,
         } => {
             let limit = RateLimit { per_second: rate_limit_per_second, burst: rate_limit_burst.max(1.0) };
@@ -232,7 +248,7 @@ async fn main() -> Result<()> {
                 request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
                 ..Limits::default()
             };
-            serve(listen, public_url, log_json, limit, limits, &store).await
+            serve(listen, public_url, log_json, limit, limits, &tls, &store).await
         }
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
@@ -295,6 +311,7 @@ async fn serve(
     log_json: bool,
     limit: RateLimit,
     limits: Limits,
+    tls: &TlsArgs,
     store_args: &StoreArgs,
 ) -> Result<()> {
     init_logging(log_json);
@@ -305,11 +322,16 @@ async fn serve(
     let created = bootstrap::bootstrap(store.as_ref(), bootstrap_token.map(Secret::new), now).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
-    let origin = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let tls_config = tls_config(tls, addr)?;
+    let scheme = if tls_config.is_some() { "https" } else { "http" };
+    let origin = public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let (account, ws) = bootstrap::defaults(store.as_ref()).await?.context("the store has no default account")?;
     say!("idplane is serving on {origin} (data {})", store_args.describe());
     say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
     say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
+    if let Some((_, Some(fingerprint))) = &tls_config {
+        say!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}");
+    }
     match created {
         Some(Bootstrapped { secret, .. }) if !from_env => {
             say!("  admin token:        {}", secret.expose());
@@ -322,10 +344,37 @@ async fn serve(
     state.public_url = public_url;
     state.limiter = Arc::new(Limiter::new(limit));
     state.limits = limits;
-    tracing::info!(%addr, "listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    state.tls = tls_config.is_some();
+    tracing::info!(%addr, tls = tls_config.is_some(), "listening");
+    match tls_config {
+        Some((config, _)) => tls::serve(listener, router(state), config, shutdown_signal()).await,
+        None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS configuration the flags ask for, if any. A self-signed certificate names the listen address (and
+/// `localhost`); its fingerprint is printed so that clients can check it.
+fn tls_config(tls: &TlsArgs, addr: SocketAddr) -> Result<Option<(Arc<rustls::ServerConfig>, Option<String>)>> {
+    let (resolver, fingerprint) = match (&tls.tls_cert, &tls.tls_key, tls.tls_self_signed) {
+        (Some(cert), Some(key), _) => {
+            let files = tls::CertFiles { cert: cert.clone(), key: key.clone() };
+            let resolver = tls::ReloadingCert::from_files(files)?;
+            resolver.watch();
+            (resolver, None)
+        }
+        (_, _, true) => {
+            let mut names = vec!["localhost".to_string()];
+            if !addr.ip().is_unspecified() {
+                names.push(addr.ip().to_string());
+            }
+            let (resolver, fingerprint) = tls::ReloadingCert::self_signed(names)?;
+            (resolver, Some(fingerprint))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((tls::server_config(resolver)?, fingerprint)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish before the process exits.

@@ -20,8 +20,14 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, bootstrap_token: Option<&str>) -> Result<Server> {
+        Self::start_with(data_dir, bootstrap_token, &[])
+    }
+
+    fn start_with(data_dir: &Path, bootstrap_token: Option<&str>, extra: &[&std::ffi::OsStr]) -> Result<Server> {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--data-dir")
             .arg(data_dir)
             .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
             .env("IDPLANE_LOG", "info")
@@ -277,5 +283,70 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() -> Result
     let out = Command::new(BIN).args(["restore", "--from"]).arg(&junk).arg("--data-dir").arg(&elsewhere).output()?;
     assert!(!out.status.success());
     assert!(!elsewhere.join("idplane.db").exists());
+    Ok(())
+}
+
+/// A certificate for 127.0.0.1 and localhost, as PEM (certificate, key).
+fn certificate(name: &str) -> Result<(String, String)> {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string(), name.to_string()])?;
+    Ok((generated.cert.pem(), generated.key_pair.serialize_pem()))
+}
+
+/// A client that trusts only `cert_pem`.
+fn client_trusting(cert_pem: &str) -> Result<reqwest::Client> {
+    let root = reqwest::Certificate::from_pem(cert_pem.as_bytes())?;
+    Ok(reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(root).build()?)
+}
+
+#[tokio::test]
+async fn https_with_a_real_handshake_and_a_certificate_reloaded_on_sighup() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (cert_path, key_path) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let (first_cert, first_key) = certificate("first.test")?;
+    std::fs::write(&cert_path, &first_cert)?;
+    std::fs::write(&key_path, &first_key)?;
+    let token = "dapi-tls-test-token";
+    let args = [
+        std::ffi::OsStr::new("--tls-cert"),
+        cert_path.as_os_str(),
+        std::ffi::OsStr::new("--tls-key"),
+        key_path.as_os_str(),
+    ];
+    let server = Server::start_with(&tmp.path().join("data"), Some(token), &args)?;
+    assert!(server.origin.starts_with("https://127.0.0.1:"), "{}", server.origin);
+    let me = format!("{}/api/2.0/preview/scim/v2/Me", server.origin);
+
+    // A client that checks the certificate against the one it trusts.
+    let first = client_trusting(&first_cert)?;
+    let r = first.get(&me).bearer_auth(token).send().await?;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await?;
+    assert!(body["meta"]["location"].as_str().is_some_and(|l| l.starts_with("https://")), "{body}");
+    let (second_cert, second_key) = certificate("second.test")?;
+    let second = client_trusting(&second_cert)?;
+    assert!(second.get(&me).bearer_auth(token).send().await.is_err(), "a client that does not trust it refuses it");
+
+    // A renewed certificate is served after SIGHUP, without a restart.
+    std::fs::write(&cert_path, &second_cert)?;
+    std::fs::write(&key_path, &second_key)?;
+    Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // A new client each time: a fresh connection, a fresh handshake.
+        if client_trusting(&second_cert)?.get(&me).bearer_auth(token).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the renewed certificate was not served within 10 s of SIGHUP");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(client_trusting(&first_cert)?.get(&me).send().await.is_err(), "the old certificate is gone");
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = server.origin.replacen("https://", "http://", 1);
+    assert!(reqwest::get(format!("{plain}/healthz")).await.is_err());
+    let status = server.terminate()?;
+    assert!(status.success());
     Ok(())
 }

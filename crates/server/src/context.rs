@@ -222,7 +222,8 @@ pub fn origin(parts: &Parts, state: &AppState) -> String {
     if let Some(public) = &state.public_url {
         return public.trim_end_matches('/').to_string();
     }
-    let proto = header_str(&parts.headers, &HeaderName::from_static("x-forwarded-proto")).unwrap_or("http");
+    let own = if state.tls { "https" } else { "http" };
+    let proto = header_str(&parts.headers, &HeaderName::from_static("x-forwarded-proto")).unwrap_or(own);
     let host = header_str(&parts.headers, &HeaderName::from_static("x-forwarded-host"))
         .or_else(|| header_str(&parts.headers, &header::HOST))
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))

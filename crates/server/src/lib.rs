@@ -12,6 +12,7 @@ pub mod health;
 pub mod log;
 pub mod ratelimit;
 pub mod scim;
+pub mod tls;
 pub mod tokens;
 pub mod workspaces;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     /// The public origin (`https://idp.example.com`) used in `meta.location`; taken from the request when unset.
     pub public_url: Option<String>,
     pub limiter: Arc<ratelimit::Limiter>,
+    /// Whether this server terminates TLS itself (then its URLs are `https`).
+    pub tls: bool,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             limits: Limits::default(),
             public_url: None,
             limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
+            tls: false,
         }
     }
 }
