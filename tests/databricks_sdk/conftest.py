@@ -89,8 +89,12 @@ class Server:
         return self.cli(*args)["token_value"]
 
 
+# The server's settings the run chooses: serving HTTPS (scripts/test runs the suite both ways).
+PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY")
+
+
 def server_env(**extra: str) -> dict:
-    env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("IDPLANE_")}
+    env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("IDPLANE_") or k in PASSED_THROUGH}
     env.update(extra)
     return env
 
