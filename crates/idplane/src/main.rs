@@ -1,12 +1,14 @@
 //! The `idplane` binary: the composition root. It reads the command line, opens the store, bootstraps it on first
 //! start, serves the HTTP API, and runs the admin commands.
 
+mod config;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::ids;
 use idplane_core::store::{Store, TokenFilter};
@@ -66,33 +68,48 @@ struct TlsArgs {
     tls_self_signed: bool,
 }
 
+/// The settings of `serve`.
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// A TOML file of settings (keys are the flags' names); flags and IDPLANE_* variables take precedence.
+    #[arg(long, env = "IDPLANE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "IDPLANE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public origin of this server (e.g. https://idp.example.com), used in meta.location; by default the
+    /// request's Host header.
+    #[arg(long, env = "IDPLANE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Log lines as JSON.
+    #[arg(long, env = "IDPLANE_LOG_JSON")]
+    log_json: bool,
+    /// Requests per second each token may send (0: no limit); over it, 429 with Retry-After.
+    #[arg(long, env = "IDPLANE_RATE_LIMIT_PER_SECOND", default_value_t = 1000.0)]
+    rate_limit_per_second: f64,
+    /// Requests a token may send at once above its rate.
+    #[arg(long, env = "IDPLANE_RATE_LIMIT_BURST", default_value_t = 2000.0)]
+    rate_limit_burst: f64,
+    /// Longest a request may take before it is answered 503.
+    #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
+    request_timeout_seconds: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the SCIM API. On an empty store, first create a default account, workspace and admin token.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "IDPLANE_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Public origin of this server (e.g. https://idp.example.com), used in meta.location; by default the
-        /// request's Host header.
-        #[arg(long, env = "IDPLANE_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Log lines as JSON.
-        #[arg(long, env = "IDPLANE_LOG_JSON")]
-        log_json: bool,
-        /// Requests per second each token may send (0: no limit); over it, 429 with Retry-After.
-        #[arg(long, env = "IDPLANE_RATE_LIMIT_PER_SECOND", default_value_t = 1000.0)]
-        rate_limit_per_second: f64,
-        /// Requests a token may send at once above its rate.
-        #[arg(long, env = "IDPLANE_RATE_LIMIT_BURST", default_value_t = 2000.0)]
-        rate_limit_burst: f64,
-        /// Longest a request may take before it is answered 503.
-        #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
-        request_timeout_seconds: u64,
+    Serve(ServeArgs),
+    /// Print the effective settings of `serve` (flags, IDPLANE_* variables, config file, defaults), secrets masked.
+    Config {
         #[command(flatten)]
-        tls: TlsArgs,
-        #[command(flatten)]
-        store: StoreArgs,
+        serve: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage accounts.
     Account {
@@ -231,24 +248,22 @@ enum TokenCommand {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let (argv, from_file) = config::layered(&command, std::env::args_os().collect())?;
+    let matches = command.clone().get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
-        Command::Serve {
-            listen,
-            public_url,
-            log_json,
-            rate_limit_per_second,
-            rate_limit_burst,
-            request_timeout_seconds,
-            tls,
-            store,
-        } => {
-            let limit = RateLimit { per_second: rate_limit_per_second, burst: rate_limit_burst.max(1.0) };
+        Command::Serve(args) => {
+            let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
             let limits = Limits {
-                request_timeout: std::time::Duration::from_secs(request_timeout_seconds.max(1)),
+                request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
                 ..Limits::default()
             };
-            serve(listen, public_url, log_json, limit, limits, &tls, &store).await
+            serve(args.listen, args.public_url, args.log_json, limit, limits, &args.tls, &args.store).await
+        }
+        Command::Config { json, .. } => {
+            say!("{}", config::describe(&command, &matches, &from_file, json));
+            Ok(())
         }
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
@@ -416,9 +431,9 @@ fn workspace_json(w: &Workspace) -> serde_json::Value {
 
 fn print(json: bool, value: &serde_json::Value, human: String) {
     if json {
-        println!("{value}");
+        say!("{value}");
     } else {
-        println!("{human}");
+        say!("{human}");
     }
 }
 

@@ -350,3 +350,53 @@ async fn https_with_a_real_handshake_and_a_certificate_reloaded_on_sighup() -> R
     assert!(status.success());
     Ok(())
 }
+
+/// Settings come from flags, then IDPLANE_* variables, then the config file, then defaults; `idplane config` says
+/// which, with secrets masked; the file's settings reach `serve`; an unknown key is refused.
+#[tokio::test]
+async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("idplane.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9999\"\nrate_limit_per_second = 0.5\nrate-limit-burst = 1\nrequest_timeout_seconds = 30\n\
+         database_url = \"postgres://app:s3cret@db/idplane\"\n",
+    )?;
+    let out = Command::new(BIN)
+        .args(["config", "--json", "--request-timeout-seconds", "10", "--config"])
+        .arg(&file)
+        .env("IDPLANE_RATE_LIMIT_BURST", "7")
+        .env("IDPLANE_NOT_A_SETTING", "x")
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let settings: Value = serde_json::from_slice(&out.stdout)?;
+    let get = |name: &str| settings.as_array().into_iter().flatten().find(|s| s["setting"] == name).cloned();
+    let pair = |name: &str| get(name).map(|s| (s["value"].clone(), s["source"].clone()));
+    assert_eq!(pair("listen"), Some((json!("127.0.0.1:9999"), json!("file"))));
+    assert_eq!(pair("rate-limit-burst"), Some((json!("7"), json!("environment"))), "a variable beats the file");
+    assert_eq!(pair("request-timeout-seconds"), Some((json!("10"), json!("flag"))), "a flag beats both");
+    assert_eq!(pair("data-dir").map(|p| p.1), Some(json!("default")));
+    assert_eq!(pair("database-url").map(|p| p.0), Some(json!("postgres://app:***@db/idplane")), "secrets masked");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown environment variable IDPLANE_NOT_A_SETTING"));
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "rate_limit = 5\n")?;
+    let out = Command::new(BIN).args(["config", "--config"]).arg(&bad).output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `rate_limit`"));
+
+    // The file reaches serve: its rate limit (0.5/s, burst 1) answers the second request with 429.
+    let served = tmp.path().join("served.toml");
+    std::fs::write(&served, "rate_limit_per_second = 0.5\nrate_limit_burst = 1\n")?;
+    let token = "dapi-config-test";
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        Some(token),
+        &[std::ffi::OsStr::new("--config"), served.as_os_str()],
+    )?;
+    let me = format!("{}/api/2.0/preview/scim/v2/Me", server.origin);
+    assert_eq!(call(reqwest::Method::GET, &me, token, None).await?.0, 200);
+    assert_eq!(call(reqwest::Method::GET, &me, token, None).await?.0, 429);
+    Ok(())
+}
