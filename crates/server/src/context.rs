@@ -133,7 +133,10 @@ pub fn original_path(parts: &Parts) -> String {
 pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime) -> Result<Token, ApiError> {
     let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
     let token = authenticate(state.store.as_ref(), authorization, now).await?;
-    state.limiter.check(&token.id, std::time::Instant::now()).map_err(CoreError::RateLimited)?;
+    if let Err(seconds) = state.limiter.check(&token.id, std::time::Instant::now()) {
+        state.metrics.rate_limited();
+        return Err(CoreError::RateLimited(seconds).into());
+    }
     Ok(token)
 }
 

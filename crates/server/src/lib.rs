@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod log;
+pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
 pub mod tls;
@@ -62,6 +63,7 @@ pub struct AppState {
     pub limiter: Arc<ratelimit::Limiter>,
     /// Whether this server terminates TLS itself (then its URLs are `https`).
     pub tls: bool,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             public_url: None,
             limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
             tls: false,
+            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 }
@@ -93,9 +96,10 @@ pub fn router(state: AppState) -> Router {
         .merge(workspaces::routes())
         .merge(tokens::routes())
         .merge(health::routes())
+        .merge(metrics::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
-        .layer(axum::middleware::from_fn(log::log_request))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), log::log_request))
         .with_state(state)
 }
 

@@ -21,7 +21,11 @@ fn request_id(request: &Request) -> String {
     }
 }
 
-pub async fn log_request(request: Request, next: Next) -> Response {
+pub async fn log_request(
+    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<crate::metrics::Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let id = request_id(&request);
     let method = request.method().clone();
@@ -31,6 +35,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
     let mut response = next.run(request).await;
+    metrics.record(&route, method.as_str(), response.status().as_u16(), start.elapsed());
     tracing::info!(
         target: "idplane::request",
         request_id = %id,

@@ -1505,3 +1505,33 @@ async fn requests_past_their_time_limit_get_503() -> Result<()> {
     assert_scim_error(&r, 503, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
+    let app = app().await?;
+    app.get(&format!("{WS}/Users?count=0")).await?;
+    app.post(&format!("{WS}/Users"), json!({"userName": "metered@x.com"})).await?;
+    // The bootstrap token acts as the admin user: metrics want a principal-less administrative token.
+    assert_scim_error(&app.get("/metrics").await?, 403, None);
+    let admin = app.token_for(TokenScope::Account { account_id: app.account.clone() }, None).await?;
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        .body(Body::empty())?;
+    let res = app.router.clone().oneshot(req).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;
+    assert!(
+        text.contains(
+            "idplane_requests_total{route=\"/api/2.0/preview/scim/v2/Users\",method=\"POST\",status=\"201\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("idplane_request_duration_seconds_count{route=\"/api/2.0/preview/scim/v2/Users\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("idplane_principals{{account=\"{}\",kind=\"user\"}} 2", app.account)), "{text}");
+    assert!(text.contains("idplane_rate_limited_total 0"));
+    Ok(())
+}
