@@ -248,15 +248,24 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() -> Result
             anyhow::Ok(i)
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait for the load to be under way, however slow the machine.
+    let count = |a: &std::sync::Mutex<Vec<String>>| a.lock().map(|v| v.len()).unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&acknowledged) < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before: Vec<String> = acknowledged.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
     let backup = tmp.path().join("backup.db");
     let out = Command::new(BIN).args(["backup", "--to"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // And let it go on after the backup.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&acknowledged) < before.len() + 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.await??;
-    assert!(before.len() >= 5, "the load was running: {} writes before the backup", before.len());
+    assert!(before.len() >= 20, "the load was running: {} writes before the backup", before.len());
     assert!(written > before.len(), "and went on during it");
     server.terminate()?;
 

@@ -105,7 +105,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Answers 503 when a request runs past its time limit, rather than letting a client wait on it forever. The work
 /// in flight is dropped: every write is one store transaction, so none is left half done.
-async fn time_limit(
+pub async fn time_limit(
     axum::extract::State(limit): axum::extract::State<std::time::Duration>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
