@@ -6,6 +6,7 @@
 //! codes, row locks) lives in `sqlite` and `postgres`. Every backend passes the conformance suite in
 //! `tests/conformance`.
 
+mod codec;
 mod postgres;
 mod sql;
 mod sqlite;

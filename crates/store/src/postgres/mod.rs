@@ -4,11 +4,11 @@
 
 mod migrations;
 
+use crate::codec::{Indexed, kind, nanos, permission, require_group, time};
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use serde_json::Value;
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -17,13 +17,12 @@ use tokio_postgres::{IsolationLevel, NoTls, Row, Transaction};
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::assignment::Permission;
 use idplane_core::error::StoreError;
-use idplane_core::principal::{GroupRef, Home, IndexedFields, Member, Principal, PrincipalKind};
+use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
 use idplane_core::store::{
     ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues,
 };
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Token, TokenHash, TokenKind, TokenScope};
-use idplane_scim::filter::fold_case;
 
 /// The most connections one store opens.
 const POOL_SIZE: usize = 16;
@@ -189,23 +188,6 @@ fn write_error(context: &'static str, unique: &'static str) -> impl FnOnce(tokio
     }
 }
 
-fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
-    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| StoreError::Backend(format!("timestamp out of range: {t}")))
-}
-
-fn time(nanos: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .map_err(|e| StoreError::Backend(format!("stored timestamp {nanos}: {e}")))
-}
-
-fn kind(code: &str) -> Result<PrincipalKind, StoreError> {
-    PrincipalKind::from_code(code).ok_or_else(|| StoreError::Backend(format!("unknown principal kind {code:?}")))
-}
-
-fn permission(stored: &str) -> Result<Permission, StoreError> {
-    Permission::parse(stored).ok_or_else(|| StoreError::Backend(format!("unknown stored permission {stored:?}")))
-}
-
 /// Reads column `i` of a row.
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i).map_err(backend("read row"))
@@ -271,29 +253,6 @@ fn workspace_from(r: &Row) -> Result<Workspace, StoreError> {
 }
 
 // ---- writes shared by insert and update ----
-
-/// The stored form of a document: its JSON and the values of the indexed columns.
-struct Indexed {
-    fields: IndexedFields,
-    display_key: Option<String>,
-    doc: String,
-}
-
-impl Indexed {
-    fn of(kind: PrincipalKind, doc: &Value) -> Result<Indexed, StoreError> {
-        let fields = IndexedFields::of(kind, doc);
-        let display_key = fields.display_name.as_deref().map(fold_case);
-        let doc = serde_json::to_string(doc).map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
-        Ok(Indexed { fields, display_key, doc })
-    }
-}
-
-fn require_group(kind: PrincipalKind, id: i64) -> Result<(), StoreError> {
-    match kind {
-        PrincipalKind::Group => Ok(()),
-        other => Err(StoreError::Backend(format!("principal {id} is a {}, which has no members", other.code()))),
-    }
-}
 
 /// Adds members to a group: one existence probe and one insert per new member. A group never becomes its own member;
 /// asking for it is a no-op. A member deleted by a concurrent transaction between the probe and the insert violates

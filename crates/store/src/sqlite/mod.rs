@@ -6,8 +6,8 @@ pub mod backup;
 pub(crate) mod migrations;
 mod pool;
 
+use crate::codec::{Indexed, kind, nanos, permission, require_group, time};
 use idplane_core::assignment::Permission;
-use idplane_scim::filter::fold_case;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,12 +15,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, ffi, params, params_from_iter};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::error::StoreError;
-use idplane_core::principal::{GroupRef, Home, IndexedFields, Member, Principal, PrincipalKind};
+use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
 use idplane_core::store::{
     ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues,
 };
@@ -206,19 +205,6 @@ fn write_error(context: &'static str, unique: &'static str) -> impl FnOnce(rusql
     }
 }
 
-fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
-    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| StoreError::Backend(format!("timestamp out of range: {t}")))
-}
-
-fn time(nanos: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .map_err(|e| StoreError::Backend(format!("stored timestamp {nanos}: {e}")))
-}
-
-fn kind(code: &str) -> Result<PrincipalKind, StoreError> {
-    PrincipalKind::from_code(code).ok_or_else(|| StoreError::Backend(format!("unknown principal kind {code:?}")))
-}
-
 fn bind<'a>(s: &'a Sql) -> impl rusqlite::Params + 'a {
     params_from_iter(s.params.iter())
 }
@@ -346,10 +332,6 @@ fn apply_value_ops(
     Ok(())
 }
 
-fn permission(stored: &str) -> Result<Permission, StoreError> {
-    Permission::parse(stored).ok_or_else(|| StoreError::Backend(format!("unknown stored permission {stored:?}")))
-}
-
 fn query_principals(tx: &Transaction<'_>, s: &Sql) -> Result<Vec<Principal>, StoreError> {
     let mut stmt = tx.prepare_cached(&s.text).map_err(backend("prepare principal query"))?;
     let rows = stmt.query_map(bind(s), PrincipalRow::read).map_err(backend("query principals"))?;
@@ -381,29 +363,6 @@ fn into_workspace((id, account_id, name, identity_federation, created): Workspac
 }
 
 // ---- writes shared by insert and update ----
-
-/// The stored form of a document: its JSON and the values of the indexed columns.
-struct Indexed {
-    fields: IndexedFields,
-    display_key: Option<String>,
-    doc: String,
-}
-
-impl Indexed {
-    fn of(kind: PrincipalKind, doc: &Value) -> Result<Indexed, StoreError> {
-        let fields = IndexedFields::of(kind, doc);
-        let display_key = fields.display_name.as_deref().map(fold_case);
-        let doc = serde_json::to_string(doc).map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
-        Ok(Indexed { fields, display_key, doc })
-    }
-}
-
-fn require_group(kind: PrincipalKind, id: i64) -> Result<(), StoreError> {
-    match kind {
-        PrincipalKind::Group => Ok(()),
-        other => Err(StoreError::Backend(format!("principal {id} is a {}, which has no members", other.code()))),
-    }
-}
 
 /// Adds members to a group: one existence probe and one insert per new member, whatever the size of the group. A
 /// group never becomes its own member (that would make it its own ancestor); asking for it is a no-op.
