@@ -40,10 +40,18 @@ pub async fn defaults(store: &dyn Store) -> Result<Option<(Account, Workspace)>>
     Ok(account.zip(workspace))
 }
 
-/// Bootstraps an empty store; `Ok(None)` if it was bootstrapped before. `token` is the admin token to install
+/// The setting a node writes to claim the bootstrap of an empty store, so that nodes starting together on one
+/// database bootstrap it once.
+pub const BOOTSTRAP_CLAIM: &str = "bootstrap_claim";
+
+/// Bootstraps an empty store; `Ok(None)` if it was bootstrapped before, or if another node has claimed the bootstrap
+/// (then [`defaults`] answers once that node is done). `token` is the admin token to install
 /// (`IDPLANE_BOOTSTRAP_TOKEN`); without one, a random token is generated.
 pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDateTime) -> Result<Option<Bootstrapped>> {
     if store.setting(DEFAULT_ACCOUNT).await?.is_some() {
+        return Ok(None);
+    }
+    if !store.claim_setting(BOOTSTRAP_CLAIM, &ids::new_uuid()?).await? {
         return Ok(None);
     }
     let account = Account { id: ids::new_uuid()?, name: "default".into(), created: now };
@@ -86,7 +94,7 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         None,
     );
     store.insert_token(&record).await?;
-    // Written last: a start interrupted before this point bootstraps again from scratch rather than half-way.
+    // Written last: defaults() answers only for a complete bootstrap.
     store.set_setting(DEFAULT_WORKSPACE, &workspace.id.to_string()).await?;
     store.set_setting(DEFAULT_ACCOUNT, &account.id).await?;
     Ok(Some(Bootstrapped { account, workspace, admin_id: admin.id, secret }))

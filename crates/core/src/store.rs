@@ -136,6 +136,9 @@ pub trait Store: Send + Sync + 'static {
     /// Small named values: the default account and workspace.
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Writes a setting only if it has no value yet, atomically; true if this call wrote it. Lets one of several
+    /// nodes claim a one-time task.
+    async fn claim_setting(&self, key: &str, value: &str) -> Result<bool, StoreError>;
 
     // ---- workspace assignment ----
     /// The principals assigned to a workspace directly, with their permission, in id order.

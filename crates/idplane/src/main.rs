@@ -340,7 +340,7 @@ async fn serve(
     let tls_config = tls_config(tls, addr)?;
     let scheme = if tls_config.is_some() { "https" } else { "http" };
     let origin = public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
-    let (account, ws) = bootstrap::defaults(store.as_ref()).await?.context("the store has no default account")?;
+    let (account, ws) = wait_for_defaults(store.as_ref()).await?;
     say!("idplane is serving on {origin} (data {})", store_args.describe());
     say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
     say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
@@ -390,6 +390,25 @@ fn tls_config(tls: &TlsArgs, addr: SocketAddr) -> Result<Option<(Arc<rustls::Ser
         _ => return Ok(None),
     };
     Ok(Some((tls::server_config(resolver)?, fingerprint)))
+}
+
+/// The default account and workspace. When another node claimed the bootstrap of this store, they appear once it is
+/// done: waited for, up to a minute.
+async fn wait_for_defaults(store: &dyn Store) -> Result<(Account, Workspace)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(defaults) = bootstrap::defaults(store).await? {
+            return Ok(defaults);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the store has no default account: another idplane claimed its first start ({} is set) and did not \
+                 finish. If that process died, remove the setting and start again.",
+                bootstrap::BOOTSTRAP_CLAIM
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish before the process exits.

@@ -100,6 +100,8 @@ pub(crate) const SELECT_WORKSPACES: &str =
 pub(crate) const WORKSPACE_IN_ACCOUNT: &str = "SELECT 1 FROM workspaces WHERE id = ? AND account_id = ?";
 
 pub(crate) const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = ?";
+pub(crate) const INSERT_SETTING_IF_ABSENT: &str =
+    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING";
 pub(crate) const UPSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 

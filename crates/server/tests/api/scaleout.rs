@@ -246,3 +246,39 @@ async fn a_cursor_issued_by_one_node_works_on_another() -> Result<()> {
     assert_eq!((total, seen.len()), (8, 8), "seven users and the admin, each once");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_starting_together_bootstrap_the_store_once() -> Result<()> {
+    let Some(c) = cluster(1).await? else { return Ok(()) };
+    let url = format!("{}/{}", c.server.rsplit_once('/').map_or(c.server.as_str(), |(base, _)| base), c.database);
+    // A second, empty database for the race (the cluster's own was bootstrapped by `cluster`).
+    let (client, connection) = tokio_postgres::connect(&c.server, tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(connection);
+    let empty = format!("{}_race", c.database);
+    client.batch_execute(&format!("CREATE DATABASE {empty}")).await?;
+    let empty_url = url.replacen(&c.database, &empty, 1);
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(PgStore::connect(&empty_url).await?));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mut starts = Vec::new();
+    for store in &stores {
+        let store = store.clone();
+        starts.push(tokio::spawn(async move { bootstrap::bootstrap(store.as_ref(), None, now).await }));
+    }
+    let mut bootstrapped = 0;
+    for s in starts {
+        if s.await??.is_some() {
+            bootstrapped += 1;
+        }
+    }
+    assert_eq!(bootstrapped, 1, "exactly one node bootstraps");
+    use idplane_core::store::Store;
+    assert_eq!(stores[2].accounts().await?.len(), 1, "one default account");
+    drop(stores);
+    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {empty} WITH (FORCE)")).await;
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}

@@ -424,6 +424,14 @@ impl Store for PgStore {
         commit(tx).await
     }
 
+    async fn claim_setting(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let n = run(&tx, sql::INSERT_SETTING_IF_ABSENT, &[&key, &value]).await.map_err(backend("claim setting"))?;
+        commit(tx).await?;
+        Ok(n == 1)
+    }
+
     async fn assignments(&self, workspace_id: i64) -> Result<Vec<(Principal, Permission)>, StoreError> {
         let q = sql::select_assignments(workspace_id);
         let mut client = self.client().await?;

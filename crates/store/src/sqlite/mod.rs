@@ -561,6 +561,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_setting(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(sql::INSERT_SETTING_IF_ABSENT)
+                .and_then(|mut s| s.execute((&key, &value)))
+                .map_err(backend("claim setting"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
         let t = token.clone();
         self.write(move |tx| {

@@ -284,6 +284,10 @@ pub async fn settings<S: Store>(store: Arc<S>) -> Result<()> {
     assert_eq!(store.setting("default_account").await?.as_deref(), Some("a"));
     store.set_setting("default_account", "b").await?;
     assert_eq!(store.setting("default_account").await?.as_deref(), Some("b"));
+    // A claim succeeds once; a later one neither succeeds nor overwrites.
+    ensure!(store.claim_setting("claim", "first").await?);
+    ensure!(!store.claim_setting("claim", "second").await?);
+    assert_eq!(store.setting("claim").await?.as_deref(), Some("first"));
     Ok(())
 }
 
