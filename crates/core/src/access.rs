@@ -17,6 +17,13 @@ use crate::token::{Token, TokenHash, TokenScope};
 /// The token presented in an `Authorization` header value, checked against the store. Unknown, expired and
 /// malformed tokens are all [`CoreError::Unauthenticated`], with a detail that says which without echoing the token.
 pub async fn authenticate(store: &dyn Store, authorization: Option<&str>, now: OffsetDateTime) -> Result<Token> {
+    let token = token_of(store, &bearer(authorization)?).await?;
+    unexpired(&token, now)?;
+    Ok(token)
+}
+
+/// The hash of the bearer token in an `Authorization` header value.
+pub fn bearer(authorization: Option<&str>) -> Result<TokenHash> {
     let Some(header) = authorization else {
         return Err(CoreError::Unauthenticated("send a token in the header \"Authorization: Bearer <token>\"".into()));
     };
@@ -26,16 +33,24 @@ pub async fn authenticate(store: &dyn Store, authorization: Option<&str>, now: O
     if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
         return Err(CoreError::Unauthenticated("the Authorization header must be \"Bearer <token>\"".into()));
     }
-    let hash = TokenHash::of(value);
-    let token = store
-        .token_by_hash(&hash)
+    Ok(TokenHash::of(value))
+}
+
+/// The stored token with this hash (compared in constant time), expired or not.
+pub async fn token_of(store: &dyn Store, hash: &TokenHash) -> Result<Token> {
+    store
+        .token_by_hash(hash)
         .await?
-        .filter(|t| t.hash.matches(&hash))
-        .ok_or_else(|| CoreError::Unauthenticated("the token is not valid".into()))?;
+        .filter(|t| t.hash.matches(hash))
+        .ok_or_else(|| CoreError::Unauthenticated("the token is not valid".into()))
+}
+
+/// A 401 for a token past its expiry.
+pub fn unexpired(token: &Token, now: OffsetDateTime) -> Result<()> {
     if token.is_expired(now) {
         return Err(CoreError::Unauthenticated("the token has expired".into()));
     }
-    Ok(token)
+    Ok(())
 }
 
 /// What a caller may do in a scope.

@@ -22,7 +22,7 @@ pub struct Workspace {
 }
 
 /// Where a SCIM request acts: an account's SCIM API or a workspace's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     Account { account_id: String },
     Workspace { account_id: String, workspace_id: i64, federated: bool },

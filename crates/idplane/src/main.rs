@@ -6,6 +6,7 @@ mod config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -14,6 +15,7 @@ use idplane_core::ids;
 use idplane_core::store::{Store, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::{AppState, Limits, router, tls};
 use idplane_store::{PgStore, SqliteStore};
@@ -93,6 +95,10 @@ struct ServeArgs {
     /// Longest a request may take before it is answered 503.
     #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
     request_timeout_seconds: u64,
+    /// How long this node may rely on a token, role or workspace it read, so that a change made through another
+    /// node or the CLI takes effect here within this bound (0: read them on every request).
+    #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
+    auth_cache_seconds: f64,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -253,14 +259,7 @@ async fn main() -> Result<()> {
     let matches = command.clone().get_matches_from(argv);
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
-        Command::Serve(args) => {
-            let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
-            let limits = Limits {
-                request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
-                ..Limits::default()
-            };
-            serve(args.listen, args.public_url, args.log_json, limit, limits, &args.tls, &args.store).await
-        }
+        Command::Serve(args) => serve(args).await,
         Command::Config { json, .. } => {
             say!("{}", config::describe(&command, &matches, &from_file, json));
             Ok(())
@@ -320,16 +319,13 @@ fn init_logging(json: bool) {
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    public_url: Option<String>,
-    log_json: bool,
-    limit: RateLimit,
-    limits: Limits,
-    tls: &TlsArgs,
-    store_args: &StoreArgs,
-) -> Result<()> {
-    init_logging(log_json);
+async fn serve(args: ServeArgs) -> Result<()> {
+    let ServeArgs { listen, public_url, tls, store: store_args, .. } = &args;
+    let listen = *listen;
+    if !(0.0..=3600.0).contains(&args.auth_cache_seconds) {
+        bail!("--auth-cache-seconds must be between 0 and 3600, not {}", args.auth_cache_seconds);
+    }
+    init_logging(args.log_json);
     let store = open(store_args).await?;
     let now = OffsetDateTime::now_utc();
     let bootstrap_token = std::env::var("IDPLANE_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
@@ -356,9 +352,12 @@ async fn serve(
         None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
     }
     let mut state = AppState::new(store);
-    state.public_url = public_url;
+    state.public_url = public_url.clone();
+    let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
     state.limiter = Arc::new(Limiter::new(limit));
-    state.limits = limits;
+    state.limits =
+        Limits { request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)), ..Limits::default() };
+    state.auth_cache = Arc::new(AuthCache::new(Duration::from_secs_f64(args.auth_cache_seconds)));
     state.tls = tls_config.is_some();
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
     match tls_config {

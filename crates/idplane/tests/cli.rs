@@ -175,6 +175,8 @@ async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -
     assert!(!listed.to_string().contains(&scim_token), "values are never listed");
     let scim_id = scim["token_info"]["token_id"].as_str().context("token id")?;
     admin(&data, &["token", "delete", "--id", scim_id])?;
+    // The server relies on what it read for at most --auth-cache-seconds (1 s by default).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &scim_token, None).await?.0, 401);
 
     let status = server.terminate()?;

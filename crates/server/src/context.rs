@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::header::{self, HeaderName};
 use axum::http::request::Parts;
 use idplane_core::CoreError;
-use idplane_core::access::{Role, authenticate, authorize, role};
+use idplane_core::access::{self, Role, authorize};
 use idplane_core::bootstrap;
 use idplane_core::tenancy::Scope;
 use idplane_core::tenancy::Workspace;
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Ctx {
             Level::AccountProxy { base } => {
                 let workspace = workspace_scope(state, parts, &token).await?;
                 authorize(&token, &workspace)?;
-                if role(state.store.as_ref(), &token, &workspace).await? != Role::Admin {
+                if role(state, &token, &workspace).await? != Role::Admin {
                     return Err(CoreError::PermissionDenied(
                         "only workspace admins may read the account's identities".into(),
                     )
@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for Ctx {
             }
         };
         authorize(&token, &scope)?;
-        let role = role(state.store.as_ref(), &token, &scope).await?;
+        let role = role(state, &token, &scope).await?;
         let base_url = format!("{}{}", origin(parts, state), base);
         Ok(Ctx { token, scope, base_url, now, role })
     }
@@ -131,13 +131,55 @@ pub fn original_path(parts: &Parts) -> String {
 /// The token of a request, checked.
 /// Every API authenticates through here, so this is also where each token's rate is limited.
 pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime) -> Result<Token, ApiError> {
-    let authorization = header_str(&parts.headers, &header::AUTHORIZATION);
-    let token = authenticate(state.store.as_ref(), authorization, now).await?;
+    let hash = access::bearer(header_str(&parts.headers, &header::AUTHORIZATION))?;
+    let token = match state.auth_cache.token(&hash) {
+        Some(token) => token,
+        None => {
+            let token = access::token_of(state.store.as_ref(), &hash).await?;
+            state.auth_cache.put_token(hash, &token);
+            token
+        }
+    };
+    access::unexpired(&token, now)?;
     if let Err(seconds) = state.limiter.check(&token.id, std::time::Instant::now()) {
         state.metrics.rate_limited();
         return Err(CoreError::RateLimited(seconds).into());
     }
     Ok(token)
+}
+
+/// The role of the bearer of `token` in `scope` ([`access::role`]), cached for the auth cache's time to live.
+pub async fn role(state: &AppState, token: &Token, scope: &Scope) -> Result<Role, ApiError> {
+    if let Some(role) = state.auth_cache.role(&token.id, scope) {
+        return Ok(role);
+    }
+    let role = access::role(state.store.as_ref(), token, scope).await?;
+    state.auth_cache.put_role(&token.id, scope, role);
+    Ok(role)
+}
+
+/// A workspace by id, through the auth cache.
+pub async fn workspace(state: &AppState, id: i64) -> Result<Option<Workspace>, ApiError> {
+    if let Some(workspace) = state.auth_cache.workspace(id) {
+        return Ok(Some(workspace));
+    }
+    let workspace = state.store.workspace(id).await.map_err(CoreError::from)?;
+    if let Some(workspace) = &workspace {
+        state.auth_cache.put_workspace(workspace);
+    }
+    Ok(workspace)
+}
+
+/// The default workspace, through the auth cache.
+async fn default_workspace(state: &AppState) -> Result<Option<Workspace>, ApiError> {
+    if let Some(workspace) = state.auth_cache.default_workspace() {
+        return Ok(Some(workspace));
+    }
+    let workspace = bootstrap::defaults(state.store.as_ref()).await?.map(|(_, ws)| ws);
+    if let Some(workspace) = &workspace {
+        state.auth_cache.put_default_workspace(workspace);
+    }
+    Ok(workspace)
 }
 
 /// A 403 for an account SCIM token outside the account SCIM API: identity providers get no more than they need.
@@ -165,13 +207,10 @@ impl WorkspaceCaller {
         let token = authenticated(state, parts, now).await?;
         let scope = workspace_scope(state, parts, &token).await?;
         authorize(&token, &scope)?;
-        let role = role(state.store.as_ref(), &token, &scope).await?;
+        let role = role(state, &token, &scope).await?;
         let id = scope.workspace_id().unwrap_or_default();
-        let workspace = state
-            .store
-            .workspace(id)
-            .await
-            .map_err(CoreError::from)?
+        let workspace = workspace(state, id)
+            .await?
             .ok_or_else(|| ApiError::status(404, format!("workspace {id} does not exist")))?;
         Ok(WorkspaceCaller { token, workspace, role, now })
     }
@@ -203,8 +242,8 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
         (_, Some(named)) => named.parse::<i64>().map_err(|_| {
             ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id, not \"{named}\""))
         })?,
-        (_, None) => match bootstrap::defaults(state.store.as_ref()).await? {
-            Some((_, ws)) => ws.id,
+        (_, None) => match default_workspace(state).await? {
+            Some(ws) => ws.id,
             None => {
                 return Err(ApiError::status(
                     404,
@@ -213,8 +252,7 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
             }
         },
     };
-    let ws = state.store.workspace(id).await.map_err(CoreError::from)?;
-    match ws {
+    match workspace(state, id).await? {
         Some(ws) if ws.account_id == token.scope.account_id() => Ok(Scope::for_workspace(&ws)),
         _ => Err(CoreError::PermissionDenied(format!("this token is not valid for workspace {id}")).into()),
     }

@@ -2,6 +2,7 @@
 //! workspace level `/api/2.0/preview/scim/v2` (and the same without `/v2`, where Entra ID appends `/Users` to a
 //! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.0/accounts/{account_id}/scim/v2`.
 
+pub mod auth_cache;
 pub mod body;
 pub mod bulk;
 pub mod context;
@@ -64,6 +65,7 @@ pub struct AppState {
     /// Whether this server terminates TLS itself (then its URLs are `https`).
     pub tls: bool,
     pub metrics: Arc<metrics::Metrics>,
+    pub auth_cache: Arc<auth_cache::AuthCache>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
             tls: false,
             metrics: Arc::new(metrics::Metrics::default()),
+            auth_cache: Arc::new(auth_cache::AuthCache::new(std::time::Duration::from_secs(1))),
         }
     }
 }
@@ -98,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), log::log_request))
         .with_state(state)

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, put};
 use idplane_core::CoreError;
-use idplane_core::access::{Role, authorize, role};
+use idplane_core::access::{Role, authorize};
 use idplane_core::assignment::{self, Permission};
 use idplane_core::ids;
 use idplane_core::principal::{Principal, PrincipalKind, display_of};
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::body::read_json;
-use crate::context::{WorkspaceCaller, account_scope, authenticated, refuse_scim_token};
+use crate::context::{WorkspaceCaller, account_scope, authenticated, refuse_scim_token, role};
 use crate::databricks::DbError;
 
 pub fn routes() -> Router<AppState> {
@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for AccountAdmin {
         refuse_scim_token(&token)?;
         let scope = account_scope(&token, &account_id)?;
         authorize(&token, &scope)?;
-        if role(state.store.as_ref(), &token, &scope).await? != Role::Admin {
+        if role(state, &token, &scope).await? != Role::Admin {
             return Err(CoreError::PermissionDenied("only account admins may use this API".into()).into());
         }
         if state.store.account(&account_id).await.map_err(CoreError::from)?.is_none() {

@@ -2,6 +2,7 @@
 //! `tower::ServiceExt::oneshot`. Each test gets a fresh store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use axum::Router;
@@ -11,6 +12,7 @@ use http_body_util::BodyExt;
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::store::Store;
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_server::auth_cache::AuthCache;
 use idplane_server::{AppState, Limits, router};
 use idplane_store::SqliteStore;
 use serde_json::{Value, json};
@@ -61,6 +63,8 @@ async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
         anyhow::bail!("a fresh store must bootstrap");
     };
     let mut state = AppState::new(store.clone());
+    // These tests change the store directly, as the CLI or another node would; the auth cache has tests of its own.
+    state.auth_cache = Arc::new(AuthCache::new(Duration::ZERO));
     configure(&mut state);
     Ok(App { router: router(state), store, account: account.id, workspace: workspace.id, _dir: dir })
 }
@@ -1039,6 +1043,52 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     let r = app.get_as(&format!("{WS}/Me"), old.expose()).await?;
     assert_scim_error(&r, 401, None);
     assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn changes_made_through_this_node_take_effect_at_once_despite_the_auth_cache() -> Result<()> {
+    let app = app_configured(|s| s.auth_cache = Arc::new(AuthCache::new(Duration::from_secs(3600)))).await?;
+    let r = app.post("/api/2.0/token/create", json!({"comment": "cached"})).await?;
+    let pat = r.body["token_value"].as_str().unwrap_or_default().to_string();
+    let id = r.body["token_info"]["token_id"].clone();
+    assert_eq!(app.get_as(&format!("{WS}/Me"), &pat).await?.status, StatusCode::OK, "now cached");
+    assert_eq!(app.post("/api/2.0/token/delete", json!({"token_id": id})).await?.status, StatusCode::OK);
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), &pat).await?, 401, None);
+
+    // A user's token, cached with its role, then the user deactivated and its assignment removed.
+    let user = app.user(WS, "cached@x.com").await?;
+    let token = app
+        .token_for(
+            TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace },
+            Some(user.parse()?),
+        )
+        .await?;
+    assert_eq!(app.get_as(&format!("{WS}/Users/{user}"), &token).await?.status, StatusCode::OK);
+    let r =
+        app.patch(&format!("{WS}/Users/{user}"), json!([{"op": "replace", "path": "active", "value": false}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_scim_error(&app.get_as(&format!("{WS}/Users/{user}"), &token).await?, 403, None);
+
+    // A refused write leaves the cache as it was, and a failed lookup is not cached.
+    assert_scim_error(&app.get_as(&format!("{WS}/Me"), "dapi-unknown").await?, 401, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn changes_made_elsewhere_take_effect_within_the_auth_cache_time_to_live() -> Result<()> {
+    let ttl = Duration::from_millis(300);
+    let app = app_configured(|s| s.auth_cache = Arc::new(AuthCache::new(ttl))).await?;
+    let token = app
+        .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
+        .await?;
+    assert_eq!(app.get_as(&format!("{WS}/Users?count=1"), &token).await?.status, StatusCode::OK);
+    // Revoked in the store, as the CLI or another node does: refused once what this node read has expired.
+    let hash = idplane_core::token::TokenHash::of(&token);
+    let stored = app.store.token_by_hash(&hash).await?.map(|t| t.id).unwrap_or_default();
+    assert!(app.store.delete_token(&stored).await?);
+    tokio::time::sleep(ttl).await;
+    assert_scim_error(&app.get_as(&format!("{WS}/Users?count=1"), &token).await?, 401, None);
     Ok(())
 }
 
