@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod entra;
+mod postgres;
 mod scaleout;
 
 const TOKEN: &str = "dapi-test-admin-token";
@@ -26,10 +27,18 @@ const WS: &str = "/api/2.0/preview/scim/v2";
 
 struct App {
     router: Router,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     account: String,
     workspace: i64,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<postgres::Database>,
+}
+
+/// The store an app runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 struct Reply {
@@ -56,6 +65,27 @@ async fn app_with(limits: Limits) -> Result<App> {
 async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(dir.path())?);
+    serve(store, Some(dir), None, configure).await
+}
+
+/// A fresh app on `backend`; `None` (after a warning) when it is PostgreSQL and there is none.
+async fn app_on(backend: Backend) -> Result<Option<App>> {
+    match backend {
+        Backend::Sqlite => app().await.map(Some),
+        Backend::Postgres => {
+            let Some(database) = postgres::fresh("api").await? else { return Ok(None) };
+            let store = Arc::new(idplane_store::PgStore::connect(&database.url).await?);
+            serve(store, None, Some(database), |_| {}).await.map(Some)
+        }
+    }
+}
+
+async fn serve(
+    store: Arc<dyn Store>,
+    dir: Option<tempfile::TempDir>,
+    database: Option<postgres::Database>,
+    configure: impl FnOnce(&mut AppState),
+) -> Result<App> {
     let now = time::OffsetDateTime::now_utc();
     let Some(Bootstrapped { account, workspace, .. }) =
         bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.into())), now).await?
@@ -66,7 +96,14 @@ async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
     // These tests change the store directly, as the CLI or another node would; the auth cache has tests of its own.
     state.auth_cache = Arc::new(AuthCache::new(Duration::ZERO));
     configure(&mut state);
-    Ok(App { router: router(state), store, account: account.id, workspace: workspace.id, _dir: dir })
+    Ok(App {
+        router: router(state),
+        store,
+        account: account.id,
+        workspace: workspace.id,
+        _dir: dir,
+        _database: database,
+    })
 }
 
 impl App {

@@ -17,6 +17,8 @@ use idplane_store::PgStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use super::postgres::{self, Database};
+
 const TOKEN: &str = "dapi-scale-out-admin";
 const WS: &str = "/api/2.0/preview/scim/v2";
 /// The nodes' auth cache time to live: the bound on how long a revoked token keeps working on another node.
@@ -24,54 +26,15 @@ const AUTH_CACHE: std::time::Duration = std::time::Duration::from_millis(300);
 
 struct Cluster {
     nodes: Vec<Router>,
-    server: String,
-    database: String,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // Best effort: the database is a throwaway of a throwaway cluster.
-        let (server, database) = (self.server.clone(), self.database.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-                let task = tokio::spawn(connection);
-                let dropped = client.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
-                drop(client);
-                let _ = task.await;
-                dropped
-            })
-            .map_err(anyhow::Error::from)
-        })
-        .join();
-    }
+    _database: Database,
 }
 
 /// `n` nodes on one fresh database, bootstrapped with [`TOKEN`]; `None` (with a warning) without PostgreSQL.
 async fn cluster(n: usize) -> Result<Option<Cluster>> {
-    let Ok(server) = std::env::var("IDPLANE_TEST_DATABASE_URL") else {
-        // Straight to the standard error, which the test harness does not capture: a skip must not look like a pass.
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nWARNING: IDPLANE_TEST_DATABASE_URL is not set: the scale-out tests are SKIPPED\n"
-            );
-        });
-        return Ok(None);
-    };
-    let database = format!("idplane_scaleout_{}", idplane_core::ids::new_numeric_id()?);
-    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-    let task = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {database}")).await?;
-    drop(client);
-    let _ = task.await;
-    let url = format!("{}/{database}", server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base));
+    let Some(database) = postgres::fresh("scaleout").await? else { return Ok(None) };
     let mut stores = Vec::with_capacity(n);
     for _ in 0..n {
-        stores.push(Arc::new(PgStore::connect(&url).await?));
+        stores.push(Arc::new(PgStore::connect(&database.url).await?));
     }
     let now = time::OffsetDateTime::now_utc();
     let Some(Bootstrapped { .. }) =
@@ -87,7 +50,7 @@ async fn cluster(n: usize) -> Result<Option<Cluster>> {
             router(state)
         })
         .collect();
-    Ok(Some(Cluster { nodes, server, database }))
+    Ok(Some(Cluster { nodes, _database: database }))
 }
 
 async fn send(
@@ -265,17 +228,10 @@ async fn a_cursor_issued_by_one_node_works_on_another() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_together_bootstrap_the_store_once() -> Result<()> {
-    let Some(c) = cluster(1).await? else { return Ok(()) };
-    let url = format!("{}/{}", c.server.rsplit_once('/').map_or(c.server.as_str(), |(base, _)| base), c.database);
-    // A second, empty database for the race (the cluster's own was bootstrapped by `cluster`).
-    let (client, connection) = tokio_postgres::connect(&c.server, tokio_postgres::NoTls).await?;
-    let task = tokio::spawn(connection);
-    let empty = format!("{}_race", c.database);
-    client.batch_execute(&format!("CREATE DATABASE {empty}")).await?;
-    let empty_url = url.replacen(&c.database, &empty, 1);
+    let Some(empty) = postgres::fresh("bootstrap_race").await? else { return Ok(()) };
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(Arc::new(PgStore::connect(&empty_url).await?));
+        stores.push(Arc::new(PgStore::connect(&empty.url).await?));
     }
     let now = time::OffsetDateTime::now_utc();
     let mut starts = Vec::new();
@@ -292,9 +248,5 @@ async fn nodes_starting_together_bootstrap_the_store_once() -> Result<()> {
     assert_eq!(bootstrapped, 1, "exactly one node bootstraps");
     use idplane_core::store::Store;
     assert_eq!(stores[2].accounts().await?.len(), 1, "one default account");
-    drop(stores);
-    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {empty} WITH (FORCE)")).await;
-    drop(client);
-    let _ = task.await;
     Ok(())
 }
