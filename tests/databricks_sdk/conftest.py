@@ -89,8 +89,9 @@ class Server:
         return self.cli(*args)["token_value"]
 
 
-# The server's settings the run chooses: serving HTTPS (scripts/test runs the suite both ways).
-PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY")
+# The server's settings the run chooses: serving HTTPS, and the store (scripts/test runs the suite over HTTPS, over
+# HTTP, and on PostgreSQL).
+PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY", "IDPLANE_DATABASE_URL")
 
 
 def server_env(**extra: str) -> dict:
