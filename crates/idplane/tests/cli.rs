@@ -297,6 +297,160 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() -> Result
     Ok(())
 }
 
+/// What a writer of the durability test was told (acknowledged) or only tried, for one user.
+#[derive(Debug, Default, Clone)]
+struct Written {
+    id: String,
+    user_name: String,
+    /// The displayName last acknowledged, and whether a later change was sent without an answer.
+    display_name: &'static str,
+    renaming: bool,
+    member: bool,
+    joining: bool,
+    deleted: bool,
+    deleting: bool,
+}
+
+/// One writer of the durability test: creates users, adds each to the group, renames it, deletes every fifth, until
+/// the server stops answering. Records every answer it got.
+async fn durability_writer(base: String, token: &'static str, group: String, n: usize) -> Vec<Written> {
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, url: String, body: Option<Value>| {
+        let mut req = client.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        async move {
+            let res = req.send().await.ok()?;
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            Some((status, body))
+        }
+    };
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let mut written = Vec::new();
+    for i in 0.. {
+        let user_name = format!("durable{n}-{i}@x.com");
+        let body = json!({"userName": user_name, "displayName": "v0"});
+        let Some((201, created)) = send(reqwest::Method::POST, format!("{base}/Users"), Some(body)).await else {
+            break;
+        };
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        let mut w = Written { id: id.clone(), user_name, display_name: "v0", ..Written::default() };
+        w.joining = true;
+        let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+        let answer = send(reqwest::Method::PATCH, format!("{base}/Groups/{group}"), Some(add)).await;
+        if !matches!(answer, Some((200 | 204, _))) {
+            written.push(w);
+            break;
+        }
+        (w.joining, w.member) = (false, true);
+        w.renaming = true;
+        let rename = patch(json!([{"op": "replace", "path": "displayName", "value": "v1"}]));
+        if !matches!(send(reqwest::Method::PATCH, format!("{base}/Users/{id}"), Some(rename)).await, Some((200, _))) {
+            written.push(w);
+            break;
+        }
+        (w.renaming, w.display_name) = (false, "v1");
+        if i % 5 == 4 {
+            w.deleting = true;
+            if !matches!(send(reqwest::Method::DELETE, format!("{base}/Users/{id}"), None).await, Some((204, _))) {
+                written.push(w);
+                break;
+            }
+            (w.deleting, w.deleted) = (false, true);
+        }
+        written.push(w);
+    }
+    written
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_write_load_loses_no_acknowledged_write_and_leaves_the_store_consistent() -> Result<()> {
+    const TOKEN: &str = "dapi-durability-test-token";
+    const WRITERS: usize = 6;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let mut server = Server::start_with(&data, Some(TOKEN), &["--rate-limit-per-second".as_ref(), "0".as_ref()])?;
+    // At the account level, where DELETE deletes (in a workspace it removes an account user from the workspace).
+    let base = server.value("account SCIM URL:").context("account SCIM URL")?;
+    let (status, group) =
+        call(reqwest::Method::POST, &format!("{base}/Groups"), TOKEN, Some(json!({"displayName": "durable"}))).await?;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().context("group id")?.to_string();
+
+    let writers: Vec<_> =
+        (0..WRITERS).map(|n| tokio::spawn(durability_writer(base.clone(), TOKEN, group_id.clone(), n))).collect();
+    // Kill the server once the load is well under way, however slow the machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list) = call(reqwest::Method::GET, &format!("{base}/Users?count=1"), TOKEN, None).await?;
+        if list["totalResults"].as_u64().unwrap_or(0) >= 300 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.child.kill()?; // SIGKILL: no graceful anything.
+    server.child.wait()?;
+    let mut written = Vec::new();
+    for w in writers {
+        written.extend(w.await?);
+    }
+    drop(server);
+    assert!(written.len() >= 100, "the load was running: {} users acknowledged", written.len());
+
+    let server = Server::start(&data, None)?;
+    let base = server.value("account SCIM URL:").context("account SCIM URL")?;
+    let (status, group) = call(reqwest::Method::GET, &format!("{base}/Groups/{group_id}"), TOKEN, None).await?;
+    assert_eq!(status, 200, "{group}");
+    let members: std::collections::HashSet<String> = group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["value"].as_str().map(str::to_string))
+        .collect();
+    for w in &written {
+        let (status, user) = call(reqwest::Method::GET, &format!("{base}/Users/{}", w.id), TOKEN, None).await?;
+        if w.deleted {
+            assert_eq!(status, 404, "{w:?} was deleted, and acknowledged: {user}");
+            assert!(!members.contains(&w.id), "a deleted user stays no member: {w:?}");
+            continue;
+        }
+        if status == 404 && w.deleting {
+            continue; // the delete was sent and may have been committed before the kill
+        }
+        assert_eq!(status, 200, "acknowledged, then lost: {w:?}");
+        assert_eq!(user["userName"], w.user_name.as_str());
+        let shown = user["displayName"].as_str().unwrap_or_default();
+        assert!(shown == w.display_name || (w.renaming && shown == "v1"), "{w:?}: displayName {shown}");
+        let in_group = members.contains(&w.id);
+        let listed = user["groups"].as_array().into_iter().flatten().any(|g| g["value"] == group_id.as_str());
+        assert_eq!(in_group, listed, "the group's members and the user's groups agree: {w:?} {user}");
+        assert!(in_group || !w.member, "an acknowledged membership was lost: {w:?}");
+        assert!(!in_group || w.member || w.joining, "a membership nobody asked for: {w:?}");
+    }
+    // Every member exists, and no userName is taken twice.
+    let (_, all) =
+        call(reqwest::Method::GET, &format!("{base}/Users?count=10000&attributes=userName"), TOKEN, None).await?;
+    let names: Vec<&str> =
+        all["Resources"].as_array().into_iter().flatten().filter_map(|u| u["userName"].as_str()).collect();
+    let ids: std::collections::HashSet<&str> =
+        all["Resources"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str()).collect();
+    assert_eq!(all["totalResults"].as_u64(), Some(names.len() as u64), "the count agrees with the listing");
+    let unique: std::collections::HashSet<&&str> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "no userName twice");
+    let dangling: Vec<&String> = members.iter().filter(|m| !ids.contains(m.as_str())).collect();
+    assert!(dangling.is_empty(), "members that are no users: {dangling:?}");
+    if let Some(w) = written.iter().find(|w| !w.deleted && !w.deleting) {
+        let (status, _) =
+            call(reqwest::Method::POST, &format!("{base}/Users"), TOKEN, Some(json!({"userName": w.user_name})))
+                .await?;
+        assert_eq!(status, 409, "the uniqueness index survived");
+    }
+    eprintln!("durability: {} users acknowledged by {WRITERS} writers before kill -9; all there", written.len());
+    Ok(())
+}
+
 /// A certificate for 127.0.0.1 and localhost, as PEM (certificate, key).
 fn certificate(name: &str) -> Result<(String, String)> {
     let generated =
