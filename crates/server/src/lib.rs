@@ -34,6 +34,8 @@ use crate::error::scim_error_response;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// Most bytes of request headers (names and values) a request may carry; over it, 431.
+    pub max_header_bytes: usize,
     pub bulk_max_operations: usize,
     pub bulk_max_payload_bytes: usize,
     /// Groups with more members than this answer a PATCH with 204 rather than with the whole group.
@@ -46,6 +48,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 1 << 20,
+            max_header_bytes: 32 << 10,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 << 20,
             patch_members_inline: 1000,
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
+        .layer(axum::middleware::from_fn_with_state(state.limits.max_header_bytes, header_limit))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), log::log_request))
         .with_state(state)
 }
@@ -122,6 +126,24 @@ pub async fn time_limit(
             format!("the request took longer than {} s; retry it, or ask for less", limit.as_secs()),
         )),
     }
+}
+
+/// Answers 431 to a request whose headers are larger than `limit` bytes: no client of a SCIM API needs more, and
+/// whatever reads them later (the log, the token lookup) should not have to handle more.
+async fn header_limit(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > limit {
+        return scim_error_response(&ScimError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16(),
+            None,
+            format!("the request headers take {size} bytes; send at most {limit}"),
+        ));
+    }
+    next.run(request).await
 }
 
 pub(crate) async fn method_not_allowed() -> Response {

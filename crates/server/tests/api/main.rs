@@ -1587,6 +1587,19 @@ async fn health_and_request_ids() -> Result<()> {
 }
 
 #[tokio::test]
+async fn oversized_headers_get_431_with_a_scim_error() -> Result<()> {
+    let app = app_with(Limits { max_header_bytes: 4096, ..Limits::default() }).await?;
+    let big = "x".repeat(5000);
+    let r = app.send(Method::GET, &format!("{WS}/Users?count=0"), None, &[("x-padding", &big)]).await?;
+    assert_scim_error(&r, 431, None);
+    assert!(!r.header(header::HeaderName::from_static("x-request-id")).is_empty(), "still logged with an id");
+    let fits = "x".repeat(3000);
+    let r = app.send(Method::GET, &format!("{WS}/Users?count=0"), None, &[("x-padding", &fits)]).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
 async fn requests_past_their_time_limit_get_503() -> Result<()> {
     // The middleware the router uses, around a handler that never finishes and one that does.
     let limit = std::time::Duration::from_millis(50);
