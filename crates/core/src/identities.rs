@@ -265,14 +265,19 @@ impl Identities {
         guard_builtin(&p, None)?;
         // Deleting an account principal from a workspace removes it from the workspace, not from the account.
         if let (Some(workspace_id), Home::Account) = (t.workspace_id(), p.home) {
-            self.store.set_assignment(workspace_id, p.id, None).await?;
-            if self.store.principal(t.scope, None, p.id).await?.is_some() {
-                return Err(ScimError::invalid_value(format!(
-                    "{id} is assigned to this workspace through a group: remove it from the group, or unassign the \
-                     group"
-                ))
-                .into());
+            // Refused before anything changes when a group would keep it in the workspace anyway.
+            let account = Scope::Account { account_id: t.scope.account_id().to_string() };
+            for group in self.store.groups_of(&account, p.id).await? {
+                if self.store.effective_permission(workspace_id, group.id).await?.is_some() {
+                    return Err(ScimError::invalid_value(format!(
+                        "{id} is assigned to this workspace through group {} ({}): remove it from the group, or \
+                         unassign the group",
+                        group.display, group.id
+                    ))
+                    .into());
+                }
             }
+            self.store.set_assignment(workspace_id, p.id, None).await?;
             return Ok(());
         }
         if !self.store.delete_principal(p.id).await? {

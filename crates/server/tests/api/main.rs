@@ -1178,6 +1178,36 @@ async fn workspace_admins_read_the_account_through_the_proxy_and_write_nothing()
     Ok(())
 }
 
+#[tokio::test]
+async fn deleting_from_a_workspace_a_user_a_group_keeps_there_is_refused_and_changes_nothing() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let user = app.user(&acct, "kept@x.com").await?;
+    let r =
+        app.post(&format!("{acct}/Groups"), json!({"displayName": "keepers", "members": [{"value": user}]})).await?;
+    let group = r.body["id"].as_str().unwrap_or_default().to_string();
+    let assign = |id: &str| {
+        format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals/{id}", app.account, app.workspace)
+    };
+    for id in [&user, &group] {
+        let r = app.send(Method::PUT, &assign(id), Some(json!({"permissions": ["USER"]})), &[]).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = app.send(Method::DELETE, &format!("{WS}/Users/{user}"), None, &[]).await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("keepers")), "{}", r.body);
+    // Its own assignment is still there: without the group's, it stays in the workspace.
+    assert_eq!(app.send(Method::DELETE, &assign(&group), None, &[]).await?.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("{WS}/Users/{user}")).await?.status, StatusCode::OK);
+    assert_eq!(
+        app.send(Method::DELETE, &format!("{WS}/Users/{user}"), None, &[]).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_scim_error(&app.get(&format!("{WS}/Users/{user}")).await?, 404, None);
+    assert_eq!(app.get(&format!("{acct}/Users/{user}")).await?.status, StatusCode::OK, "the identity stays");
+    Ok(())
+}
+
 /// Each target read by its own tenant.
 async fn snapshot(app: &App, targets: &[Target<'_>]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
