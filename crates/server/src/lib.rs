@@ -14,6 +14,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
+pub mod timed_store;
 pub mod tls;
 pub mod tokens;
 pub mod workspaces;
@@ -69,10 +70,14 @@ pub struct AppState {
     pub tls: bool,
     pub metrics: Arc<metrics::Metrics>,
     pub auth_cache: Arc<auth_cache::AuthCache>,
+    /// How long the store's operations took (the store above is wrapped to measure them).
+    pub store_times: Arc<timed_store::StoreTimes>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let store_times = Arc::new(timed_store::StoreTimes::default());
+        let store: Arc<dyn Store> = Arc::new(timed_store::TimedStore::new(store, store_times.clone()));
         AppState {
             identities: Identities::new(store.clone()),
             store,
@@ -82,6 +87,7 @@ impl AppState {
             tls: false,
             metrics: Arc::new(metrics::Metrics::default()),
             auth_cache: Arc::new(auth_cache::AuthCache::new(std::time::Duration::from_secs(1))),
+            store_times,
         }
     }
 }

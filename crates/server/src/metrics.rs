@@ -1,5 +1,5 @@
 //! `/metrics` in the Prometheus text format, for an administrative token: requests by route, method and status;
-//! latency histograms by route; rate-limited requests; principals by kind per account and active tokens (counted from
+//! latency histograms by route; store latency histograms by operation; rate-limited requests; principals by kind per account and active tokens (counted from
 //! the store when scraped). Counters live in this process.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 use crate::AppState;
 use crate::context::authenticated;
 use crate::error::ApiError;
+use crate::timed_store::BUCKETS as STORE_BUCKETS;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -107,6 +108,18 @@ async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, Ap
         writeln!(out, "# HELP idplane_rate_limited_total Requests answered 429 because their token was over its rate.");
     let _ = writeln!(out, "# TYPE idplane_rate_limited_total counter");
     let _ = writeln!(out, "idplane_rate_limited_total {}", s.metrics.rate_limited.load(Ordering::Relaxed));
+
+    let _ = writeln!(out, "# HELP idplane_store_duration_seconds Time the store took, by operation.");
+    let _ = writeln!(out, "# TYPE idplane_store_duration_seconds histogram");
+    for t in s.store_times.snapshot() {
+        let op = t.operation;
+        for (n, bound) in t.buckets.iter().zip(STORE_BUCKETS) {
+            let _ = writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", t.count);
+        let _ = writeln!(out, "idplane_store_duration_seconds_sum{{operation=\"{op}\"}} {}", t.sum_seconds);
+        let _ = writeln!(out, "idplane_store_duration_seconds_count{{operation=\"{op}\"}} {}", t.count);
+    }
 
     let _ = writeln!(out, "# HELP idplane_principals Account principals, by account and kind.");
     let _ = writeln!(out, "# TYPE idplane_principals gauge");

@@ -1673,5 +1673,9 @@ async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
     );
     assert!(text.contains(&format!("idplane_principals{{account=\"{}\",kind=\"user\"}} 2", app.account)), "{text}");
     assert!(text.contains("idplane_rate_limited_total 0"));
+    // The store's own latency, by operation: one user inserted through the API.
+    assert!(text.contains("idplane_store_duration_seconds_count{operation=\"insert_principal\"} 1"), "{text}");
+    assert!(text.contains("idplane_store_duration_seconds_bucket{operation=\"insert_principal\",le=\"+Inf\"} 1"));
+    assert!(text.contains("idplane_store_duration_seconds_count{operation=\"token_by_hash\"}"), "{text}");
     Ok(())
 }
