@@ -4,7 +4,9 @@
 
 use idplane_scim::ScimError;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
+use crate::audit::{self, Actor};
 use crate::error::{CoreError, Result};
 use crate::principal::{Home, Principal};
 use crate::store::Store;
@@ -56,6 +58,8 @@ pub async fn assign(
     workspace: &Workspace,
     principal_id: i64,
     permission: Option<Permission>,
+    now: OffsetDateTime,
+    actor: &Actor,
 ) -> Result<Principal> {
     if !workspace.identity_federation {
         return Err(ScimError::invalid_value(format!(
@@ -70,7 +74,8 @@ pub async fn assign(
         store.principal(&account, None, principal_id).await?.filter(|p| p.home == Home::Account).ok_or_else(|| {
             CoreError::from(ScimError::not_found(format!("Principal {principal_id} not found in account.")))
         })?;
-    store.set_assignment(workspace.id, principal.id, permission).await?;
+    let entry = audit::assignment_changed(actor, now, &principal, workspace.id, permission);
+    store.set_assignment(workspace.id, principal.id, permission, &[entry]).await?;
     Ok(principal)
 }
 

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::access::ACCOUNT_ADMIN;
 use crate::assignment::Permission;
+use crate::audit::{self, Actor};
 use crate::error::Result;
 use crate::ids;
 use crate::principal::{Home, Principal, PrincipalKind};
@@ -54,8 +55,10 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
     if !store.claim_setting(BOOTSTRAP_CLAIM, &ids::new_uuid()?).await? {
         return Ok(None);
     }
+    // What the first start creates is recorded as idplane's own doing.
+    let actor = Actor::system();
     let account = Account { id: ids::new_uuid()?, name: "default".into(), created: now };
-    store.insert_account(&account).await?;
+    crate::tenancy::create_account(store, &account, &actor).await?;
     let workspace = Workspace {
         id: ids::new_numeric_id()?,
         account_id: account.id.clone(),
@@ -63,7 +66,7 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         identity_federation: true,
         created: now,
     };
-    crate::workspaces::create(store, &workspace, now).await?;
+    crate::workspaces::create(store, &workspace, now, &actor).await?;
     let admin = Principal {
         id: ids::new_numeric_id()?,
         kind: PrincipalKind::User,
@@ -79,8 +82,9 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         created: now,
         last_modified: now,
     };
-    store.insert_principal(&admin, &[], None).await?;
-    store.set_assignment(workspace.id, admin.id, Some(Permission::Admin)).await?;
+    store.insert_principal(&admin, &[], None, None, &[audit::principal_created(&actor, now, &admin, None)]).await?;
+    let assigned = audit::assignment_changed(&actor, now, &admin, workspace.id, Some(Permission::Admin));
+    store.set_assignment(workspace.id, admin.id, Some(Permission::Admin), &[assigned]).await?;
     let secret = match token {
         Some(s) => s,
         None => Secret::generate()?,
@@ -93,7 +97,7 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         now,
         None,
     );
-    store.insert_token(&record).await?;
+    crate::token::insert(store, &record, now, &actor).await?;
     // Written last: defaults() answers only for a complete bootstrap.
     store.set_setting(DEFAULT_WORKSPACE, &workspace.id.to_string()).await?;
     store.set_setting(DEFAULT_ACCOUNT, &account.id).await?;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::audit::{self, Actor, AuditEntry, Change, Operation};
 use crate::error::{CoreError, Result, StoreError};
 use crate::ids;
 use crate::principal::{Home, Member, Principal, PrincipalKind};
@@ -78,7 +79,7 @@ impl Identities {
         Identities { store }
     }
 
-    pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime) -> Result<Rendered> {
+    pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime, actor: &Actor) -> Result<Rendered> {
         let now = to_millis(now);
         let body = account_body(t, body)?;
         let rt = t.resource_type();
@@ -101,22 +102,22 @@ impl Identities {
             created: now,
             last_modified: now,
         };
+        let mut changes: Vec<Change> = audit::member_changes(&[MemberOp::Add(members.clone())]).into_iter().collect();
+        changes.extend(values.as_ref().map(|(_, ops)| audit::value_changes(ops)).unwrap_or_default());
         loop {
-            match self.store.insert_principal(&principal, &members, assign_to).await {
-                Ok(()) => {
-                    // The workspace values are a second write: if it fails, the create is undone, so that a POST
-                    // is all or nothing.
-                    if let Some(values) = values {
-                        match self.store.update_principal(&values_update(&principal, values, now)).await {
-                            Ok(version) => principal.version = version,
-                            Err(e) => {
-                                self.store.delete_principal(principal.id).await?;
-                                return Err(e.into());
-                            }
-                        }
-                    }
-                    return self.render(t, &principal, &Projection::default()).await;
-                }
+            let mut entries =
+                vec![audit::principal_created(actor, now, &principal, t.workspace_id()).with_changes(changes.clone())];
+            if let Some(w) = assign_to {
+                entries.push(audit::assignment_changed(
+                    actor,
+                    now,
+                    &principal,
+                    w,
+                    Some(crate::assignment::Permission::User),
+                ));
+            }
+            match self.store.insert_principal(&principal, &members, assign_to, values.as_ref(), &entries).await {
+                Ok(()) => return self.render(t, &principal, &Projection::default()).await,
                 // A random id that is taken already: draw another.
                 Err(StoreError::Conflict("id")) => principal.id = ids::new_numeric_id()?,
                 Err(e) => return Err(conflict_detail(e, t, &principal.doc)),
@@ -136,6 +137,7 @@ impl Identities {
         body: &Value,
         if_match: Option<&str>,
         now: OffsetDateTime,
+        actor: &Actor,
     ) -> Result<Rendered> {
         let now = to_millis(now);
         let body = account_body(t, body)?;
@@ -166,7 +168,8 @@ impl Identities {
                 workspace_values: values.clone(),
                 last_modified: now,
             };
-            match self.store.update_principal(&update).await {
+            let entry = change_entry(actor, now, t, &p, Operation::Replace, &update);
+            match self.store.update_principal(&update, &[entry]).await {
                 Ok(version) => {
                     let p = Principal { doc: new_doc, version, last_modified: now, ..p };
                     return self.render(t, &p, &Projection::default()).await;
@@ -187,6 +190,7 @@ impl Identities {
         body: &Value,
         if_match: Option<&str>,
         now: OffsetDateTime,
+        actor: &Actor,
     ) -> Result<Changed> {
         let now = to_millis(now);
         let rt = t.resource_type();
@@ -244,7 +248,8 @@ impl Identities {
                 workspace_values: t.workspace_id().filter(|_| !value_ops.is_empty()).map(|w| (w, value_ops)),
                 last_modified: now,
             };
-            match self.store.update_principal(&update).await {
+            let entry = change_entry(actor, now, t, &p, Operation::Patch, &update);
+            match self.store.update_principal(&update, &[entry]).await {
                 Ok(version) => return Ok(Changed { id: p.id, etag: crate::principal::etag(version) }),
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
                 Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
@@ -259,7 +264,14 @@ impl Identities {
         Ok(self.store.count_members(group_id, limit.saturating_add(1)).await? > limit)
     }
 
-    pub async fn delete(&self, t: &Target<'_>, id: &str, if_match: Option<&str>) -> Result<()> {
+    pub async fn delete(
+        &self,
+        t: &Target<'_>,
+        id: &str,
+        if_match: Option<&str>,
+        now: OffsetDateTime,
+        actor: &Actor,
+    ) -> Result<()> {
         let p = self.load(t, id).await?;
         check_if_match(&p, if_match)?;
         guard_builtin(&p, None)?;
@@ -277,10 +289,15 @@ impl Identities {
                     .into());
                 }
             }
-            self.store.set_assignment(workspace_id, p.id, None).await?;
+            let entry = audit::assignment_changed(actor, now, &p, workspace_id, None);
+            self.store.set_assignment(workspace_id, p.id, None, &[entry]).await?;
             return Ok(());
         }
-        if !self.store.delete_principal(p.id).await? {
+        let entry =
+            AuditEntry::new(actor, now, &p.account_id, audit::ResourceType::of(p.kind), p.id, Operation::Delete)
+                .in_workspace(t.workspace_id())
+                .with_changes(audit::document_changes(&p.doc, &Value::Null));
+        if !self.store.delete_principal(p.id, &[entry]).await? {
             return Err(not_found(t, id));
         }
         Ok(())
@@ -567,16 +584,21 @@ impl Identities {
     }
 }
 
-/// The update that sets a new principal's workspace values.
-fn values_update(p: &Principal, values: (i64, Vec<ValueOp>), now: OffsetDateTime) -> PrincipalUpdate {
-    PrincipalUpdate {
-        id: p.id,
-        expected_version: Some(p.version),
-        doc: None,
-        members: Vec::new(),
-        workspace_values: Some(values),
-        last_modified: now,
-    }
+/// The entry of a change to principal `p` (as read before the change) that `update` makes.
+fn change_entry(
+    actor: &Actor,
+    now: OffsetDateTime,
+    t: &Target<'_>,
+    p: &Principal,
+    operation: Operation,
+    update: &PrincipalUpdate,
+) -> AuditEntry {
+    let mut changes = update.doc.as_ref().map(|doc| audit::document_changes(&p.doc, doc)).unwrap_or_default();
+    changes.extend(audit::member_changes(&update.members));
+    changes.extend(update.workspace_values.as_ref().map(|(_, ops)| audit::value_changes(ops)).unwrap_or_default());
+    AuditEntry::new(actor, now, &p.account_id, audit::ResourceType::of(p.kind), p.id, operation)
+        .in_workspace(t.workspace_id())
+        .with_changes(changes)
 }
 
 /// At workspace level, moves `entitlements` and `roles` out of a normalised body into value changes for the

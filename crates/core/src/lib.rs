@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod assignment;
+pub mod audit;
 pub mod bootstrap;
 pub mod error;
 pub mod identities;

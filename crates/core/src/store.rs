@@ -6,6 +6,9 @@
 //! - A workspace without identity federation sees the principals whose home is that workspace.
 //! - A federated workspace sees its own workspace-local principals, and the account principals assigned to it.
 //!
+//! Audit: every write method takes the [`AuditEntry`]s that record it and writes them in the same transaction as the
+//! change, only if the change is made (a write that fails, or a delete that finds nothing, writes none).
+//!
 //! Uniqueness: among principals of one kind with one home, the lowercase of the kind's unique attribute
 //! ([`PrincipalKind::unique_attribute`]) is unique; a violation is [`StoreError::Conflict`]. It must hold under
 //! concurrent writers (enforce it with a unique index, not a read-then-write).
@@ -16,6 +19,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::assignment::Permission;
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::StoreError;
 use crate::principal::{GroupRef, Member, Principal, PrincipalKind};
 use crate::tenancy::{Account, Scope, Workspace};
@@ -124,15 +128,15 @@ pub struct TokenFilter {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- tenancy ----
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn insert_account(&self, account: &Account, audit: &[AuditEntry]) -> Result<(), StoreError>;
     async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError>;
+    async fn insert_workspace(&self, workspace: &Workspace, audit: &[AuditEntry]) -> Result<(), StoreError>;
     async fn workspace(&self, id: i64) -> Result<Option<Workspace>, StoreError>;
     async fn workspaces(&self, account_id: &str) -> Result<Vec<Workspace>, StoreError>;
     /// Deletes a workspace with its workspace-local principals, its assignments and its workspace tokens. False if
     /// it did not exist.
-    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError>;
+    async fn delete_workspace(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError>;
     /// Small named values: the default account and workspace.
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
@@ -149,6 +153,7 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: i64,
         principal_id: i64,
         permission: Option<Permission>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError>;
     /// The highest permission a principal holds on a workspace, directly or through its groups (transitively).
     async fn effective_permission(
@@ -158,7 +163,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Permission>, StoreError>;
 
     // ---- tokens ----
-    async fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
+    async fn insert_token(&self, token: &Token, audit: &[AuditEntry]) -> Result<(), StoreError>;
     /// The token whose hash is `hash` (an index lookup), expired or not.
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError>;
     /// The token with public id `id`.
@@ -167,18 +172,26 @@ pub trait Store: Send + Sync + 'static {
     /// order.
     async fn tokens(&self, account_id: &str, filter: &TokenFilter) -> Result<Vec<Token>, StoreError>;
     /// Sets when a token stops working (rotation grace periods). False if it does not exist.
-    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    async fn set_token_expiry(
+        &self,
+        id: &str,
+        expires: Option<OffsetDateTime>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError>;
     /// Revokes a token. False if it did not exist.
-    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+    async fn delete_token(&self, id: &str, audit: &[AuditEntry]) -> Result<bool, StoreError>;
 
     // ---- principals ----
     /// Inserts a principal with its initial members; when `assign_to` names a workspace, also assigns the principal
-    /// to it (permission USER), in the same transaction.
+    /// to it (permission USER); with `values`, sets its values in a workspace (workspace id, changes); all in one
+    /// transaction.
     async fn insert_principal(
         &self,
         principal: &Principal,
         members: &[NewMember],
         assign_to: Option<i64>,
+        values: Option<&(i64, Vec<ValueOp>)>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError>;
     /// The principal `id` if it is visible in `scope` (and of `kind` when given).
     async fn principal(
@@ -200,13 +213,20 @@ pub trait Store: Send + Sync + 'static {
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError>;
     /// Applies the update; returns the new version. A principal that no longer exists is
     /// [`StoreError::VersionMismatch`] (the caller re-reads and finds it gone).
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError>;
+    async fn update_principal(&self, update: &PrincipalUpdate, audit: &[AuditEntry]) -> Result<i64, StoreError>;
     /// Deletes a principal, its memberships (both ways), assignments and tokens. False if it did not exist.
-    async fn delete_principal(&self, id: i64) -> Result<bool, StoreError>;
+    async fn delete_principal(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError>;
     async fn list_principals(
         &self,
         scope: &Scope,
         kind: PrincipalKind,
         spec: &ListSpec<'_>,
     ) -> Result<Listing, StoreError>;
+
+    // ---- audit log ----
+    /// The entries matching `query`, newest first (by time, then id), at most `query.limit`.
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Deletes the entries recorded before `before`; returns how many. Works in batches, so that a large purge does
+    /// not hold up other writers.
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -2,6 +2,10 @@
 
 use time::OffsetDateTime;
 
+use crate::audit::{Actor, AuditEntry, Change, Operation, ResourceType};
+use crate::error::Result;
+use crate::store::Store;
+
 /// An account: the top-level tenant. Identities live in accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -45,4 +49,12 @@ impl Scope {
     pub fn for_workspace(ws: &Workspace) -> Scope {
         Scope::Workspace { account_id: ws.account_id.clone(), workspace_id: ws.id, federated: ws.identity_federation }
     }
+}
+
+/// Stores a new account.
+pub async fn create_account(store: &dyn Store, account: &Account, actor: &Actor) -> Result<()> {
+    let entry =
+        AuditEntry::new(actor, account.created, &account.id, ResourceType::Account, &account.id, Operation::Create)
+            .with_changes([Change::set("name", None, Some(&account.name.as_str().into()))]);
+    Ok(store.insert_account(account, &[entry]).await?)
 }

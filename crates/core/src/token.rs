@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use idplane_scim::ScimError;
 
+use crate::audit::{self, Actor, AuditEntry, Change, Operation, ResourceType};
 use crate::error::{Result, StoreError};
 use crate::ids;
 use crate::store::{Store, TokenFilter};
@@ -162,12 +163,12 @@ pub const DEFAULT_SCIM_ROTATION_GRACE: time::Duration = time::Duration::hours(24
 /// Creates a personal access token for `principal_id` in one workspace.
 pub async fn create_personal(
     store: &dyn Store,
-    account_id: &str,
-    workspace_id: i64,
+    workspace: &crate::tenancy::Workspace,
     principal_id: i64,
     lifetime_seconds: Option<i64>,
     comment: &str,
     now: OffsetDateTime,
+    actor: &Actor,
 ) -> Result<(Secret, Token)> {
     let expires = match lifetime_seconds {
         None | Some(0) => now + DEFAULT_PAT_LIFETIME,
@@ -175,10 +176,10 @@ pub async fn create_personal(
         Some(_) => return Err(ScimError::invalid_value("lifetime_seconds must be positive").into()),
     };
     let secret = Secret::generate()?;
-    let scope = TokenScope::Workspace { account_id: account_id.to_string(), workspace_id };
+    let scope = TokenScope::Workspace { account_id: workspace.account_id.clone(), workspace_id: workspace.id };
     let token =
         Token::new(&secret, scope, Some(principal_id), comment, now, Some(expires)).with_kind(TokenKind::Personal);
-    store.insert_token(&token).await?;
+    store.insert_token(&token, &[audit::token_created(actor, now, &token, Operation::Create)]).await?;
     Ok((secret, token))
 }
 
@@ -189,19 +190,44 @@ pub async fn rotate_scim_token(
     account_id: &str,
     grace: time::Duration,
     now: OffsetDateTime,
+    actor: &Actor,
 ) -> Result<(Secret, Token)> {
     let filter = TokenFilter { kind: Some(TokenKind::Scim), ..TokenFilter::default() };
     let until = now + grace;
     for old in store.tokens(account_id, &filter).await? {
         if old.expires.is_none_or(|e| e > until) {
-            store.set_token_expiry(&old.id, Some(until)).await?;
+            let change = Change::set(
+                "expiry_time",
+                old.expires.map(|e| audit::rfc3339(e).into()).as_ref(),
+                Some(&audit::rfc3339(until).into()),
+            );
+            let entry = AuditEntry::new(actor, now, account_id, ResourceType::Token, &old.id, Operation::Expire)
+                .with_changes([change]);
+            store.set_token_expiry(&old.id, Some(until), &[entry]).await?;
         }
     }
     let secret = Secret::generate()?;
     let scope = TokenScope::Account { account_id: account_id.to_string() };
     let token = Token::new(&secret, scope, None, "account SCIM token", now, None).with_kind(TokenKind::Scim);
-    store.insert_token(&token).await?;
+    store.insert_token(&token, &[audit::token_created(actor, now, &token, Operation::Rotate)]).await?;
     Ok((secret, token))
+}
+
+/// Stores a token made elsewhere (an administrative token of the command line or the first start).
+pub async fn insert(store: &dyn Store, token: &Token, now: OffsetDateTime, actor: &Actor) -> Result<()> {
+    Ok(store.insert_token(token, &[audit::token_created(actor, now, token, Operation::Create)]).await?)
+}
+
+/// Revokes a token; false if it did not exist.
+pub async fn revoke(store: &dyn Store, token: &Token, now: OffsetDateTime, actor: &Actor) -> Result<bool> {
+    let workspace_id = match token.scope {
+        TokenScope::Workspace { workspace_id, .. } => Some(workspace_id),
+        TokenScope::Account { .. } => None,
+    };
+    let entry =
+        AuditEntry::new(actor, now, token.scope.account_id(), ResourceType::Token, &token.id, Operation::Delete)
+            .in_workspace(workspace_id);
+    Ok(store.delete_token(&token.id, &[entry]).await?)
 }
 
 #[cfg(test)]

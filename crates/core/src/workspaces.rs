@@ -5,7 +5,8 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::error::Result;
+use crate::audit::{self, Actor, AuditEntry, Change, Operation, ResourceType};
+use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::principal::{Home, Principal, PrincipalKind};
 use crate::store::{ListSpec, Listing, Store};
@@ -18,8 +19,9 @@ pub const ADMINS: &str = "admins";
 pub const USERS: &str = "users";
 
 /// Stores a new workspace with its built-in groups.
-pub async fn create(store: &dyn Store, workspace: &Workspace, now: OffsetDateTime) -> Result<()> {
-    store.insert_workspace(workspace).await?;
+pub async fn create(store: &dyn Store, workspace: &Workspace, now: OffsetDateTime, actor: &Actor) -> Result<()> {
+    let entry = workspace_entry(actor, now, workspace, Operation::Create);
+    store.insert_workspace(workspace, &[entry]).await?;
     for name in [USERS, ADMINS] {
         let group = Principal {
             id: ids::new_numeric_id()?,
@@ -31,9 +33,32 @@ pub async fn create(store: &dyn Store, workspace: &Workspace, now: OffsetDateTim
             created: now,
             last_modified: now,
         };
-        store.insert_principal(&group, &[], None).await?;
+        let entry = audit::principal_created(actor, now, &group, Some(workspace.id));
+        store.insert_principal(&group, &[], None, None, &[entry]).await?;
     }
     Ok(())
+}
+
+/// Deletes a workspace with its workspace-local principals, its assignments and its workspace tokens.
+pub async fn delete(store: &dyn Store, workspace: &Workspace, now: OffsetDateTime, actor: &Actor) -> Result<()> {
+    let entry = workspace_entry(actor, now, workspace, Operation::Delete);
+    if !store.delete_workspace(workspace.id, &[entry]).await? {
+        return Err(CoreError::from(idplane_scim::ScimError::not_found(format!(
+            "workspace {} does not exist",
+            workspace.id
+        ))));
+    }
+    Ok(())
+}
+
+fn workspace_entry(actor: &Actor, now: OffsetDateTime, w: &Workspace, operation: Operation) -> AuditEntry {
+    let (name, federation) = (serde_json::Value::from(w.name.as_str()), serde_json::Value::from(w.identity_federation));
+    let (old, new) = (operation == Operation::Delete, operation == Operation::Create);
+    let changes = [("workspace_name", name), ("identity_federation", federation)]
+        .map(|(attribute, v)| Change::set(attribute, Some(&v).filter(|_| old), Some(&v).filter(|_| new)));
+    AuditEntry::new(actor, now, &w.account_id, ResourceType::Workspace, w.id, operation)
+        .in_workspace(Some(w.id))
+        .with_changes(changes)
 }
 
 /// Is `p` one of the built-in groups of its workspace?

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use idplane_core::audit::{self, Actor, AuditQuery, Operation, ResourceType, Retention};
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::ids;
 use idplane_core::store::{Store, TokenFilter};
@@ -70,6 +71,13 @@ struct TlsArgs {
     tls_self_signed: bool,
 }
 
+#[derive(Args, Clone)]
+struct RetentionArgs {
+    /// Days audit log entries are kept (0: forever); older ones are removed at start and hourly.
+    #[arg(long, env = "IDPLANE_AUDIT_RETENTION_DAYS", default_value_t = audit::DEFAULT_RETENTION_DAYS)]
+    audit_retention_days: u32,
+}
+
 /// The settings of `serve`.
 #[derive(Args, Clone)]
 struct ServeArgs {
@@ -99,6 +107,8 @@ struct ServeArgs {
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
     auth_cache_seconds: f64,
+    #[command(flatten)]
+    retention: RetentionArgs,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -131,6 +141,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Read the audit log, or remove entries past their retention.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Write a consistent copy of the embedded store to a new file, while the server runs.
     Backup {
@@ -191,6 +206,61 @@ enum WorkspaceCommand {
     List {
         #[arg(long)]
         account: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List audit log entries, newest first.
+    List {
+        /// Only this account's entries (by default, every account's).
+        #[arg(long)]
+        account: Option<String>,
+        /// Entries at or after this time: RFC 3339 (2026-11-22T18:00:00Z), milliseconds since the epoch, or a time
+        /// ago (90m, 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Entries before this time (as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only changes made by this principal (the principal of the token used).
+        #[arg(long)]
+        principal: Option<i64>,
+        /// Only changes made with this token id.
+        #[arg(long)]
+        token: Option<String>,
+        /// Only entries about this kind of resource: Account, Workspace, User, Group, ServicePrincipal, Assignment,
+        /// Token.
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// Only entries about this resource (a principal, workspace or token id).
+        #[arg(long)]
+        resource_id: Option<String>,
+        /// Only this operation: create, replace, patch, delete, assign, unassign, expire, rotate.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only the entries of this request (its X-Request-Id).
+        #[arg(long)]
+        request_id: Option<String>,
+        /// The most entries to print.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove the entries past their retention now (the server also does this hourly).
+    Purge {
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// Remove the entries before this time instead (as `list --since`).
+        #[arg(long)]
+        before: Option<String>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -267,6 +337,7 @@ async fn main() -> Result<()> {
         Command::Account { command } => account(command).await,
         Command::Workspace { command } => workspace(command).await,
         Command::Token { command } => token(command).await,
+        Command::Audit { command } => audit_command(command).await,
         Command::Backup { to, store } => {
             sqlite_only(&store, "backup")?;
             idplane_store::backup::backup(&store.data_dir, &to)?;
@@ -351,6 +422,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Some(_) => say!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
         None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
     }
+    purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
     let mut state = AppState::new(store);
     state.public_url = public_url.clone();
     let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
@@ -366,6 +438,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes the audit log entries past their retention now, then every hour, for as long as the server runs. With
+/// several nodes on one database each purges; a purge finds nothing left to do after another.
+fn purge_hourly(store: Arc<dyn Store>, retention: Retention) {
+    if retention.days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // The first tick is immediate: the purge also runs at start.
+            every.tick().await;
+            match audit::purge(store.as_ref(), retention, OffsetDateTime::now_utc()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, days = retention.days, "audit log entries past their retention"),
+                Err(e) => tracing::error!(error = %e, "purging the audit log"),
+            }
+        }
+    });
 }
 
 /// The TLS configuration the flags ask for, if any. A self-signed certificate names the listen address (and
@@ -460,7 +553,7 @@ async fn account(command: AccountCommand) -> Result<()> {
         AccountCommand::Create { name, json, store } => {
             let store = open(&store).await?;
             let a = Account { id: ids::new_uuid()?, name, created: OffsetDateTime::now_utc() };
-            store.insert_account(&a).await?;
+            idplane_core::tenancy::create_account(store.as_ref(), &a, &Actor::cli()).await?;
             print(json, &account_json(&a), format!("created account {} ({})", a.id, a.name));
         }
         AccountCommand::List { json, store } => {
@@ -488,7 +581,7 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
                 identity_federation: !no_identity_federation,
                 created: OffsetDateTime::now_utc(),
             };
-            idplane_core::workspaces::create(store.as_ref(), &w, w.created).await?;
+            idplane_core::workspaces::create(store.as_ref(), &w, w.created, &Actor::cli()).await?;
             print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
         }
         WorkspaceCommand::List { account, json, store } => {
@@ -533,7 +626,8 @@ async fn token(command: TokenCommand) -> Result<()> {
             }
             let now = OffsetDateTime::now_utc();
             let grace = time::Duration::seconds(grace_seconds);
-            let (secret, t) = idplane_core::token::rotate_scim_token(store.as_ref(), &account, grace, now).await?;
+            let (secret, t) =
+                idplane_core::token::rotate_scim_token(store.as_ref(), &account, grace, now, &Actor::cli()).await?;
             let value = json!({"token_value": secret.expose(), "token_info": token_json(&t)});
             print(json, &value, format!("account SCIM token {} created: {}", t.id, secret.expose()));
             return Ok(());
@@ -551,7 +645,8 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
         TokenCommand::Delete { id, json, store } => {
             let store = open(&store).await?;
-            if !store.delete_token(&id).await? {
+            let Some(t) = store.token(&id).await? else { bail!("no token {id}") };
+            if !idplane_core::token::revoke(store.as_ref(), &t, OffsetDateTime::now_utc(), &Actor::cli()).await? {
                 bail!("no token {id}");
             }
             print(json, &json!({"token_id": id, "deleted": true}), format!("token {id} revoked"));
@@ -589,7 +684,7 @@ async fn token(command: TokenCommand) -> Result<()> {
     };
     let secret = Secret::generate()?;
     let record = Token::new(&secret, scope, principal, comment, now, expires);
-    store.insert_token(&record).await?;
+    idplane_core::token::insert(store.as_ref(), &record, now, &Actor::cli()).await?;
     let value = json!({
         "token_value": secret.expose(),
         "token_info": {
@@ -600,5 +695,107 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
     });
     print(json, &value, format!("token {} created: {}", record.id, secret.expose()));
+    Ok(())
+}
+
+/// An instant given on the command line: RFC 3339, milliseconds since the epoch, or a time ago (`90m`, `24h`, `7d`).
+fn instant(flag: &str, value: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    let ago = |unit: char, seconds: i64| {
+        value.strip_suffix(unit).and_then(|n| n.parse::<i64>().ok()).map(|n| now - time::Duration::seconds(n * seconds))
+    };
+    audit::parse_time(value)
+        .or_else(|| ago('m', 60))
+        .or_else(|| ago('h', 3600))
+        .or_else(|| ago('d', 86_400))
+        .with_context(|| {
+            format!("{flag} must be an RFC 3339 time (2026-11-22T18:00:00Z), milliseconds since the epoch, or a time ago (90m, 24h, 7d), not {value:?}")
+        })
+}
+
+/// One line of `audit list`: when, who, what, and the attributes changed.
+fn audit_line(e: &audit::AuditEntry) -> String {
+    let who = match (&e.actor.token_id, e.actor.principal_id) {
+        (Some(t), Some(p)) => format!("token {t} (principal {p})"),
+        (Some(t), None) => format!("token {t}"),
+        _ => e.actor.kind.code().to_string(),
+    };
+    let changed: Vec<&str> = e.changes.iter().map(|c| c.attribute.as_str()).collect();
+    let request = e.actor.request_id.as_deref().map(|r| format!("  request {r}")).unwrap_or_default();
+    format!(
+        "{}  {who}  {} {} {}  {}{request}",
+        audit::rfc3339(e.time),
+        e.operation.code(),
+        e.resource_type.name(),
+        e.resource_id,
+        changed.join(",")
+    )
+}
+
+async fn audit_command(command: AuditCommand) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
+    match command {
+        AuditCommand::List {
+            account,
+            since,
+            until,
+            principal,
+            token,
+            resource_type,
+            resource_id,
+            operation,
+            request_id,
+            limit,
+            json,
+            store,
+        } => {
+            let resource_type = resource_type
+                .map(|t| {
+                    ResourceType::parse_or_expected(&t).map_err(|e| anyhow::anyhow!("--resource-type must be {e}"))
+                })
+                .transpose()?;
+            let operation = operation
+                .map(|o| Operation::parse_or_expected(&o).map_err(|e| anyhow::anyhow!("--operation must be {e}")))
+                .transpose()?;
+            if !(1..=audit::MAX_PAGE_SIZE).contains(&limit) {
+                bail!("--limit must be from 1 to {}", audit::MAX_PAGE_SIZE);
+            }
+            let query = AuditQuery {
+                account_id: account,
+                since: since.map(|s| instant("--since", &s, now)).transpose()?,
+                until: until.map(|u| instant("--until", &u, now)).transpose()?,
+                principal_id: principal,
+                token_id: token,
+                request_id,
+                resource_type,
+                resource_id,
+                operation,
+                limit,
+                ..AuditQuery::default()
+            };
+            let store = open(&store).await?;
+            let (records, _) = audit::page(store.as_ref(), &query).await?;
+            let human = records.iter().map(|r| audit_line(&r.entry)).collect::<Vec<_>>().join("\n");
+            print(json, &serde_json::Value::Array(records.iter().map(|r| r.to_json()).collect()), human);
+        }
+        AuditCommand::Purge { retention, before, json, store } => {
+            let store = open(&store).await?;
+            let (removed, cutoff) = match before {
+                Some(b) => {
+                    let cutoff = instant("--before", &b, now)?;
+                    (store.purge_audit(cutoff).await?, Some(cutoff))
+                }
+                None => {
+                    let retention = Retention { days: retention.audit_retention_days };
+                    (audit::purge(store.as_ref(), retention, now).await?, retention.cutoff(now))
+                }
+            };
+            let cutoff = cutoff.map(audit::rfc3339);
+            let human = match &cutoff {
+                Some(c) => format!("removed {removed} audit log entries from before {c}"),
+                None => "the audit log is kept forever (retention 0): nothing removed".to_string(),
+            };
+            print(json, &json!({"removed": removed, "before": cutoff}), human);
+        }
+    }
     Ok(())
 }

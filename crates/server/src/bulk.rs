@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use idplane_core::audit::Actor;
 use idplane_core::identities::Target;
 use idplane_core::principal::PrincipalKind;
 use idplane_scim::schema::{URN_BULK_REQUEST, URN_BULK_RESPONSE};
@@ -52,11 +53,13 @@ pub async fn bulk(State(s): State<AppState>, ctx: Ctx, headers: HeaderMap, body:
                 .ok_or_else(|| ScimError::invalid_value("failOnErrors must be a positive integer"))?,
         ),
     };
+    // Every operation is recorded as made in the bulk request, with its request id.
+    let actor = ctx.actor();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut results = Vec::with_capacity(ops.len());
     let mut errors = 0u64;
     for op in ops {
-        let outcome = run(&s, &ctx, op, &mut ids).await;
+        let outcome = run(&s, &ctx, &actor, op, &mut ids).await;
         let mut result = Map::new();
         let method = field(op, "method").and_then(Value::as_str).unwrap_or_default().to_ascii_uppercase();
         result.insert("method".into(), json!(method));
@@ -98,7 +101,13 @@ fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
-async fn run(s: &AppState, ctx: &Ctx, op: &Value, ids: &mut HashMap<String, String>) -> Result<Done, ApiError> {
+async fn run(
+    s: &AppState,
+    ctx: &Ctx,
+    actor: &Actor,
+    op: &Value,
+    ids: &mut HashMap<String, String>,
+) -> Result<Done, ApiError> {
     let method = field(op, "method")
         .and_then(Value::as_str)
         .ok_or_else(|| ScimError::invalid_syntax("each bulk operation needs a \"method\""))?
@@ -127,23 +136,23 @@ async fn run(s: &AppState, ctx: &Ctx, op: &Value, ids: &mut HashMap<String, Stri
             if bulk_id.is_none() {
                 return Err(ScimError::invalid_syntax("a bulk POST needs a \"bulkId\"").into());
             }
-            let r = s.identities.create(&t, &data()?, ctx.now).await?;
+            let r = s.identities.create(&t, &data()?, ctx.now, actor).await?;
             if let (Some(bulk_id), Some(id)) = (bulk_id, r.body.get("id").and_then(Value::as_str)) {
                 ids.insert(bulk_id.to_string(), id.to_string());
             }
             Ok(Done { status: 201, location: Some(r.location), version: Some(r.etag) })
         }
         ("PUT", Some(id)) => {
-            let r = s.identities.replace(&t, id, &data()?, version, ctx.now).await?;
+            let r = s.identities.replace(&t, id, &data()?, version, ctx.now, actor).await?;
             Ok(Done { status: 200, location: Some(r.location), version: Some(r.etag) })
         }
         ("PATCH", Some(id)) => {
-            let c = s.identities.patch(&t, id, &data()?, version, ctx.now).await?;
+            let c = s.identities.patch(&t, id, &data()?, version, ctx.now, actor).await?;
             let location = format!("{}/{}/{}", ctx.base_url, kind.endpoint(), c.id);
             Ok(Done { status: 200, location: Some(location), version: Some(c.etag) })
         }
         ("DELETE", Some(id)) => {
-            s.identities.delete(&t, id, version).await?;
+            s.identities.delete(&t, id, version, ctx.now, actor).await?;
             let location = format!("{}/{}/{}", ctx.base_url, kind.endpoint(), id);
             Ok(Done { status: 204, location: Some(location), version: None })
         }

@@ -1,11 +1,12 @@
 //! Who is asking and where: the bearer token, the scope (an account's or a workspace's SCIM API) and the SCIM base
 //! URL of the request, resolved once per request by the [`Ctx`] extractor.
 
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequestParts, OriginalUri, RawPathParams};
 use axum::http::header::{self, HeaderName};
 use axum::http::request::Parts;
 use idplane_core::CoreError;
 use idplane_core::access::{self, Role, authorize};
+use idplane_core::audit::Actor;
 use idplane_core::bootstrap;
 use idplane_core::tenancy::Scope;
 use idplane_core::tenancy::Workspace;
@@ -14,7 +15,10 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::body::header_str;
+use crate::databricks::DbError;
 use crate::error::ApiError;
+use crate::log::RequestId;
+use idplane_scim::ScimError;
 
 pub static X_DATABRICKS_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-databricks-workspace-id");
 pub static X_DATABRICKS_ORG_ID: HeaderName = HeaderName::from_static("x-databricks-org-id");
@@ -29,9 +33,16 @@ pub struct Ctx {
     pub now: OffsetDateTime,
     /// What the caller may do in the scope.
     pub role: Role,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
 }
 
 impl Ctx {
+    /// Who makes the changes of this request, for the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor::of_token(&self.token, self.request_id.clone())
+    }
+
     /// A 403 unless the caller administers the scope.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.role {
@@ -109,13 +120,14 @@ impl FromRequestParts<AppState> for Ctx {
                 let account = Scope::Account { account_id: workspace.account_id().to_string() };
                 let base_url = format!("{}{}", origin(parts, state), base);
                 // Read-only: as a user of the account scope, every write is refused.
-                return Ok(Ctx { token, scope: account, base_url, now, role: Role::User });
+                let request_id = RequestId::of(parts);
+                return Ok(Ctx { token, scope: account, base_url, now, role: Role::User, request_id });
             }
         };
         authorize(&token, &scope)?;
         let role = role(state, &token, &scope).await?;
         let base_url = format!("{}{}", origin(parts, state), base);
-        Ok(Ctx { token, scope, base_url, now, role })
+        Ok(Ctx { token, scope, base_url, now, role, request_id: RequestId::of(parts) })
     }
 }
 
@@ -199,9 +211,15 @@ pub struct WorkspaceCaller {
     pub workspace: Workspace,
     pub role: Role,
     pub now: OffsetDateTime,
+    pub request_id: Option<String>,
 }
 
 impl WorkspaceCaller {
+    /// Who makes the changes of this request, for the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor::of_token(&self.token, self.request_id.clone())
+    }
+
     pub async fn of(state: &AppState, parts: &Parts) -> Result<WorkspaceCaller, ApiError> {
         let now = OffsetDateTime::now_utc();
         let token = authenticated(state, parts, now).await?;
@@ -212,8 +230,66 @@ impl WorkspaceCaller {
         let workspace = workspace(state, id)
             .await?
             .ok_or_else(|| ApiError::status(404, format!("workspace {id} does not exist")))?;
-        Ok(WorkspaceCaller { token, workspace, role, now })
+        Ok(WorkspaceCaller { token, workspace, role, now, request_id: RequestId::of(parts) })
     }
+}
+
+/// As an extractor, a workspace caller's errors are Databricks errors (the workspace APIs outside SCIM).
+impl FromRequestParts<AppState> for WorkspaceCaller {
+    type Rejection = DbError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
+        Ok(WorkspaceCaller::of(state, parts).await?)
+    }
+}
+
+/// An account admin calling an account API (`/api/2.0/accounts/{account_id}/...`, the account from the path): an
+/// account token of that account whose principal is an account admin, or that has none (an administrative token).
+/// An account SCIM token is refused: it is for the identity provider's connector only.
+pub struct AccountAdmin {
+    pub account_id: String,
+    pub token: Token,
+    pub now: OffsetDateTime,
+    pub request_id: Option<String>,
+}
+
+impl AccountAdmin {
+    /// Who makes the changes of this request, for the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor::of_token(&self.token, self.request_id.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for AccountAdmin {
+    type Rejection = DbError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
+        let now = OffsetDateTime::now_utc();
+        let account_id = path_param(parts, state, "account_id").await?;
+        let token = authenticated(state, parts, now).await?;
+        refuse_scim_token(&token)?;
+        let scope = account_scope(&token, &account_id)?;
+        authorize(&token, &scope)?;
+        if role(state, &token, &scope).await? != Role::Admin {
+            return Err(CoreError::PermissionDenied("only account admins may use this API".into()).into());
+        }
+        if state.store.account(&account_id).await.map_err(CoreError::from)?.is_none() {
+            return Err(ScimError::not_found(format!("account {account_id} does not exist")).into());
+        }
+        Ok(AccountAdmin { account_id, token, now, request_id: RequestId::of(parts) })
+    }
+}
+
+/// A path parameter of the matched route; a missing one names no endpoint (404).
+pub async fn path_param(parts: &mut Parts, state: &AppState, name: &str) -> Result<String, DbError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| DbError::from(ScimError::not_found("no such endpoint")))?;
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .ok_or_else(|| ScimError::not_found("no such endpoint").into())
 }
 
 /// The account scope of `account_id` for `token`, or a 403: account APIs take account tokens of that account only.

@@ -2,6 +2,7 @@
 //! workspace level `/api/2.0/preview/scim/v2` (and the same without `/v2`, where Entra ID appends `/Users` to a
 //! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.0/accounts/{account_id}/scim/v2`.
 
+pub mod audit;
 pub mod auth_cache;
 pub mod body;
 pub mod bulk;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(databricks::routes())
         .merge(workspaces::routes())
         .merge(tokens::routes())
+        .merge(audit::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .fallback(not_found)

@@ -1,6 +1,7 @@
 //! One structured log line per request: request id, method, route (the matched route, or the path without its
 //! query), status, latency. Never headers, query strings or bodies, so never a token. Every response carries the
-//! request id in `X-Request-Id`: the client's own when it sent a reasonable one, else a new one.
+//! request id in `X-Request-Id`: the client's own when it sent a reasonable one, else a new one. Handlers find it in
+//! the request's extensions as [`RequestId`], to record it in the audit log.
 
 use std::time::Instant;
 
@@ -10,6 +11,17 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being handled, as it is logged and answered in `X-Request-Id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The request id of a request, if it passed through [`log_request`].
+    pub fn of(parts: &axum::http::request::Parts) -> Option<String> {
+        parts.extensions.get::<RequestId>().map(|r| r.0.clone())
+    }
+}
 
 /// A client's request id is echoed if it is short and printable; anything else is replaced, so that logs stay
 /// readable and cannot be forged into extra lines.
@@ -23,11 +35,12 @@ fn request_id(request: &Request) -> String {
 
 pub async fn log_request(
     axum::extract::State(metrics): axum::extract::State<std::sync::Arc<crate::metrics::Metrics>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let start = Instant::now();
     let id = request_id(&request);
+    request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
     let route = request
         .extensions()

@@ -206,7 +206,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     ctx.require_admin()?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
-    let rendered = s.identities.create(&target(&ctx, kind), &body, ctx.now).await?;
+    let rendered = s.identities.create(&target(&ctx, kind), &body, ctx.now, &ctx.actor()).await?;
     Ok(created(&rendered))
 }
 
@@ -248,7 +248,7 @@ async fn replace(
     ctx.require_admin()?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let if_match = header_str(&headers, &header::IF_MATCH);
-    let rendered = s.identities.replace(&target(&ctx, kind), &id, &body, if_match, ctx.now).await?;
+    let rendered = s.identities.replace(&target(&ctx, kind), &id, &body, if_match, ctx.now, &ctx.actor()).await?;
     Ok(ok(&rendered))
 }
 
@@ -271,7 +271,7 @@ async fn patch(
     let t = target(&ctx, kind);
     let pairs = query_pairs(q.as_deref());
     let projection = projection(kind, &pairs)?;
-    let changed = s.identities.patch(&t, &id, &body, if_match, ctx.now).await?;
+    let changed = s.identities.patch(&t, &id, &body, if_match, ctx.now, &ctx.actor()).await?;
     if kind == PrincipalKind::Group
         && projection.includes(resource_types::of(kind), "members")
         && s.identities.has_more_members_than(changed.id, s.limits.patch_members_inline).await?
@@ -295,7 +295,7 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     ctx.require_admin()?;
     let if_match = header_str(&headers, &header::IF_MATCH);
-    s.identities.delete(&target(&ctx, kind), &id, if_match).await?;
+    s.identities.delete(&target(&ctx, kind), &id, if_match, ctx.now, &ctx.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use idplane_core::assignment::Permission;
+use idplane_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{GroupRef, Member, Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, NewMember, PrincipalUpdate, Store, TokenFilter, WorkspaceValues};
+use idplane_core::store::{
+    ListSpec, Listing, NewMember, PrincipalUpdate, Store, TokenFilter, ValueOp, WorkspaceValues,
+};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Token, TokenHash};
 use time::OffsetDateTime;
@@ -59,6 +62,8 @@ operations!(
     update_principal,
     delete_principal,
     list_principals,
+    audit_entries,
+    purge_audit,
 );
 
 #[derive(Debug, Default)]
@@ -144,8 +149,8 @@ macro_rules! timed {
 
 #[async_trait]
 impl Store for TimedStore {
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
-        timed!(self.insert_account(account))
+    async fn insert_account(&self, account: &Account, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        timed!(self.insert_account(account, audit))
     }
     async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         timed!(self.account(id))
@@ -153,8 +158,8 @@ impl Store for TimedStore {
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         timed!(self.accounts())
     }
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
-        timed!(self.insert_workspace(workspace))
+    async fn insert_workspace(&self, workspace: &Workspace, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        timed!(self.insert_workspace(workspace, audit))
     }
     async fn workspace(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
         timed!(self.workspace(id))
@@ -162,8 +167,8 @@ impl Store for TimedStore {
     async fn workspaces(&self, account_id: &str) -> Result<Vec<Workspace>, StoreError> {
         timed!(self.workspaces(account_id))
     }
-    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError> {
-        timed!(self.delete_workspace(id))
+    async fn delete_workspace(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
+        timed!(self.delete_workspace(id, audit))
     }
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         timed!(self.setting(key))
@@ -182,8 +187,9 @@ impl Store for TimedStore {
         workspace_id: i64,
         principal_id: i64,
         permission: Option<Permission>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        timed!(self.set_assignment(workspace_id, principal_id, permission))
+        timed!(self.set_assignment(workspace_id, principal_id, permission, audit))
     }
     async fn effective_permission(
         &self,
@@ -192,8 +198,8 @@ impl Store for TimedStore {
     ) -> Result<Option<Permission>, StoreError> {
         timed!(self.effective_permission(workspace_id, principal_id))
     }
-    async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
-        timed!(self.insert_token(token))
+    async fn insert_token(&self, token: &Token, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        timed!(self.insert_token(token, audit))
     }
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
         timed!(self.token_by_hash(hash))
@@ -204,19 +210,26 @@ impl Store for TimedStore {
     async fn tokens(&self, account_id: &str, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
         timed!(self.tokens(account_id, filter))
     }
-    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError> {
-        timed!(self.set_token_expiry(id, expires))
+    async fn set_token_expiry(
+        &self,
+        id: &str,
+        expires: Option<OffsetDateTime>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        timed!(self.set_token_expiry(id, expires, audit))
     }
-    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
-        timed!(self.delete_token(id))
+    async fn delete_token(&self, id: &str, audit: &[AuditEntry]) -> Result<bool, StoreError> {
+        timed!(self.delete_token(id, audit))
     }
     async fn insert_principal(
         &self,
         principal: &Principal,
         members: &[NewMember],
         assign_to: Option<i64>,
+        values: Option<&(i64, Vec<ValueOp>)>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        timed!(self.insert_principal(principal, members, assign_to))
+        timed!(self.insert_principal(principal, members, assign_to, values, audit))
     }
     async fn principal(
         &self,
@@ -241,11 +254,11 @@ impl Store for TimedStore {
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError> {
         timed!(self.groups_of(scope, principal_id))
     }
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError> {
-        timed!(self.update_principal(update))
+    async fn update_principal(&self, update: &PrincipalUpdate, audit: &[AuditEntry]) -> Result<i64, StoreError> {
+        timed!(self.update_principal(update, audit))
     }
-    async fn delete_principal(&self, id: i64) -> Result<bool, StoreError> {
-        timed!(self.delete_principal(id))
+    async fn delete_principal(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
+        timed!(self.delete_principal(id, audit))
     }
     async fn list_principals(
         &self,
@@ -254,6 +267,12 @@ impl Store for TimedStore {
         spec: &ListSpec<'_>,
     ) -> Result<Listing, StoreError> {
         timed!(self.list_principals(scope, kind, spec))
+    }
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        timed!(self.audit_entries(query))
+    }
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        timed!(self.purge_audit(before))
     }
 }
 

@@ -127,12 +127,12 @@ async fn create(State(s): State<AppState>, c: Caller, headers: HeaderMap, body: 
     let w = &c.0.workspace;
     let (secret, t) = token::create_personal(
         s.store.as_ref(),
-        &w.account_id,
-        w.id,
+        w,
         principal_id,
         lifetime(&body)?,
         comment(&body),
         c.0.now,
+        &c.0.actor(),
     )
     .await?;
     Ok(ok(json!({"token_value": secret.expose(), "token_info": info(&t)})))
@@ -160,7 +160,7 @@ async fn delete(State(s): State<AppState>, c: Caller, headers: HeaderMap, body: 
     let id =
         body.get("token_id").and_then(Value::as_str).ok_or_else(|| ScimError::invalid_value("token_id is required"))?;
     let t = find(&s, &c, id, false).await?;
-    s.store.delete_token(&t.id).await.map_err(CoreError::from)?;
+    token::revoke(s.store.as_ref(), &t, c.0.now, &c.0.actor()).await?;
     Ok(ok(json!({})))
 }
 
@@ -205,7 +205,7 @@ async fn admin_get(State(s): State<AppState>, c: Caller, params: RawPathParams) 
 async fn admin_delete(State(s): State<AppState>, c: Caller, params: RawPathParams) -> Result<Response, DbError> {
     c.require_admin()?;
     let t = find(&s, &c, &token_id(&params), true).await?;
-    s.store.delete_token(&t.id).await.map_err(CoreError::from)?;
+    token::revoke(s.store.as_ref(), &t, c.0.now, &c.0.actor()).await?;
     Ok(ok(json!({})))
 }
 
@@ -240,8 +240,8 @@ async fn on_behalf_of(
             ))
         })?;
     let w = &c.0.workspace;
+    let (lifetime, comment) = (lifetime(&body)?, comment(&body));
     let (secret, t) =
-        token::create_personal(s.store.as_ref(), &w.account_id, w.id, sp.id, lifetime(&body)?, comment(&body), c.0.now)
-            .await?;
+        token::create_personal(s.store.as_ref(), w, sp.id, lifetime, comment, c.0.now, &c.0.actor()).await?;
     Ok(ok(json!({"token_value": secret.expose(), "token_info": admin_info(&t, Some(&sp))})))
 }

@@ -10,18 +10,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, put};
 use idplane_core::CoreError;
-use idplane_core::access::{Role, authorize};
+use idplane_core::access::Role;
 use idplane_core::assignment::{self, Permission};
 use idplane_core::ids;
 use idplane_core::principal::{Principal, PrincipalKind, display_of};
 use idplane_core::tenancy::{Scope, Workspace};
 use idplane_scim::ScimError;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::body::read_json;
-use crate::context::{WorkspaceCaller, account_scope, authenticated, refuse_scim_token, role};
+use crate::context::{AccountAdmin, WorkspaceCaller, path_param};
 use crate::databricks::DbError;
 
 pub fn routes() -> Router<AppState> {
@@ -49,34 +48,10 @@ fn with_fallback(m: MethodRouter<AppState>) -> MethodRouter<AppState> {
     m.fallback(|| async { DbError::from(ScimError::new(405, None, "this endpoint does not support that method")) })
 }
 
-/// An account admin calling an account API; the account is the path's `{account_id}`.
-struct AccountAdmin {
-    account_id: String,
-}
-
-impl FromRequestParts<AppState> for AccountAdmin {
-    type Rejection = DbError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
-        let now = OffsetDateTime::now_utc();
-        let account_id = path_param(parts, state, "account_id").await?;
-        let token = authenticated(state, parts, now).await?;
-        refuse_scim_token(&token)?;
-        let scope = account_scope(&token, &account_id)?;
-        authorize(&token, &scope)?;
-        if role(state, &token, &scope).await? != Role::Admin {
-            return Err(CoreError::PermissionDenied("only account admins may use this API".into()).into());
-        }
-        if state.store.account(&account_id).await.map_err(CoreError::from)?.is_none() {
-            return Err(ScimError::not_found(format!("account {account_id} does not exist")).into());
-        }
-        Ok(AccountAdmin { account_id })
-    }
-}
-
 /// An admin of the workspace a workspace-level request addresses.
 struct WorkspaceAdmin {
     workspace: Workspace,
+    caller: WorkspaceCaller,
 }
 
 impl FromRequestParts<AppState> for WorkspaceAdmin {
@@ -87,19 +62,8 @@ impl FromRequestParts<AppState> for WorkspaceAdmin {
         if caller.role != Role::Admin {
             return Err(CoreError::PermissionDenied("only workspace admins may manage assignments".into()).into());
         }
-        Ok(WorkspaceAdmin { workspace: caller.workspace })
+        Ok(WorkspaceAdmin { workspace: caller.workspace.clone(), caller })
     }
-}
-
-async fn path_param(parts: &mut Parts, state: &AppState, name: &str) -> Result<String, DbError> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| DbError::from(ScimError::not_found("no such endpoint")))?;
-    params
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .ok_or_else(|| ScimError::not_found("no such endpoint").into())
 }
 
 /// An int64 path parameter; anything else names nothing (404).
@@ -185,18 +149,18 @@ async fn create_workspace(
     };
     let w = Workspace {
         id: ids::new_numeric_id().map_err(CoreError::from)?,
-        account_id: a.account_id,
+        account_id: a.account_id.clone(),
         name: name.to_string(),
         identity_federation,
-        created: OffsetDateTime::now_utc(),
+        created: a.now,
     };
-    idplane_core::workspaces::create(s.store.as_ref(), &w, w.created).await?;
+    idplane_core::workspaces::create(s.store.as_ref(), &w, a.now, &a.actor()).await?;
     Ok(ok(workspace_json(&w)))
 }
 
 async fn delete_workspace(State(s): State<AppState>, a: AccountAdmin, ids: PathIds) -> Result<Response, DbError> {
     let w = account_workspace(&s, &a.account_id, ids.workspace_id.unwrap_or_default()).await?;
-    s.store.delete_workspace(w.id).await.map_err(CoreError::from)?;
+    idplane_core::workspaces::delete(s.store.as_ref(), &w, a.now, &a.actor()).await?;
     Ok(ok(json!({})))
 }
 
@@ -254,13 +218,14 @@ async fn put_assignment(
     let w = account_workspace(&s, &a.account_id, ids.workspace_id.unwrap_or_default()).await?;
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let permission = requested(&body)?;
-    let p = assignment::assign(s.store.as_ref(), &w, ids.principal_id.unwrap_or_default(), permission).await?;
+    let principal_id = ids.principal_id.unwrap_or_default();
+    let p = assignment::assign(s.store.as_ref(), &w, principal_id, permission, a.now, &a.actor()).await?;
     Ok(ok(assignment_json(&p, permission)))
 }
 
 async fn delete_assignment(State(s): State<AppState>, a: AccountAdmin, ids: PathIds) -> Result<Response, DbError> {
     let w = account_workspace(&s, &a.account_id, ids.workspace_id.unwrap_or_default()).await?;
-    assignment::assign(s.store.as_ref(), &w, ids.principal_id.unwrap_or_default(), None).await?;
+    assignment::assign(s.store.as_ref(), &w, ids.principal_id.unwrap_or_default(), None, a.now, &a.actor()).await?;
     Ok(ok(json!({})))
 }
 
@@ -277,13 +242,14 @@ async fn ws_put(
 ) -> Result<Response, DbError> {
     let body = read_json(&headers, body, s.limits.max_body_bytes).await?;
     let permission = requested(&body)?;
-    let p =
-        assignment::assign(s.store.as_ref(), &a.workspace, ids.principal_id.unwrap_or_default(), permission).await?;
+    let (principal_id, actor) = (ids.principal_id.unwrap_or_default(), a.caller.actor());
+    let p = assignment::assign(s.store.as_ref(), &a.workspace, principal_id, permission, a.caller.now, &actor).await?;
     Ok(ok(assignment_json(&p, permission)))
 }
 
 async fn ws_delete(State(s): State<AppState>, a: WorkspaceAdmin, ids: PathIds) -> Result<Response, DbError> {
-    assignment::assign(s.store.as_ref(), &a.workspace, ids.principal_id.unwrap_or_default(), None).await?;
+    let (principal_id, actor) = (ids.principal_id.unwrap_or_default(), a.caller.actor());
+    assignment::assign(s.store.as_ref(), &a.workspace, principal_id, None, a.caller.now, &actor).await?;
     Ok(ok(json!({})))
 }
 
@@ -302,10 +268,11 @@ async fn ws_create(
         .ok_or_else(|| ScimError::invalid_value("permission_assignments must be a list"))?;
     let account = Scope::Account { account_id: a.workspace.account_id.clone() };
     let mut out = Vec::with_capacity(items.len());
+    let actor = a.caller.actor();
     for item in items {
         let permission = requested(item)?;
         let result = match find_by_name(&s, &account, item).await {
-            Ok(id) => assignment::assign(s.store.as_ref(), &a.workspace, id, permission)
+            Ok(id) => assignment::assign(s.store.as_ref(), &a.workspace, id, permission, a.caller.now, &actor)
                 .await
                 .map(|p| assignment_json(&p, permission))
                 .map_err(|e| DbError(e).message()),

@@ -2,6 +2,7 @@
 //! their codes, a principal document as JSON text with the values of its indexed columns.
 
 use idplane_core::assignment::Permission;
+use idplane_core::audit::{Actor, ActorKind, AuditEntry, AuditRecord, Operation, ResourceType};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{IndexedFields, PrincipalKind};
 use idplane_scim::filter::fold_case;
@@ -47,4 +48,57 @@ pub(crate) fn require_group(kind: PrincipalKind, id: i64) -> Result<(), StoreErr
         PrincipalKind::Group => Ok(()),
         other => Err(StoreError::Backend(format!("principal {id} is a {}, which has no members", other.code()))),
     }
+}
+
+/// An `audit_log` row in the order of [`crate::sql::AUDIT_COLUMNS`], before conversion.
+pub(crate) struct AuditRow {
+    pub id: i64,
+    pub occurred_at: i64,
+    pub account_id: String,
+    pub workspace_id: Option<i64>,
+    pub actor_kind: String,
+    pub actor_token_id: Option<String>,
+    pub actor_principal_id: Option<i64>,
+    pub request_id: Option<String>,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub operation: String,
+    pub changes: String,
+}
+
+impl AuditRow {
+    pub fn into_record(self) -> Result<AuditRecord, StoreError> {
+        let id = self.id;
+        let unknown =
+            |what: &str, code: &str| StoreError::Backend(format!("audit entry {id}: unknown {what} {code:?}"));
+        let kind = ActorKind::from_code(&self.actor_kind).ok_or_else(|| unknown("actor kind", &self.actor_kind))?;
+        let resource_type =
+            ResourceType::parse(&self.resource_type).ok_or_else(|| unknown("resource type", &self.resource_type))?;
+        let operation = Operation::parse(&self.operation).ok_or_else(|| unknown("operation", &self.operation))?;
+        let changes = serde_json::from_str(&self.changes)
+            .map_err(|e| StoreError::Backend(format!("audit entry {id}: changes: {e}")))?;
+        Ok(AuditRecord {
+            id,
+            entry: AuditEntry {
+                time: time(self.occurred_at)?,
+                account_id: self.account_id,
+                workspace_id: self.workspace_id,
+                actor: Actor {
+                    kind,
+                    token_id: self.actor_token_id,
+                    principal_id: self.actor_principal_id,
+                    request_id: self.request_id,
+                },
+                resource_type,
+                resource_id: self.resource_id,
+                operation,
+                changes,
+            },
+        })
+    }
+}
+
+/// The stored form of an entry: the time in nanoseconds and the changes as JSON, the rest as they are.
+pub(crate) fn audit_values(e: &AuditEntry) -> Result<(i64, String), StoreError> {
+    Ok((nanos(e.time)?, e.changes_json()))
 }

@@ -6,6 +6,7 @@
 //! through [`Dialect`]. Text comparisons assume byte-wise (code point) order, which is SQLite's default `BINARY`
 //! collation; a PostgreSQL schema declares its key columns `COLLATE "C"` to match.
 
+use idplane_core::audit::AuditQuery;
 use idplane_core::principal::PrincipalKind;
 use idplane_core::resource_types;
 use idplane_core::store::{ListSpec, Sort, TokenFilter};
@@ -185,6 +186,66 @@ pub(crate) const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE worksp
 pub(crate) const SELECT_EFFECTIVE_PERMISSIONS: &str = "WITH RECURSIVE up (id) AS (SELECT ? \
      UNION SELECT m.group_id FROM memberships m JOIN up ON m.member_id = up.id) \
      SELECT a.permissions FROM up JOIN assignments a ON a.principal_id = up.id AND a.workspace_id = ?";
+
+// ---- audit log ----
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (occurred_at, account_id, workspace_id, actor_kind, \
+     actor_token_id, actor_principal_id, request_id, resource_type, resource_id, operation, changes) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The columns every audit query reads, in the order the row mapper expects.
+pub(crate) const AUDIT_COLUMNS: &str = "id, occurred_at, account_id, workspace_id, actor_kind, actor_token_id, \
+     actor_principal_id, request_id, resource_type, resource_id, operation, changes";
+/// One batch of a purge: the oldest entries first, so that an interrupted purge has removed the oldest.
+pub(crate) const PURGE_AUDIT: &str = "DELETE FROM audit_log WHERE id IN \
+     (SELECT id FROM audit_log WHERE occurred_at < ? ORDER BY occurred_at LIMIT ?)";
+/// Entries deleted per purge transaction.
+pub(crate) const PURGE_BATCH: i64 = 10_000;
+
+/// The entries matching `q`, newest first: `(occurred_at, id)` descending, which the `(account_id, ..., occurred_at,
+/// id)` indexes serve. Times are unix nanoseconds, as stored.
+pub(crate) fn select_audit(q: &AuditQuery) -> Result<Sql, idplane_core::error::StoreError> {
+    use crate::codec::nanos;
+    let mut s = Sql::new("SELECT ");
+    s.push(AUDIT_COLUMNS).push(" FROM audit_log WHERE 1 = 1");
+    if let Some(a) = &q.account_id {
+        s.push(" AND account_id = ").bind(Param::Text(a.clone()));
+    }
+    if let Some(w) = q.workspace_id {
+        s.push(" AND workspace_id = ").bind(Param::Int(w));
+    }
+    if let Some(t) = q.since {
+        s.push(" AND occurred_at >= ").bind(Param::Int(nanos(t)?));
+    }
+    if let Some(t) = q.until {
+        s.push(" AND occurred_at < ").bind(Param::Int(nanos(t)?));
+    }
+    if let Some(p) = q.principal_id {
+        s.push(" AND actor_principal_id = ").bind(Param::Int(p));
+    }
+    if let Some(t) = &q.token_id {
+        s.push(" AND actor_token_id = ").bind(Param::Text(t.clone()));
+    }
+    if let Some(r) = &q.request_id {
+        s.push(" AND request_id = ").bind(Param::Text(r.clone()));
+    }
+    if let Some(t) = q.resource_type {
+        s.push(" AND resource_type = ").bind(Param::Text(t.name().into()));
+    }
+    if let Some(r) = &q.resource_id {
+        s.push(" AND resource_id = ").bind(Param::Text(r.clone()));
+    }
+    if let Some(o) = q.operation {
+        s.push(" AND operation = ").bind(Param::Text(o.code().into()));
+    }
+    if let Some(c) = q.before {
+        let t = nanos(c.time)?;
+        s.push(" AND (occurred_at < ").bind(Param::Int(t));
+        s.push(" OR (occurred_at = ").bind(Param::Int(t)).push(" AND id < ").bind(Param::Int(c.id)).push("))");
+    }
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    s.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").bind(Param::Int(limit));
+    Ok(s)
+}
 
 /// The principals assigned directly to a workspace, with their permission, in id order.
 pub(crate) fn select_assignments(workspace_id: i64) -> Sql {

@@ -134,7 +134,7 @@ async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
     let other = idplane_store::PgStore::connect(&database_url(&db.server, &db.name)?).await?;
     let a = account(&store, "a").await?;
     let g = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "g"}))?;
-    store.insert_principal(&g, &[], None).await?;
+    store.insert_principal(&g, &[], None, None, &[]).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20_i64 {
         let s = if i % 2 == 0 { store.clone() } else { other.clone() };
@@ -146,7 +146,7 @@ async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
             workspace_values: None,
             last_modified: conformance::at(i),
         };
-        tasks.spawn(async move { s.update_principal(&update).await });
+        tasks.spawn(async move { s.update_principal(&update, &[]).await });
     }
     let mut versions = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -328,7 +328,7 @@ async fn insert_users(store: &SqliteStore, account: &Account, prefix: &str, n: u
         let p = principal(PrincipalKind::User, account, Home::Account, doc)?;
         ids.push(p.id);
         let store = store.clone();
-        tasks.spawn(async move { store.insert_principal(&p, &[], None).await });
+        tasks.spawn(async move { store.insert_principal(&p, &[], None, None, &[]).await });
         if tasks.len() >= IN_FLIGHT
             && let Some(done) = tasks.join_next().await
         {
@@ -374,7 +374,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
     let a = account(&store, "a").await?;
     let users = bulk_users(&store, &a, MEMBERS + 1)?;
     let group = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "everyone"}))?;
-    store.insert_principal(&group, &[], None).await?;
+    store.insert_principal(&group, &[], None, None, &[]).await?;
 
     let started = Instant::now();
     let mut version = group.version;
@@ -387,7 +387,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
             workspace_values: None,
             last_modified: conformance::at(1),
         };
-        store.update_principal(&update).await?;
+        store.update_principal(&update, &[]).await?;
         version += 1;
     }
     eprintln!("added {MEMBERS} members in batches of {BATCH} in {:?}", started.elapsed());
@@ -402,7 +402,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
         workspace_values: None,
         last_modified: conformance::at(2),
     };
-    store.update_principal(&one_more).await?;
+    store.update_principal(&one_more, &[]).await?;
     eprintln!("added one member to a group of {MEMBERS} in {:?}", started.elapsed());
     assert_eq!(store.total_changes().await? - before, 2, "one membership row and the group's version");
 
@@ -412,7 +412,7 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
         members: vec![MemberOp::Remove(vec![users[0]])],
         ..one_more
     };
-    store.update_principal(&remove).await?;
+    store.update_principal(&remove, &[]).await?;
     assert_eq!(store.total_changes().await? - before, 2, "one membership row and the group's version");
 
     let started = Instant::now();

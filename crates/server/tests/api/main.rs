@@ -145,7 +145,7 @@ impl App {
     async fn token_for(&self, scope: TokenScope, principal: Option<i64>) -> Result<String> {
         let secret = Secret::generate()?;
         let token = Token::new(&secret, scope, principal, "test", time::OffsetDateTime::now_utc(), None);
-        self.store.insert_token(&token).await?;
+        self.store.insert_token(&token, &[]).await?;
         Ok(secret.expose().to_string())
     }
 
@@ -1067,14 +1067,15 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     // An expired token is refused.
     let owner: i64 = app.get(&format!("{WS}/Me")).await?.body["id"].as_str().unwrap_or_default().parse()?;
     let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let workspace = app.store.workspace(app.workspace).await?.ok_or_else(|| anyhow::anyhow!("no workspace"))?;
     let (old, _) = idplane_core::token::create_personal(
         app.store.as_ref(),
-        &app.account,
-        app.workspace,
+        &workspace,
         owner,
         Some(3600),
         "",
         long_ago,
+        &idplane_core::audit::Actor::cli(),
     )
     .await?;
     let r = app.get_as(&format!("{WS}/Me"), old.expose()).await?;
@@ -1123,7 +1124,7 @@ async fn changes_made_elsewhere_take_effect_within_the_auth_cache_time_to_live()
     // Revoked in the store, as the CLI or another node does: refused once what this node read has expired.
     let hash = idplane_core::token::TokenHash::of(&token);
     let stored = app.store.token_by_hash(&hash).await?.map(|t| t.id).unwrap_or_default();
-    assert!(app.store.delete_token(&stored).await?);
+    assert!(app.store.delete_token(&stored, &[]).await?);
     tokio::time::sleep(ttl).await;
     assert_scim_error(&app.get_as(&format!("{WS}/Users?count=1"), &token).await?, 401, None);
     Ok(())
@@ -1135,7 +1136,9 @@ async fn account_scim_tokens_rotate_with_a_grace_period_and_work_on_account_scim
     let store = app.store.as_ref();
     let hours = time::Duration::hours;
     let now = time::OffsetDateTime::now_utc();
-    let (first, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10)).await?;
+    let cli = idplane_core::audit::Actor::cli();
+    let (first, _) =
+        idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10), &cli).await?;
     let users = format!("{}/Users?count=1", app.acct());
     assert_eq!(app.get_as(&users, first.expose()).await?.status, StatusCode::OK);
     assert_scim_error(&app.get_as(&format!("{WS}/Users"), first.expose()).await?, 403, None);
@@ -1143,11 +1146,13 @@ async fn account_scim_tokens_rotate_with_a_grace_period_and_work_on_account_scim
     assert_databricks_error(&app.get_as(&workspaces, first.expose()).await?, 403, "PERMISSION_DENIED");
 
     // Rotated 10 hours ago with a 24-hour grace: both work now.
-    let (second, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10)).await?;
+    let (second, _) =
+        idplane_core::token::rotate_scim_token(store, &app.account, hours(24), now - hours(10), &cli).await?;
     assert_eq!(app.get_as(&users, first.expose()).await?.status, StatusCode::OK, "still in its grace period");
     assert_eq!(app.get_as(&users, second.expose()).await?.status, StatusCode::OK);
     // Rotated 10 hours ago with a 1-hour grace: the earlier ones stopped working 9 hours ago.
-    let (third, _) = idplane_core::token::rotate_scim_token(store, &app.account, hours(1), now - hours(10)).await?;
+    let (third, _) =
+        idplane_core::token::rotate_scim_token(store, &app.account, hours(1), now - hours(10), &cli).await?;
     assert_scim_error(&app.get_as(&users, first.expose()).await?, 401, None);
     assert_scim_error(&app.get_as(&users, second.expose()).await?, 401, None);
     assert_eq!(app.get_as(&users, third.expose()).await?.status, StatusCode::OK);
@@ -1245,7 +1250,7 @@ async fn tenant_isolation_matrix() -> Result<()> {
     let store = app.store.as_ref();
     // Tenant B: another account with a workspace; tenant C: a second, non-federated workspace of account A.
     let b = idplane_core::tenancy::Account { id: idplane_core::ids::new_uuid()?, name: "b".into(), created: now };
-    store.insert_account(&b).await?;
+    store.insert_account(&b, &[]).await?;
     let new_ws = |account: &str, federated| idplane_core::tenancy::Workspace {
         id: idplane_core::ids::new_numeric_id().unwrap_or(1),
         account_id: account.to_string(),
@@ -1254,9 +1259,9 @@ async fn tenant_isolation_matrix() -> Result<()> {
         created: now,
     };
     let wb = new_ws(&b.id, true);
-    store.insert_workspace(&wb).await?;
+    store.insert_workspace(&wb, &[]).await?;
     let wc = new_ws(&app.account, false);
-    store.insert_workspace(&wc).await?;
+    store.insert_workspace(&wc, &[]).await?;
     let b_admin = app.token_for(TokenScope::Account { account_id: b.id.clone() }, None).await?;
     let c_admin =
         app.token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: wc.id }, None).await?;

@@ -123,6 +123,30 @@ ALTER TABLE memberships ADD COLUMN ref TEXT;
 ALTER TABLE memberships ADD COLUMN display TEXT;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "audit log",
+        sql: r#"
+CREATE TABLE audit_log (
+    id                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at        BIGINT NOT NULL,
+    account_id         TEXT COLLATE "C" NOT NULL,
+    workspace_id       BIGINT,
+    actor_kind         TEXT COLLATE "C" NOT NULL,
+    actor_token_id     TEXT COLLATE "C",
+    actor_principal_id BIGINT,
+    request_id         TEXT COLLATE "C",
+    resource_type      TEXT COLLATE "C" NOT NULL,
+    resource_id        TEXT COLLATE "C" NOT NULL,
+    operation          TEXT COLLATE "C" NOT NULL,
+    changes            TEXT NOT NULL
+);
+CREATE INDEX audit_log_account ON audit_log (account_id, occurred_at, id);
+CREATE INDEX audit_log_actor ON audit_log (account_id, actor_principal_id, occurred_at, id);
+CREATE INDEX audit_log_resource ON audit_log (account_id, resource_id, occurred_at, id);
+CREATE INDEX audit_log_time ON audit_log (occurred_at);
+"#,
+    },
 ];
 
 /// The schema version this binary writes.

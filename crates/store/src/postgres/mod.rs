@@ -4,7 +4,7 @@
 
 mod migrations;
 
-use crate::codec::{Indexed, kind, nanos, permission, require_group, time};
+use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, permission, require_group, time};
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row, Transaction};
 
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
 use idplane_core::assignment::Permission;
+use idplane_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use idplane_core::error::StoreError;
 use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
 use idplane_core::store::{
@@ -326,6 +327,55 @@ async fn require_workspace_in_account(
     }
 }
 
+/// Writes the audit entries of a change, in the change's transaction.
+async fn record(tx: &Transaction<'_>, audit: &[AuditEntry]) -> Result<(), StoreError> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare(&numbered(sql::INSERT_AUDIT)).await.map_err(backend("prepare audit entry"))?;
+    for e in audit {
+        let (at, changes) = audit_values(e)?;
+        let a = &e.actor;
+        tx.execute(
+            &stmt,
+            &[
+                &at,
+                &e.account_id,
+                &e.workspace_id,
+                &a.kind.code(),
+                &a.token_id,
+                &a.principal_id,
+                &a.request_id,
+                &e.resource_type.name(),
+                &e.resource_id,
+                &e.operation.code(),
+                &changes,
+            ],
+        )
+        .await
+        .map_err(backend("record audit entry"))?;
+    }
+    Ok(())
+}
+
+fn audit_from(r: &Row) -> Result<AuditRecord, StoreError> {
+    AuditRow {
+        id: get(r, 0)?,
+        occurred_at: get(r, 1)?,
+        account_id: get(r, 2)?,
+        workspace_id: get(r, 3)?,
+        actor_kind: get(r, 4)?,
+        actor_token_id: get(r, 5)?,
+        actor_principal_id: get(r, 6)?,
+        request_id: get(r, 7)?,
+        resource_type: get(r, 8)?,
+        resource_id: get(r, 9)?,
+        operation: get(r, 10)?,
+        changes: get(r, 11)?,
+    }
+    .into_record()
+}
+
 /// Begins a write transaction.
 async fn begin(client: &mut deadpool_postgres::Object) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
     client.transaction().await.map_err(backend("begin"))
@@ -348,13 +398,14 @@ async fn commit(tx: deadpool_postgres::Transaction<'_>) -> Result<(), StoreError
 
 #[async_trait]
 impl Store for PgStore {
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+    async fn insert_account(&self, account: &Account, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let created = nanos(account.created)?;
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         run(&tx, sql::INSERT_ACCOUNT, &[&account.id, &account.name, &created])
             .await
             .map_err(write_error("insert account", "id"))?;
+        record(&tx, audit).await?;
         commit(tx).await
     }
 
@@ -372,7 +423,7 @@ impl Store for PgStore {
         rows.iter().map(account_from).collect()
     }
 
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
+    async fn insert_workspace(&self, workspace: &Workspace, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let w = workspace;
         let created = nanos(w.created)?;
         let mut client = self.client().await?;
@@ -380,6 +431,7 @@ impl Store for PgStore {
         run(&tx, sql::INSERT_WORKSPACE, &[&w.id, &w.account_id, &w.name, &w.identity_federation, &created])
             .await
             .map_err(write_error("insert workspace", "id"))?;
+        record(&tx, audit).await?;
         commit(tx).await
     }
 
@@ -397,7 +449,7 @@ impl Store for PgStore {
         rows.iter().map(workspace_from).collect()
     }
 
-    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_workspace(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         // Workspace-local principals take their memberships and assignments with them (ON DELETE CASCADE); tokens
         // scoped to the workspace reference it without a cascade, so they go first, explicitly.
         let mut client = self.client().await?;
@@ -406,6 +458,9 @@ impl Store for PgStore {
             run(&tx, statement, &[&id]).await.map_err(backend("delete workspace"))?;
         }
         let n = run(&tx, sql::DELETE_WORKSPACE, &[&id]).await.map_err(backend("delete workspace"))?;
+        if n > 0 {
+            record(&tx, audit).await?;
+        }
         commit(tx).await?;
         Ok(n > 0)
     }
@@ -445,10 +500,11 @@ impl Store for PgStore {
         workspace_id: i64,
         principal_id: i64,
         permission: Option<Permission>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
-        match permission {
+        let n = match permission {
             Some(p) => run(&tx, sql::UPSERT_ASSIGNMENT, &[&workspace_id, &principal_id, &p.as_str()])
                 .await
                 .map_err(write_error("assign", "assignment"))?,
@@ -456,6 +512,10 @@ impl Store for PgStore {
                 run(&tx, sql::DELETE_ASSIGNMENT, &[&workspace_id, &principal_id]).await.map_err(backend("unassign"))?
             }
         };
+        // Removing an assignment that was not there changes nothing, and records nothing.
+        if n > 0 {
+            record(&tx, audit).await?;
+        }
         commit(tx).await
     }
 
@@ -477,7 +537,7 @@ impl Store for PgStore {
         Ok(best)
     }
 
-    async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
+    async fn insert_token(&self, token: &Token, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let t = token;
         let workspace_id = match &t.scope {
             TokenScope::Account { .. } => None,
@@ -504,6 +564,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(write_error("insert token", "hash"))?;
+        record(&tx, audit).await?;
         commit(tx).await
     }
 
@@ -530,19 +591,30 @@ impl Store for PgStore {
         rows.iter().map(token_from).collect()
     }
 
-    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+    async fn set_token_expiry(
+        &self,
+        id: &str,
+        expires: Option<OffsetDateTime>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
         let expires = expires.map(nanos).transpose()?;
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         let n = run(&tx, sql::UPDATE_TOKEN_EXPIRY, &[&expires, &id]).await.map_err(backend("set token expiry"))?;
+        if n > 0 {
+            record(&tx, audit).await?;
+        }
         commit(tx).await?;
         Ok(n > 0)
     }
 
-    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_token(&self, id: &str, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         let n = run(&tx, sql::DELETE_TOKEN, &[&id]).await.map_err(backend("delete token"))?;
+        if n > 0 {
+            record(&tx, audit).await?;
+        }
         commit(tx).await?;
         Ok(n > 0)
     }
@@ -552,6 +624,8 @@ impl Store for PgStore {
         principal: &Principal,
         members: &[NewMember],
         assign_to: Option<i64>,
+        workspace_values: Option<&(i64, Vec<ValueOp>)>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let p = principal;
         let Indexed { fields: f, display_key, doc } = Indexed::of(p.kind, &p.doc)?;
@@ -604,6 +678,10 @@ impl Store for PgStore {
                 )));
             }
         }
+        if let Some((workspace_id, ops)) = workspace_values {
+            apply_value_ops(&tx, *workspace_id, p.id, ops).await?;
+        }
+        record(&tx, audit).await?;
         commit(tx).await
     }
 
@@ -687,7 +765,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError> {
+    async fn update_principal(&self, update: &PrincipalUpdate, audit: &[AuditEntry]) -> Result<i64, StoreError> {
         let u = update;
         let last_modified = nanos(u.last_modified)?;
         let mut client = self.client().await?;
@@ -739,15 +817,19 @@ impl Store for PgStore {
         }
         let next = version + 1;
         run(&tx, sql::BUMP_VERSION, &[&next, &last_modified, &u.id]).await.map_err(backend("update version"))?;
+        record(&tx, audit).await?;
         commit(tx).await?;
         Ok(next)
     }
 
-    async fn delete_principal(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_principal(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         // Memberships (both ways), assignments and tokens go with it: ON DELETE CASCADE.
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         let n = run(&tx, sql::DELETE_PRINCIPAL, &[&id]).await.map_err(backend("delete principal"))?;
+        if n > 0 {
+            record(&tx, audit).await?;
+        }
         commit(tx).await?;
         Ok(n > 0)
     }
@@ -772,6 +854,31 @@ impl Store for PgStore {
             ListQuery::Candidates(items) => {
                 let rows = query(&tx, &items, "list principals").await?;
                 Ok(Listing::Candidates(rows.iter().map(principal_from).collect::<Result<Vec<_>, _>>()?))
+            }
+        }
+    }
+
+    async fn audit_entries(&self, filter: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let q = sql::select_audit(filter)?;
+        let mut client = self.client().await?;
+        let tx = begin_read(&mut client).await?;
+        let rows = query(&tx, &q, "read audit log").await?;
+        rows.iter().map(audit_from).collect()
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = nanos(before)?;
+        let mut client = self.client().await?;
+        let mut total = 0u64;
+        loop {
+            // One transaction per batch, so that a large purge holds no lock for long.
+            let tx = begin(&mut client).await?;
+            let n =
+                run(&tx, sql::PURGE_AUDIT, &[&before, &sql::PURGE_BATCH]).await.map_err(backend("purge audit log"))?;
+            commit(tx).await?;
+            total += n;
+            if n < sql::PURGE_BATCH.unsigned_abs() {
+                return Ok(total);
             }
         }
     }

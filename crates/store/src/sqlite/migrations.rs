@@ -151,6 +151,40 @@ ALTER TABLE memberships ADD COLUMN ref TEXT;
 ALTER TABLE memberships ADD COLUMN display TEXT;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "audit log",
+        sql: r#"
+-- Who changed what, when, in which request: one row per change, written in the transaction of the change. No foreign
+-- keys: an entry outlives what it describes. AUTOINCREMENT: an entry id is never reused, even after a purge.
+CREATE TABLE audit_log (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    occurred_at        INTEGER NOT NULL,
+    account_id         TEXT NOT NULL,
+    workspace_id       INTEGER,
+    actor_kind         TEXT NOT NULL,
+    actor_token_id     TEXT,
+    actor_principal_id INTEGER,
+    request_id         TEXT,
+    resource_type      TEXT NOT NULL,
+    resource_id        TEXT NOT NULL,
+    operation          TEXT NOT NULL,
+    changes            TEXT NOT NULL
+) STRICT;
+-- Newest first within an account, by actor, or by resource; and the oldest first, for the retention purge.
+CREATE INDEX audit_log_account ON audit_log (account_id, occurred_at, id);
+CREATE INDEX audit_log_actor ON audit_log (account_id, actor_principal_id, occurred_at, id);
+CREATE INDEX audit_log_resource ON audit_log (account_id, resource_id, occurred_at, id);
+CREATE INDEX audit_log_time ON audit_log (occurred_at);
+-- As for the principals: statistics of a long-lived log, so that a filter on an actor or a resource uses its index.
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('audit_log', 'audit_log_account', '1000000 100000 1 1'),
+    ('audit_log', 'audit_log_actor', '1000000 100000 1000 1 1'),
+    ('audit_log', 'audit_log_resource', '1000000 100000 10 1 1'),
+    ('audit_log', 'audit_log_time', '1000000 1');
+ANALYZE sqlite_schema;
+"#,
+    },
 ];
 
 /// The schema version this binary writes.

@@ -6,8 +6,9 @@ pub mod backup;
 pub(crate) mod migrations;
 mod pool;
 
-use crate::codec::{Indexed, kind, nanos, permission, require_group, time};
+use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, permission, require_group, time};
 use idplane_core::assignment::Permission;
+use idplane_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -386,6 +387,52 @@ fn remove_members(tx: &Transaction<'_>, group_id: i64, ids: &[i64]) -> Result<()
     Ok(())
 }
 
+/// Writes the audit entries of a change, in the change's transaction.
+fn record(tx: &Transaction<'_>, audit: &[AuditEntry]) -> Result<(), StoreError> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(sql::INSERT_AUDIT).map_err(backend("prepare audit entry"))?;
+    for e in audit {
+        let (at, changes) = audit_values(e)?;
+        let a = &e.actor;
+        stmt.execute(params![
+            at,
+            e.account_id,
+            e.workspace_id,
+            a.kind.code(),
+            a.token_id,
+            a.principal_id,
+            a.request_id,
+            e.resource_type.name(),
+            e.resource_id,
+            e.operation.code(),
+            changes,
+        ])
+        .map_err(backend("record audit entry"))?;
+    }
+    Ok(())
+}
+
+impl AuditRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AuditRow {
+            id: r.get(0)?,
+            occurred_at: r.get(1)?,
+            account_id: r.get(2)?,
+            workspace_id: r.get(3)?,
+            actor_kind: r.get(4)?,
+            actor_token_id: r.get(5)?,
+            actor_principal_id: r.get(6)?,
+            request_id: r.get(7)?,
+            resource_type: r.get(8)?,
+            resource_id: r.get(9)?,
+            operation: r.get(10)?,
+            changes: r.get(11)?,
+        })
+    }
+}
+
 fn require_workspace_in_account(tx: &Transaction<'_>, workspace_id: i64, account_id: &str) -> Result<(), StoreError> {
     let found = tx
         .prepare_cached(sql::WORKSPACE_IN_ACCOUNT)
@@ -400,14 +447,15 @@ fn require_workspace_in_account(tx: &Transaction<'_>, workspace_id: i64, account
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+    async fn insert_account(&self, account: &Account, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let a = account.clone();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let created = nanos(a.created)?;
             tx.prepare_cached(sql::INSERT_ACCOUNT)
                 .and_then(|mut s| s.execute((&a.id, &a.name, created)))
                 .map_err(write_error("insert account", "id"))?;
-            Ok(())
+            record(tx, &audit)
         })
         .await
     }
@@ -433,14 +481,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<(), StoreError> {
+    async fn insert_workspace(&self, workspace: &Workspace, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let w = workspace.clone();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let created = nanos(w.created)?;
             tx.prepare_cached(sql::INSERT_WORKSPACE)
                 .and_then(|mut s| s.execute((w.id, &w.account_id, &w.name, w.identity_federation, created)))
                 .map_err(write_error("insert workspace", "id"))?;
-            Ok(())
+            record(tx, &audit)
         })
         .await
     }
@@ -466,9 +515,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_workspace(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_workspace(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         // Workspace-local principals take their memberships and assignments with them (ON DELETE CASCADE); tokens
         // scoped to the workspace reference it without a cascade, so they go first, explicitly.
+        let audit = audit.to_vec();
         self.write(move |tx| {
             for statement in [sql::DELETE_WORKSPACE_TOKENS, sql::DELETE_WORKSPACE_PRINCIPALS] {
                 tx.prepare_cached(statement).and_then(|mut s| s.execute([id])).map_err(backend("delete workspace"))?;
@@ -477,6 +527,9 @@ impl Store for SqliteStore {
                 .prepare_cached(sql::DELETE_WORKSPACE)
                 .and_then(|mut s| s.execute([id]))
                 .map_err(backend("delete workspace"))?;
+            if n > 0 {
+                record(tx, &audit)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -503,9 +556,11 @@ impl Store for SqliteStore {
         workspace_id: i64,
         principal_id: i64,
         permission: Option<Permission>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
+        let audit = audit.to_vec();
         self.write(move |tx| {
-            match permission {
+            let n = match permission {
                 Some(p) => tx
                     .prepare_cached(sql::UPSERT_ASSIGNMENT)
                     .and_then(|mut s| s.execute((workspace_id, principal_id, p.as_str())))
@@ -515,6 +570,10 @@ impl Store for SqliteStore {
                     .and_then(|mut s| s.execute([workspace_id, principal_id]))
                     .map_err(backend("unassign"))?,
             };
+            // Removing an assignment that was not there changes nothing, and records nothing.
+            if n > 0 {
+                record(tx, &audit)?;
+            }
             Ok(())
         })
         .await
@@ -573,8 +632,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
+    async fn insert_token(&self, token: &Token, audit: &[AuditEntry]) -> Result<(), StoreError> {
         let t = token.clone();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let workspace_id = match &t.scope {
                 TokenScope::Account { .. } => None,
@@ -596,7 +656,7 @@ impl Store for SqliteStore {
                     ])
                 })
                 .map_err(write_error("insert token", "hash"))?;
-            Ok(())
+            record(tx, &audit)
         })
         .await
     }
@@ -635,26 +695,39 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_token_expiry(&self, id: &str, expires: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+    async fn set_token_expiry(
+        &self,
+        id: &str,
+        expires: Option<OffsetDateTime>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
         let id = id.to_string();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let expires = expires.map(nanos).transpose()?;
             let n = tx
                 .prepare_cached(sql::UPDATE_TOKEN_EXPIRY)
                 .and_then(|mut s| s.execute(params![expires, id]))
                 .map_err(backend("set token expiry"))?;
+            if n > 0 {
+                record(tx, &audit)?;
+            }
             Ok(n > 0)
         })
         .await
     }
 
-    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_token(&self, id: &str, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         let id = id.to_string();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let n = tx
                 .prepare_cached(sql::DELETE_TOKEN)
                 .and_then(|mut s| s.execute([&id]))
                 .map_err(backend("delete token"))?;
+            if n > 0 {
+                record(tx, &audit)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -665,9 +738,13 @@ impl Store for SqliteStore {
         principal: &Principal,
         members: &[NewMember],
         assign_to: Option<i64>,
+        values: Option<&(i64, Vec<ValueOp>)>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let p = principal.clone();
         let members = members.to_vec();
+        let values = values.cloned();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let home = match p.home {
                 Home::Account => 0,
@@ -714,7 +791,10 @@ impl Store for SqliteStore {
                     )));
                 }
             }
-            Ok(())
+            if let Some((workspace_id, ops)) = &values {
+                apply_value_ops(tx, *workspace_id, p.id, ops)?;
+            }
+            record(tx, &audit)
         })
         .await
     }
@@ -804,8 +884,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_principal(&self, update: &PrincipalUpdate) -> Result<i64, StoreError> {
+    async fn update_principal(&self, update: &PrincipalUpdate, audit: &[AuditEntry]) -> Result<i64, StoreError> {
         let u = update.clone();
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let current: Option<(String, String, i64)> = tx
                 .prepare_cached(sql::SELECT_FOR_UPDATE)
@@ -856,18 +937,23 @@ impl Store for SqliteStore {
             tx.prepare_cached(sql::BUMP_VERSION)
                 .and_then(|mut s| s.execute((version + 1, last_modified, u.id)))
                 .map_err(backend("update version"))?;
+            record(tx, &audit)?;
             Ok(version + 1)
         })
         .await
     }
 
-    async fn delete_principal(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_principal(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         // Memberships (both ways), assignments and tokens go with it: ON DELETE CASCADE.
+        let audit = audit.to_vec();
         self.write(move |tx| {
             let n = tx
                 .prepare_cached(sql::DELETE_PRINCIPAL)
                 .and_then(|mut s| s.execute([id]))
                 .map_err(backend("delete principal"))?;
+            if n > 0 {
+                record(tx, &audit)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -892,5 +978,34 @@ impl Store for SqliteStore {
             ListQuery::Candidates(items) => Ok(Listing::Candidates(query_principals(tx, &items)?)),
         })
         .await
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let q = sql::select_audit(query)?;
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(&q.text).map_err(backend("prepare audit query"))?;
+            let rows = stmt.query_map(bind(&q), AuditRow::read).map_err(backend("read audit log"))?;
+            rows.map(|row| row.map_err(backend("read audit entry"))?.into_record()).collect()
+        })
+        .await
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = nanos(before)?;
+        let mut total = 0u64;
+        loop {
+            // One transaction per batch: other writers get the writer connection between batches.
+            let n = self
+                .write(move |tx| {
+                    tx.prepare_cached(sql::PURGE_AUDIT)
+                        .and_then(|mut s| s.execute([before, sql::PURGE_BATCH]))
+                        .map_err(backend("purge audit log"))
+                })
+                .await?;
+            total += n as u64;
+            if (n as i64) < sql::PURGE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 }
