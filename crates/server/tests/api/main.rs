@@ -18,6 +18,7 @@ use idplane_store::SqliteStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod audit;
 mod entra;
 mod postgres;
 mod scaleout;
