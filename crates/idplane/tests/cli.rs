@@ -541,6 +541,7 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     assert_eq!(pair("rate-limit-burst"), Some((json!("7"), json!("environment"))), "a variable beats the file");
     assert_eq!(pair("request-timeout-seconds"), Some((json!("10"), json!("flag"))), "a flag beats both");
     assert_eq!(pair("data-dir").map(|p| p.1), Some(json!("default")));
+    assert_eq!(pair("audit-retention-days"), Some((json!("365"), json!("default"))));
     assert_eq!(pair("database-url").map(|p| p.0), Some(json!("postgres://app:***@db/idplane")), "secrets masked");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown environment variable IDPLANE_NOT_A_SETTING"));
@@ -563,5 +564,70 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     let me = format!("{}/api/2.0/preview/scim/v2/Me", server.origin);
     assert_eq!(call(reqwest::Method::GET, &me, token, None).await?.0, 200);
     assert_eq!(call(reqwest::Method::GET, &me, token, None).await?.0, 429);
+    Ok(())
+}
+
+/// `idplane audit list` reads the log while the server runs: the server's changes with their request id, the command
+/// line's own as `cli`; `audit purge` removes what is past its retention, or before a given time.
+#[tokio::test]
+async fn audit_list_and_purge_work_on_the_live_store() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let token = "dapi-audit-cli-test";
+    let server = Server::start(&data, Some(token))?;
+    let url = format!("{}/api/2.0/preview/scim/v2/Users", server.origin);
+    let res = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .header("x-request-id", "cli-audit-1")
+        .body(json!({"userName": "audited@x.com"}).to_string())
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 201);
+    let user: Value = res.json().await?;
+    let user_id = user["id"].as_str().context("user id")?;
+
+    let listed = admin(&data, &["audit", "list", "--resource-id", user_id])?;
+    let entries = listed.as_array().context("a JSON array")?;
+    // Created in the account and assigned to the federated workspace.
+    let kinds: Vec<(&Value, &Value)> = entries.iter().map(|e| (&e["resource_type"], &e["operation"])).collect();
+    assert_eq!(kinds, [(&json!("Assignment"), &json!("assign")), (&json!("User"), &json!("create"))], "{listed}");
+    assert!(entries.iter().all(|e| e["request_id"] == "cli-audit-1" && e["actor"]["kind"] == "token"), "{listed}");
+
+    let acme = admin(&data, &["account", "create", "--name", "acme"])?;
+    let acme_id = acme["account_id"].as_str().context("account id")?.to_string();
+    admin(&data, &["token", "create", "--account", &acme_id])?;
+    let acme_log = admin(&data, &["audit", "list", "--account", &acme_id])?;
+    let ops: Vec<(&Value, &Value, &Value)> = acme_log
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (&e["resource_type"], &e["operation"], &e["actor"]["kind"]))
+        .collect();
+    assert_eq!(
+        ops,
+        [(&json!("Token"), &json!("create"), &json!("cli")), (&json!("Account"), &json!("create"), &json!("cli"))]
+    );
+    let recent = admin(&data, &["audit", "list", "--since", "1h", "--operation", "create", "--limit", "2"])?;
+    assert_eq!(recent.as_array().map(Vec::len), Some(2));
+    let human =
+        Command::new(BIN).args(["audit", "list", "--resource-type", "user", "--data-dir"]).arg(&data).output()?;
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("create User") && human.contains("request cli-audit-1"), "{human}");
+    let bad = Command::new(BIN).args(["audit", "list", "--since", "yesterday", "--data-dir"]).arg(&data).output()?;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since must be"));
+
+    let kept = admin(&data, &["audit", "purge"])?;
+    assert_eq!(kept["removed"], 0, "nothing is a year old: {kept}");
+    let forever = admin(&data, &["audit", "purge", "--audit-retention-days", "0"])?;
+    assert_eq!((forever["removed"].clone(), forever["before"].clone()), (json!(0), Value::Null));
+    let all = admin(&data, &["audit", "list", "--limit", "1000"])?.as_array().map(Vec::len).unwrap_or_default();
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).unix_timestamp() * 1000;
+    let purged = admin(&data, &["audit", "purge", "--before", &tomorrow.to_string()])?;
+    assert_eq!(purged["removed"], all, "{purged}");
+    assert_eq!(admin(&data, &["audit", "list"])?, json!([]));
+    drop(server);
     Ok(())
 }
