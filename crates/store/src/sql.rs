@@ -238,9 +238,10 @@ pub(crate) fn select_audit(q: &AuditQuery) -> Result<Sql, idplane_core::error::S
         s.push(" AND operation = ").bind(Param::Text(o.code().into()));
     }
     if let Some(c) = q.before {
-        let t = nanos(c.time)?;
-        s.push(" AND (occurred_at < ").bind(Param::Int(t));
-        s.push(" OR (occurred_at = ").bind(Param::Int(t)).push(" AND id < ").bind(Param::Int(c.id)).push("))");
+        // A row-value comparison, which the index serves as one range (an OR of two conditions would make SQLite
+        // gather both and sort them).
+        s.push(" AND (occurred_at, id) < (").bind(Param::Int(nanos(c.time)?)).push(", ").bind(Param::Int(c.id));
+        s.push(")");
     }
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
     s.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").bind(Param::Int(limit));

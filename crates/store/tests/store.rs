@@ -305,6 +305,36 @@ async fn frequent_lookups_use_indexes() -> Result<()> {
     Ok(())
 }
 
+/// Audit log queries are index searches in newest-first order: by account, actor or resource, and the purge's by time.
+#[tokio::test]
+async fn audit_queries_use_indexes() -> Result<()> {
+    use idplane_core::audit::{AuditCursor, AuditQuery};
+    let (store, _dir) = on_disk()?;
+    let account = Some("a".to_string());
+    let base = AuditQuery { account_id: account.clone(), limit: 100, ..AuditQuery::default() };
+    let cursor = AuditCursor { time: conformance::at(5), id: 7 };
+    let cases = [
+        (base.clone(), "audit_log_account"),
+        (AuditQuery { since: Some(conformance::at(1)), before: Some(cursor), ..base.clone() }, "audit_log_account"),
+        (AuditQuery { principal_id: Some(1), ..base.clone() }, "audit_log_actor"),
+        (
+            AuditQuery { resource_id: Some("1".into()), until: Some(conformance::at(9)), ..base.clone() },
+            "audit_log_resource",
+        ),
+        (AuditQuery { account_id: None, since: Some(conformance::at(1)), ..base.clone() }, "audit_log_time"),
+    ];
+    for (query, index) in cases {
+        let plan = store.explain_audit(&query).await?;
+        ensure!(
+            plan.iter().any(|s| s.starts_with("SEARCH audit_log USING INDEX") && s.contains(index))
+                && !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{query:?} should search {index} in order:\n{}",
+            plan.join("\n")
+        );
+    }
+    Ok(())
+}
+
 /// A plan step that does not read a whole table or scope: no scan (of a table; scans of a recursive query's queue
 /// `g`, its summary `d`, or the upward walk `up` of federated visibility hold only what was found, and `CONSTANT ROW`
 /// is the walk's seed) and no Bloom filter over principals (built by reading every principal the other conditions
@@ -402,9 +432,18 @@ async fn adding_a_member_to_a_large_group_costs_one_row() -> Result<()> {
         workspace_values: None,
         last_modified: conformance::at(2),
     };
-    store.update_principal(&one_more, &[]).await?;
+    // As the service records it: with its audit entry, one more row in the same transaction.
+    let entry = idplane_core::audit::AuditEntry::new(
+        &idplane_core::audit::Actor::cli(),
+        conformance::at(2),
+        &a.id,
+        idplane_core::audit::ResourceType::Group,
+        group.id,
+        idplane_core::audit::Operation::Patch,
+    );
+    store.update_principal(&one_more, &[entry]).await?;
     eprintln!("added one member to a group of {MEMBERS} in {:?}", started.elapsed());
-    assert_eq!(store.total_changes().await? - before, 2, "one membership row and the group's version");
+    assert_eq!(store.total_changes().await? - before, 3, "one membership row, the group's version, one audit entry");
 
     let before = store.total_changes().await?;
     let remove = PrincipalUpdate {

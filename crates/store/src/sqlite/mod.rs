@@ -113,6 +113,11 @@ impl SqliteStore {
         self.explain(statements).await
     }
 
+    /// SQLite's plan for the statement of [`Store::audit_entries`], as [`Self::explain_listing`] gives it.
+    pub async fn explain_audit(&self, query: &AuditQuery) -> Result<Vec<String>, StoreError> {
+        self.explain(vec![sql::select_audit(query)?]).await
+    }
+
     /// SQLite's plan for the statement of [`Store::groups_of`], as [`Self::explain_listing`] gives it.
     pub async fn explain_groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<String>, StoreError> {
         self.explain(vec![sql::select_groups_of(scope, principal_id)]).await
