@@ -397,9 +397,10 @@ pub struct Retention {
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 impl Retention {
-    /// The instant before which entries are past their retention at `now`; None when they are kept forever.
+    /// The instant before which entries are past their retention at `now`; None when they are kept forever (or
+    /// for longer than time can count back).
     pub fn cutoff(self, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        (self.days > 0).then(|| now - time::Duration::days(i64::from(self.days)))
+        (self.days > 0).then(|| now.checked_sub(time::Duration::days(i64::from(self.days)))).flatten()
     }
 }
 
@@ -589,5 +590,6 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1000);
         assert_eq!(Retention { days: 0 }.cutoff(now), None);
         assert_eq!(Retention { days: 10 }.cutoff(now), Some(now - time::Duration::days(10)));
+        assert_eq!(Retention { days: u32::MAX }.cutoff(now), None, "longer than time counts back: kept");
     }
 }

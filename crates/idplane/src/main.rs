@@ -701,7 +701,8 @@ async fn token(command: TokenCommand) -> Result<()> {
 /// An instant given on the command line: RFC 3339, milliseconds since the epoch, or a time ago (`90m`, `24h`, `7d`).
 fn instant(flag: &str, value: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     let ago = |unit: char, seconds: i64| {
-        value.strip_suffix(unit).and_then(|n| n.parse::<i64>().ok()).map(|n| now - time::Duration::seconds(n * seconds))
+        let n = value.strip_suffix(unit)?.parse::<i64>().ok()?;
+        now.checked_sub(time::Duration::seconds(n.checked_mul(seconds)?))
     };
     audit::parse_time(value)
         .or_else(|| ago('m', 60))

@@ -13,6 +13,13 @@ pub(crate) fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
     i64::try_from(t.unix_timestamp_nanos()).map_err(|_| StoreError::Backend(format!("timestamp out of range: {t}")))
 }
 
+/// An instant to compare stored times with: before or after what nanoseconds can hold, the least or greatest of them
+/// (a query bound of the year 1 or 9999 means "from the beginning", "to the end").
+pub(crate) fn nanos_bound(t: OffsetDateTime) -> i64 {
+    let n = t.unix_timestamp_nanos();
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
 pub(crate) fn time(nanos: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
         .map_err(|e| StoreError::Backend(format!("stored timestamp {nanos}: {e}")))

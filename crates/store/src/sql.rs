@@ -204,7 +204,7 @@ pub(crate) const PURGE_BATCH: i64 = 10_000;
 /// The entries matching `q`, newest first: `(occurred_at, id)` descending, which the `(account_id, ..., occurred_at,
 /// id)` indexes serve. Times are unix nanoseconds, as stored.
 pub(crate) fn select_audit(q: &AuditQuery) -> Result<Sql, idplane_core::error::StoreError> {
-    use crate::codec::nanos;
+    use crate::codec::nanos_bound as nanos;
     let mut s = Sql::new("SELECT ");
     s.push(AUDIT_COLUMNS).push(" FROM audit_log WHERE 1 = 1");
     if let Some(a) = &q.account_id {
@@ -214,10 +214,10 @@ pub(crate) fn select_audit(q: &AuditQuery) -> Result<Sql, idplane_core::error::S
         s.push(" AND workspace_id = ").bind(Param::Int(w));
     }
     if let Some(t) = q.since {
-        s.push(" AND occurred_at >= ").bind(Param::Int(nanos(t)?));
+        s.push(" AND occurred_at >= ").bind(Param::Int(nanos(t)));
     }
     if let Some(t) = q.until {
-        s.push(" AND occurred_at < ").bind(Param::Int(nanos(t)?));
+        s.push(" AND occurred_at < ").bind(Param::Int(nanos(t)));
     }
     if let Some(p) = q.principal_id {
         s.push(" AND actor_principal_id = ").bind(Param::Int(p));
@@ -240,7 +240,7 @@ pub(crate) fn select_audit(q: &AuditQuery) -> Result<Sql, idplane_core::error::S
     if let Some(c) = q.before {
         // A row-value comparison, which the index serves as one range (an OR of two conditions would make SQLite
         // gather both and sort them).
-        s.push(" AND (occurred_at, id) < (").bind(Param::Int(nanos(c.time)?)).push(", ").bind(Param::Int(c.id));
+        s.push(" AND (occurred_at, id) < (").bind(Param::Int(nanos(c.time))).push(", ").bind(Param::Int(c.id));
         s.push(")");
     }
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);

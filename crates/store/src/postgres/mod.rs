@@ -4,7 +4,7 @@
 
 mod migrations;
 
-use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, permission, require_group, time};
+use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, nanos_bound, permission, require_group, time};
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -867,7 +867,7 @@ impl Store for PgStore {
     }
 
     async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let before = nanos(before)?;
+        let before = nanos_bound(before);
         let mut client = self.client().await?;
         let mut total = 0u64;
         loop {

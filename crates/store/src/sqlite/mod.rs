@@ -6,7 +6,7 @@ pub mod backup;
 pub(crate) mod migrations;
 mod pool;
 
-use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, permission, require_group, time};
+use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, nanos_bound, permission, require_group, time};
 use idplane_core::assignment::Permission;
 use idplane_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use std::collections::HashSet;
@@ -996,7 +996,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let before = nanos(before)?;
+        let before = nanos_bound(before);
         let mut total = 0u64;
         loop {
             // One transaction per batch: other writers get the writer connection between batches.
