@@ -38,6 +38,13 @@ impl App {
         Ok(entries)
     }
 
+    /// A new account SCIM token, as `idplane token rotate-scim` makes it (a one-hour grace for the earlier ones).
+    async fn rotate_scim(&self) -> Result<(Secret, Token)> {
+        let grace = time::Duration::hours(1);
+        Ok(idplane_core::token::rotate_scim_token(self.store.as_ref(), &self.account, grace, now(), &Actor::cli())
+            .await?)
+    }
+
     /// Sends a request as the admin with `X-Request-Id: request_id`.
     async fn traced(&self, method: Method, uri: &str, body: Option<Value>, request_id: &str) -> Result<Reply> {
         self.send(method, uri, body, &[("x-request-id", request_id)]).await
@@ -233,10 +240,8 @@ async fn every_kind_of_change_is_recorded_with_its_token_principal_and_request()
     assert_entry(&app.recorded("pat-delete").await?[0], "Token", &pat, "delete", "pat-delete", &admin);
 
     // An account SCIM token rotation (the command line's): the earlier token's expiry, then the new token.
-    let store = app.store.as_ref();
-    let grace = time::Duration::hours(1);
-    let (_, first) = idplane_core::token::rotate_scim_token(store, &app.account, grace, now(), &Actor::cli()).await?;
-    let (_, second) = idplane_core::token::rotate_scim_token(store, &app.account, grace, now(), &Actor::cli()).await?;
+    let (_, first) = app.rotate_scim().await?;
+    let (_, second) = app.rotate_scim().await?;
     let rotated = app.audit("resource_type=Token&operation=rotate").await?;
     let rotated: Vec<&Value> = rotated.iter().map(|e| &e["resource_id"]).collect();
     assert_eq!(rotated, [&json!(second.id), &json!(first.id)]);
@@ -330,14 +335,7 @@ async fn failed_changes_and_reads_record_nothing_and_no_secret_is_recorded() -> 
     assert_eq!(r.status, StatusCode::CREATED);
     let r = app.post("/api/2.0/token/create", json!({"comment": "mine"})).await?;
     let pat = r.body["token_value"].as_str().unwrap_or_default().to_string();
-    let (scim, _) = idplane_core::token::rotate_scim_token(
-        app.store.as_ref(),
-        &app.account,
-        time::Duration::hours(1),
-        now(),
-        &Actor::cli(),
-    )
-    .await?;
+    let (scim, _) = app.rotate_scim().await?;
     let log = serde_json::to_string(&app.audit("").await?)?;
     for secret in ["S3cret-Passw0rd", pat.as_str(), scim.expose(), TOKEN] {
         assert!(!log.contains(secret), "a secret is in the audit log");
@@ -461,14 +459,7 @@ async fn only_admins_read_the_log_and_workspace_admins_only_their_workspace() ->
     let plain: i64 = app.user(&acct, "plain@x.com").await?.parse()?;
     let plain_token = app.token_for(account_scope.clone(), Some(plain)).await?;
     assert_databricks_error(&app.get_as(&app.audit_url(""), &plain_token).await?, 403, "PERMISSION_DENIED");
-    let (scim, _) = idplane_core::token::rotate_scim_token(
-        app.store.as_ref(),
-        &app.account,
-        time::Duration::hours(1),
-        now(),
-        &Actor::cli(),
-    )
-    .await?;
+    let (scim, _) = app.rotate_scim().await?;
     assert_databricks_error(&app.get_as(&app.audit_url(""), scim.expose()).await?, 403, "PERMISSION_DENIED");
     let ws_token = app
         .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
