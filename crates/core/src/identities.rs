@@ -153,6 +153,10 @@ impl Identities {
             let mut new_doc = doc.clone();
             keep_omitted_immutables(rt, &p.doc, &mut new_doc);
             keep_account_roles(t, &p.doc, &mut new_doc);
+            // A replacement that leaves `active` out neither deactivates nor re-enables anyone.
+            if let (None, Some(active)) = (new_doc.get("active"), p.doc.get("active")) {
+                insert(&mut new_doc, "active", active.clone());
+            }
             guard_builtin(&p, Some(&new_doc))?;
             check_immutable(rt, &p.doc, &new_doc)?;
             let member_ops = if t.kind == PrincipalKind::Group {

@@ -345,6 +345,23 @@ async fn bad_input_gets_clear_4xx_errors() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_put_without_active_keeps_it_as_it_was() -> Result<()> {
+    let app = app().await?;
+    let id = app.user(WS, "put@x.com").await?;
+    let uri = format!("{WS}/Users/{id}");
+    let put = |name: &str| json!({"userName": "put@x.com", "displayName": name});
+    let r = app.send(Method::PUT, &uri, Some(put("A")), &[]).await?;
+    assert_eq!((r.status, r.body["active"].clone()), (StatusCode::OK, json!(true)), "{}", r.body);
+    app.patch(&uri, json!([{"op": "replace", "path": "active", "value": false}])).await?;
+    let r = app.send(Method::PUT, &uri, Some(put("B")), &[]).await?;
+    assert_eq!((r.status, r.body["active"].clone()), (StatusCode::OK, json!(false)), "not re-enabled: {}", r.body);
+    let mut reenable = put("C");
+    reenable["active"] = json!(true);
+    assert_eq!(app.send(Method::PUT, &uri, Some(reenable), &[]).await?.body["active"], true);
+    Ok(())
+}
+
+#[tokio::test]
 async fn entra_patch_dialect_disables_and_reenables() -> Result<()> {
     let app = app().await?;
     let id = app.user(WS, "entra@x.com").await?;
