@@ -1,0 +1,85 @@
+//! The harness works: `idplane-bench run` against a real idplane server (the HTTP API on 127.0.0.1:0 over a fresh
+//! SQLite store) at a tiny size, a fraction of a second per operation; every operation must report results and no
+//! error, and `report` must turn the result into the tables. No timing is asserted.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use idplane_core::bootstrap;
+use idplane_core::token::Secret;
+use idplane_server::ratelimit::{Limiter, RateLimit};
+use idplane_server::{AppState, router};
+use idplane_store::SqliteStore;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_idplane-bench");
+const TOKEN: &str = "dapi0123456789abcdef0123456789abcdef";
+
+/// A served idplane on a fresh store; returns its account SCIM URL.
+async fn spawn_idplane(dir: &std::path::Path) -> Result<String> {
+    let store = Arc::new(SqliteStore::open(dir)?);
+    let now = time::OffsetDateTime::now_utc();
+    bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.to_string())), now).await?;
+    let (account, _) = bootstrap::defaults(store.as_ref()).await?.context("no default account")?;
+    let mut state = AppState::new(store);
+    // As the benchmark runs it: one token sends far more than the default rate.
+    state.limiter = Arc::new(Limiter::new(RateLimit { per_second: 0.0, burst: 1.0 }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Ok(format!("http://{addr}/api/2.0/accounts/{}/scim/v2", account.id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_runs_without_errors_against_idplane() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = spawn_idplane(&dir.path().join("data")).await?;
+    let results = dir.path().join("results.json");
+    let mut run = Command::new(BIN);
+    run.args(["run", "--url", &url, "--users", "120", "--duration", "0.2", "--warmup", "0.05", "--concurrency", "4"])
+        .args(["--pid", &std::process::id().to_string(), "--json"])
+        .arg(&results)
+        .env("IDPLANE_BENCH_TOKEN", TOKEN);
+    let out = tokio::task::spawn_blocking(move || run.output()).await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "the run failed:\n{stderr}");
+
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&results)?)?;
+    let ops = result["ops"].as_array().context("no ops")?;
+    let names: Vec<&str> = ops.iter().filter_map(|o| o["op"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["get", "filter-username", "filter-externalid", "list", "post", "patch-user", "patch-group-add", "delete"]
+    );
+    for op in ops {
+        assert!(op["requests"].as_u64().unwrap_or(0) > 0, "no request succeeded: {op}");
+        assert_eq!(op["errors"], 0, "{op}");
+        assert!(op["rps"].as_f64().unwrap_or(0.0) > 0.0, "{op}");
+        assert!(op["p99_ms"].as_f64().unwrap_or(0.0) >= op["p50_ms"].as_f64().unwrap_or(0.0), "{op}");
+    }
+    assert_eq!(result["load"]["large_group_members"], 120);
+    assert!(result["peak_rss_mb"].as_f64().is_some(), "{result}");
+
+    let report = Command::new(BIN).arg("report").arg(&results).output()?;
+    ensure!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = String::from_utf8(report.stdout)?;
+    for expected in ["| GET by id |", "| PATCH group add member |", "| DELETE user |", "SQLite 120"] {
+        assert!(text.contains(expected), "{expected} is missing from the report:\n{text}");
+    }
+    Ok(())
+}
+
+/// The harness flags a server that answers errors: the run fails and says which operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_fails_the_run() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = spawn_idplane(&dir.path().join("data")).await?;
+    let mut run = Command::new(BIN);
+    run.args(["run", "--url", &url, "--users", "10", "--duration", "0.1"]).env("IDPLANE_BENCH_TOKEN", "dapi-wrong");
+    let out = tokio::task::spawn_blocking(move || run.output()).await??;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    Ok(())
+}
