@@ -8,7 +8,7 @@ use crate::codec::{AuditRow, Indexed, audit_values, kind, nanos, nanos_bound, pe
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction as DbTransaction};
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -136,9 +136,26 @@ fn values(s: &Sql) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
+/// Statements kept prepared per connection at most.
+const STATEMENT_CACHE: usize = 256;
+
+/// The statement `text`, prepared once per connection: preparing costs a round trip, a parse and a plan, more than
+/// most lookups themselves. Listings vary with the shape of their filter, so the cache is emptied when it is full
+/// rather than allowed to grow with every shape clients send.
+async fn prepared(
+    tx: &DbTransaction<'_>,
+    text: &str,
+    types: &[Type],
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    if tx.statement_cache.size() >= STATEMENT_CACHE {
+        tx.statement_cache.clear();
+    }
+    tx.prepare_typed_cached(text, types).await
+}
+
 /// Runs a built query.
-async fn query(tx: &Transaction<'_>, s: &Sql, context: &'static str) -> Result<Vec<Row>, StoreError> {
-    let stmt = tx.prepare_typed(&numbered(&s.text), &types(s)).await.map_err(backend(context))?;
+async fn query(tx: &DbTransaction<'_>, s: &Sql, context: &'static str) -> Result<Vec<Row>, StoreError> {
+    let stmt = prepared(tx, &numbered(&s.text), &types(s)).await.map_err(backend(context))?;
     tx.query(&stmt, &values(s)).await.map_err(backend(context))
 }
 
@@ -152,19 +169,21 @@ async fn run(
 }
 
 async fn fetch(
-    tx: &Transaction<'_>,
+    tx: &DbTransaction<'_>,
     statement: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    tx.query(&numbered(statement), params).await
+    let stmt = prepared(tx, &numbered(statement), &[]).await?;
+    tx.query(&stmt, params).await
 }
 
 async fn fetch_opt(
-    tx: &Transaction<'_>,
+    tx: &DbTransaction<'_>,
     statement: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<Row>, tokio_postgres::Error> {
-    tx.query_opt(&numbered(statement), params).await
+    let stmt = prepared(tx, &numbered(statement), &[]).await?;
+    tx.query_opt(&stmt, params).await
 }
 
 // ---- errors and values ----
@@ -312,7 +331,7 @@ async fn apply_value_ops(
 }
 
 async fn require_workspace_in_account(
-    tx: &Transaction<'_>,
+    tx: &DbTransaction<'_>,
     workspace_id: i64,
     account_id: &str,
 ) -> Result<(), StoreError> {

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, ffi, params, params_from_iter};
+use rusqlite::{
+    Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, ffi, params, params_from_iter,
+};
 use time::OffsetDateTime;
 
 use crate::sql::{self, Dialect, ListQuery, Param, Sql};
@@ -159,14 +161,37 @@ impl SqliteStore {
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.readers
             .run(move |conn| {
-                let tx = conn.transaction().map_err(backend("begin read"))?;
-                f(&tx)
+                let snapshot = ReadSnapshot::begin(conn)?;
+                f(snapshot.0)
             })
             .await
+    }
+}
+
+/// A read transaction, ended when dropped (also if the read failed or panicked), so that a connection goes back to
+/// its pool holding no snapshot. BEGIN and ROLLBACK are cached statements: most reads are one indexed lookup, and
+/// `Connection::transaction` parses both anew on every call (a twentieth of a GET's CPU time in a profile).
+struct ReadSnapshot<'c>(&'c Connection);
+
+impl<'c> ReadSnapshot<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self, StoreError> {
+        conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(backend("begin read"))?;
+        Ok(ReadSnapshot(conn))
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let ended = self.0.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+            if let Err(e) = ended {
+                tracing::error!(error = %e, "could not end a read transaction");
+            }
+        }
     }
 }
 
@@ -338,13 +363,13 @@ fn apply_value_ops(
     Ok(())
 }
 
-fn query_principals(tx: &Transaction<'_>, s: &Sql) -> Result<Vec<Principal>, StoreError> {
+fn query_principals(tx: &Connection, s: &Sql) -> Result<Vec<Principal>, StoreError> {
     let mut stmt = tx.prepare_cached(&s.text).map_err(backend("prepare principal query"))?;
     let rows = stmt.query_map(bind(s), PrincipalRow::read).map_err(backend("query principals"))?;
     rows.map(|row| row.map_err(backend("read principal"))?.into_principal()).collect()
 }
 
-fn query_principal(tx: &Transaction<'_>, s: &Sql) -> Result<Option<Principal>, StoreError> {
+fn query_principal(tx: &Connection, s: &Sql) -> Result<Option<Principal>, StoreError> {
     let mut stmt = tx.prepare_cached(&s.text).map_err(backend("prepare principal query"))?;
     let row = stmt.query_row(bind(s), PrincipalRow::read).optional().map_err(backend("read principal"))?;
     row.map(PrincipalRow::into_principal).transpose()
