@@ -83,6 +83,10 @@ struct RunArgs {
     /// The server's store in the report (SQLite, PostgreSQL, memory).
     #[arg(long, default_value = "SQLite")]
     store: String,
+    /// A shell command run after loading, before measuring (scripts/bench: `ANALYZE` on PostgreSQL, which
+    /// autovacuum would run a minute later).
+    #[arg(long)]
+    after_load: Option<String>,
     /// The server's process id, for its peak resident memory.
     #[arg(long)]
     pid: Option<u32>,
@@ -133,6 +137,12 @@ async fn run(args: RunArgs) -> Result<()> {
     let endpoint = Endpoint::parse(&args.url, args.token.as_deref())?;
     let names = scim::Names::new();
     let loaded = load::load(&endpoint, &names, args.users, args.load_concurrency).await?;
+    if let Some(command) = &args.after_load {
+        let status = std::process::Command::new("sh").arg("-c").arg(command).status()?;
+        if !status.success() {
+            bail!("the command after loading failed: {status}");
+        }
+    }
     let shared = Arc::new(drive::Shared::new(endpoint, names, loaded.users, loaded.large_group));
     let ops = if args.ops.is_empty() { Op::ALL.to_vec() } else { args.ops.clone() };
     let duration = Duration::from_secs_f64(args.duration.max(0.001));
