@@ -24,6 +24,8 @@ pub enum Op {
     FilterUsername,
     /// GET /Users?filter=externalId eq "..." of a random loaded user.
     FilterExternalid,
+    /// GET /Users?filter=emails.value eq "..." of a random loaded user (its work email).
+    FilterEmail,
     /// GET /Users?startIndex=1&count=100.
     List,
     /// POST /Users of a new user.
@@ -37,10 +39,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 9] = [
         Op::Get,
         Op::FilterUsername,
         Op::FilterExternalid,
+        Op::FilterEmail,
         Op::List,
         Op::Post,
         Op::PatchUser,
@@ -53,6 +56,7 @@ impl Op {
             Op::Get => "GET by id",
             Op::FilterUsername => "filter userName eq",
             Op::FilterExternalid => "filter externalId eq",
+            Op::FilterEmail => "filter emails.value eq",
             Op::List => "list a page (count=100)",
             Op::Post => "POST user",
             Op::PatchUser => "PATCH user",
@@ -130,6 +134,11 @@ impl Shared {
             }
             Op::FilterExternalid => {
                 let f = encode_query(&format!("externalId eq \"{}\"", self.names.external_id(random(rng))));
+                e.request("GET", &format!("/Users?filter={f}"), None)
+            }
+            // The loaded users' work email is their userName.
+            Op::FilterEmail => {
+                let f = encode_query(&format!("emails.value eq \"{}\"", self.names.user_name(random(rng))));
                 e.request("GET", &format!("/Users?filter={f}"), None)
             }
             Op::List => e.request("GET", "/Users?startIndex=1&count=100", None),
