@@ -63,8 +63,9 @@ def test_duplicate_service_principal_is_conflict(level):
 
 
 def test_conflict_messages_are_the_databricks_texts(level):
-    """Terraform's `force` import matches these texts exactly (reference 2.12). The SDK renders the message as
-    f"{scimType} {detail}", so an absent scimType shows as a leading "None " (databricks-sdk 0.156.0)."""
+    """The detail is Databricks' text, which Terraform's `force` import matches (reference 2.12), and the error
+    carries `scimType: uniqueness` (RFC 7644 3.3). The SDK renders the message as f"{scimType} {detail}"
+    (databricks-sdk 0.156.0)."""
     name = email("text")
     level.users.create(user_name=name)
     with pytest.raises(ResourceConflict) as user:
@@ -74,13 +75,13 @@ def test_conflict_messages_are_the_databricks_texts(level):
         if level.is_account
         else f"User with username {name} already exists."
     )
-    assert message(user.value).startswith(expected), str(user.value)
+    assert str(user.value).startswith(f"uniqueness {expected}"), str(user.value)
 
     group = f"text-{uid()}"
     level.groups.create(display_name=group)
     with pytest.raises(ResourceConflict) as grp:
         level.groups.create(display_name=group)
-    assert message(grp.value) == f"Group with name {group} already exists.", str(grp.value)
+    assert str(grp.value) == f"uniqueness Group with name {group} already exists.", str(grp.value)
 
 
 @pytest.mark.parametrize("kind", ["account", "workspace"])

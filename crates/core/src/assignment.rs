@@ -2,7 +2,6 @@
 //! assignment reaches its members, transitively through nested groups; a principal's effective permission in a
 //! workspace is the highest of its own and its groups'.
 
-use idplane_scim::ScimError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -62,18 +61,18 @@ pub async fn assign(
     actor: &Actor,
 ) -> Result<Principal> {
     if !workspace.identity_federation {
-        return Err(ScimError::invalid_value(format!(
+        return Err(CoreError::invalid_value(format!(
             "workspace {} does not have identity federation enabled: its identities are its own, not assigned from \
              the account",
             workspace.id
-        ))
-        .into());
+        )));
     }
     let account = Scope::Account { account_id: workspace.account_id.clone() };
-    let principal =
-        store.principal(&account, None, principal_id).await?.filter(|p| p.home == Home::Account).ok_or_else(|| {
-            CoreError::from(ScimError::not_found(format!("Principal {principal_id} not found in account.")))
-        })?;
+    let principal = store
+        .principal(&account, None, principal_id)
+        .await?
+        .filter(|p| p.home == Home::Account)
+        .ok_or_else(|| CoreError::not_found("Principal", principal_id))?;
     let entry = audit::assignment_changed(actor, now, &principal, workspace.id, permission);
     store.set_assignment(workspace.id, principal.id, permission, &[entry]).await?;
     Ok(principal)

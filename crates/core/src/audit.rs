@@ -11,10 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use idplane_scim::ScimError;
-
 use crate::assignment::Permission;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::principal::{Principal, PrincipalKind};
 use crate::store::{MemberOp, Store, ValueOp};
 use crate::token::Token;
@@ -354,7 +352,7 @@ impl AuditCursor {
     }
 
     pub fn decode(token: &str) -> Result<AuditCursor> {
-        let invalid = || ScimError::invalid_value("page_token is not one this server issued");
+        let invalid = || CoreError::invalid_value("page_token is not one this server issued");
         let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
         let (nanos, id) = text.split_once('.').ok_or_else(invalid)?;
         let nanos: i128 = nanos.parse().map_err(|_| invalid())?;

@@ -82,7 +82,8 @@ pub async fn bootstrap(store: &dyn Store, token: Option<Secret>, now: OffsetDate
         created: now,
         last_modified: now,
     };
-    store.insert_principal(&admin, &[], None, None, &[audit::principal_created(&actor, now, &admin, None)]).await?;
+    let entry = audit::principal_created(&actor, now, &admin, None);
+    store.insert_principal(&crate::store::NewPrincipal::bare(admin.clone()), &[entry]).await?;
     let assigned = audit::assignment_changed(&actor, now, &admin, workspace.id, Some(Permission::Admin));
     store.set_assignment(workspace.id, admin.id, Some(Permission::Admin), &[assigned]).await?;
     let secret = match token {

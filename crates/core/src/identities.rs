@@ -4,13 +4,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use idplane_scim::ScimType;
 use idplane_scim::filter::{CompValue, CompareOp, Filter};
 use idplane_scim::list::{ListQuery, decode_cursor, encode_cursor, list_response};
 use idplane_scim::patch::{self, MemberChange};
 use idplane_scim::projection::{Projection, compare};
 use idplane_scim::resource::{check_immutable, normalize};
 use idplane_scim::schema::ResourceType;
-use idplane_scim::{ScimError, ScimType};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,7 +20,10 @@ use crate::error::{CoreError, Result, StoreError};
 use crate::ids;
 use crate::principal::{Home, Member, Principal, PrincipalKind};
 use crate::resource_types;
-use crate::store::{ListSpec, Listing, MemberOp, NewMember, PrincipalUpdate, Sort, Store, ValueOp};
+use crate::store::{
+    DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_SCAN, ListSpec, Listing, MemberOp, NewMember, NewPrincipal, PrincipalUpdate,
+    PrincipalView, Sort, Store, Total, ValueOp, Want,
+};
 use crate::tenancy::Scope;
 
 /// Page size when the client names none. Databricks' SDKs ask for 10,000 and Terraform asks for no count and expects
@@ -69,14 +72,35 @@ pub struct Changed {
     pub etag: String,
 }
 
+/// Limits of the identity service.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most principals of a scope a listing may examine without an index (see [`ListSpec::max_scan`]).
+    pub filter_scan: usize,
+    /// The most candidates a listing may evaluate in memory (see [`ListSpec::max_candidates`]).
+    pub filter_candidates: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { filter_scan: DEFAULT_MAX_SCAN, filter_candidates: DEFAULT_MAX_CANDIDATES }
+    }
+}
+
 #[derive(Clone)]
 pub struct Identities {
     store: Arc<dyn Store>,
+    limits: Limits,
 }
 
 impl Identities {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Identities { store }
+        Identities { store, limits: Limits::default() }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime, actor: &Actor) -> Result<Rendered> {
@@ -92,7 +116,7 @@ impl Identities {
             insert(&mut doc, "active", Value::Bool(true));
         }
         let (home, assign_to) = home_for(t.scope, t.kind);
-        let mut principal = Principal {
+        let principal = Principal {
             id: ids::new_numeric_id()?,
             kind: t.kind,
             account_id: t.scope.account_id().to_string(),
@@ -102,32 +126,33 @@ impl Identities {
             created: now,
             last_modified: now,
         };
-        let mut changes: Vec<Change> = audit::member_changes(&[MemberOp::Add(members.clone())]).into_iter().collect();
+        let new_members: Vec<NewMember> = members.iter().map(|(m, _)| m.clone()).collect();
+        let mut changes: Vec<Change> =
+            audit::member_changes(&[MemberOp::Add(new_members.clone())]).into_iter().collect();
         changes.extend(values.as_ref().map(|(_, ops)| audit::value_changes(ops)).unwrap_or_default());
+        let mut new = NewPrincipal { principal, members: new_members, assign_to, values };
         loop {
+            let p = &new.principal;
             let mut entries =
-                vec![audit::principal_created(actor, now, &principal, t.workspace_id()).with_changes(changes.clone())];
+                vec![audit::principal_created(actor, now, p, t.workspace_id()).with_changes(changes.clone())];
             if let Some(w) = assign_to {
-                entries.push(audit::assignment_changed(
-                    actor,
-                    now,
-                    &principal,
-                    w,
-                    Some(crate::assignment::Permission::User),
-                ));
+                entries.push(audit::assignment_changed(actor, now, p, w, Some(crate::assignment::Permission::User)));
             }
-            match self.store.insert_principal(&principal, &members, assign_to, values.as_ref(), &entries).await {
-                Ok(()) => return self.render(t, &principal, &Projection::default()).await,
+            match self.store.insert_principal(&new, &entries).await {
+                // Rendered from what was written: a new principal is in no group yet.
+                Ok(()) => return Ok(self.render(t, &created_view(new, &members), &Projection::default())),
                 // A random id that is taken already: draw another.
-                Err(StoreError::Conflict("id")) => principal.id = ids::new_numeric_id()?,
-                Err(e) => return Err(conflict_detail(e, t, &principal.doc)),
+                Err(StoreError::Conflict("id")) => new.principal.id = ids::new_numeric_id()?,
+                Err(e) => return Err(conflict_detail(e, t, &new.principal.doc)),
             }
         }
     }
 
     pub async fn get(&self, t: &Target<'_>, id: &str, projection: &Projection) -> Result<Rendered> {
-        let p = self.load(t, id).await?;
-        self.render(t, &p, projection).await
+        let Ok(n) = id.parse::<i64>() else { return Err(not_found(t, id)) };
+        let want = want(t, t.kind, projection);
+        let view = self.store.view(t.scope, Some(t.kind), n, want).await?.ok_or_else(|| not_found(t, id))?;
+        Ok(self.render(t, &view, projection))
     }
 
     pub async fn replace(
@@ -143,7 +168,7 @@ impl Identities {
         let body = account_body(t, body)?;
         let rt = t.resource_type();
         let mut doc = normalize(rt, &body)?;
-        let members = self.take_members(t, &mut doc).await?;
+        let members: Vec<NewMember> = self.take_members(t, &mut doc).await?.into_iter().map(|(m, _)| m).collect();
         let values = take_workspace_values(t, &mut doc, true)?;
         strip_unstored(&mut doc);
         for _ in 0..MAX_RETRIES {
@@ -174,10 +199,7 @@ impl Identities {
             };
             let entry = change_entry(actor, now, t, &p, Operation::Replace, &update);
             match self.store.update_principal(&update, &[entry]).await {
-                Ok(version) => {
-                    let p = Principal { doc: new_doc, version, last_modified: now, ..p };
-                    return self.render(t, &p, &Projection::default()).await;
-                }
+                Ok(_) => return self.get(t, id, &Projection::default()).await,
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
                 Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
                 Err(e) => return Err(conflict_detail(e, t, &new_doc)),
@@ -257,7 +279,7 @@ impl Identities {
                 Ok(version) => return Ok(Changed { id: p.id, etag: crate::principal::etag(version) }),
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
                 Err(StoreError::VersionMismatch) => return Err(precondition_failed(&p)),
-                Err(e) => return Err(self.map_member_error(e, t, &doc)),
+                Err(e) => return Err(conflict_detail(e, t, &doc)),
             }
         }
         Err(busy())
@@ -285,12 +307,11 @@ impl Identities {
             let account = Scope::Account { account_id: t.scope.account_id().to_string() };
             for group in self.store.groups_of(&account, p.id).await? {
                 if self.store.effective_permission(workspace_id, group.id).await?.is_some() {
-                    return Err(ScimError::invalid_value(format!(
+                    return Err(CoreError::invalid_value(format!(
                         "{id} is assigned to this workspace through group {} ({}): remove it from the group, or \
                          unassign the group",
                         group.display, group.id
-                    ))
-                    .into());
+                    )));
                 }
             }
             let entry = audit::assignment_changed(actor, now, &p, workspace_id, None);
@@ -307,7 +328,9 @@ impl Identities {
         Ok(())
     }
 
-    /// Lists resources per RFC 7644 §3.4.2 (index pagination) or RFC 9865 (cursor pagination).
+    /// Lists resources per RFC 7644 §3.4.2 (index pagination) or RFC 9865 (cursor pagination). What each kind of
+    /// listing costs is in the store's `listing` module; a listing that would examine too much without an index is
+    /// refused with `tooMany`.
     pub async fn list(&self, t: &Target<'_>, q: &ListQuery) -> Result<Value> {
         let rt = t.resource_type();
         let projection = Projection::parse(rt, q.attributes.as_deref(), q.excluded_attributes.as_deref())?;
@@ -323,28 +346,42 @@ impl Identities {
         };
         let after_id = cursor.as_ref().and_then(|c| c.after).filter(|_| q.sort_by.is_none());
         let sort = q.sort_by.as_ref().map(|by| Sort { by, descending: q.sort_descending });
+        // A client that asks for no resources asks for the total: it is counted now. Others may get the count the
+        // store made a moment ago (refreshed by every write through this node).
+        let total = if count == 0 { Total::Exact } else { Total::Recent };
+        let candidates_want = Want { members: true, groups: true, values_in: t.workspace_id() };
         let spec = ListSpec {
             filter: q.filter.as_ref(),
             sort,
             offset: if after_id.is_some() { 0 } else { offset },
             limit: count,
             after_id,
+            total,
+            want: want(t, t.kind, &projection),
+            max_scan: self.limits.filter_scan,
+            max_candidates: self.limits.filter_candidates,
         };
-        let (total, page) = match self.store.list_principals(t.scope, t.kind, &spec).await? {
+        let listing = self.store.list_principals(t.scope, t.kind, &spec).await?;
+        let listing = match listing {
+            // What is evaluated in memory is evaluated on the whole resource.
+            Listing::Candidates(_) if spec.want != candidates_want => {
+                self.store.list_principals(t.scope, t.kind, &ListSpec { want: candidates_want, ..spec }).await?
+            }
+            other => other,
+        };
+        let (total, page) = match listing {
             Listing::Page { total, items } => {
-                let mut page = Vec::with_capacity(items.len());
-                for p in &items {
-                    page.push((p.id, self.render(t, p, &projection).await?.body));
-                }
+                let page: Vec<(i64, Value)> =
+                    items.iter().map(|v| (v.principal.id, self.render(t, v, &projection).body)).collect();
                 (total, page)
             }
             Listing::Candidates(items) => {
                 let full = Projection::default();
                 let mut matched = Vec::new();
-                for p in &items {
-                    let body = self.render(t, p, &full).await?.body;
+                for v in &items {
+                    let body = self.render(t, v, &full).body;
                     if q.filter.as_ref().is_none_or(|f| f.matches(&body, rt)) {
-                        matched.push((p.id, body));
+                        matched.push((v.principal.id, body));
                     }
                 }
                 if let Some(by) = &q.sort_by {
@@ -365,6 +402,7 @@ impl Identities {
                 }
                 (total, page)
             }
+            Listing::TooMany { scanned } => return Err(too_many(t, q, scanned, &self.limits)),
         };
         let next_cursor = cursor.as_ref().and_then(|_| {
             let consumed = offset + page.len();
@@ -385,13 +423,15 @@ impl Identities {
 
     /// The principal a token acts as, rendered as `/Me` shows it.
     pub async fn me(&self, t: &Target<'_>, principal_id: i64, projection: &Projection) -> Result<Rendered> {
-        let p = self
+        // Its kind is known once it is read: ask for what any kind would need.
+        let want = Want { members: true, groups: true, values_in: t.workspace_id() };
+        let view = self
             .store
-            .principal(t.scope, None, principal_id)
+            .view(t.scope, None, principal_id, want)
             .await?
-            .ok_or_else(|| ScimError::not_found("the caller's identity is not visible in this scope"))?;
-        let t = Target { kind: p.kind, ..t.clone() };
-        self.render(&t, &p, projection).await
+            .ok_or_else(|| CoreError::not_found("principal", principal_id))?;
+        let t = Target { kind: view.principal.kind, ..t.clone() };
+        Ok(self.render(&t, &view, projection))
     }
 
     async fn load(&self, t: &Target<'_>, id: &str) -> Result<Principal> {
@@ -399,8 +439,8 @@ impl Identities {
         self.store.principal(t.scope, Some(t.kind), n).await?.ok_or_else(|| not_found(t, id))
     }
 
-    /// Removes `members` from a group document and resolves it to principal ids visible in the scope.
-    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<NewMember>> {
+    /// Removes `members` from a group document and resolves it to principals visible in the scope.
+    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<(NewMember, Principal)>> {
         let Some(items) = doc.as_object_mut().and_then(|o| o.shift_remove("members")) else {
             return Ok(Vec::new());
         };
@@ -411,10 +451,16 @@ impl Identities {
         self.resolve_members(t, &items, false).await
     }
 
-    /// The members `items` name, with the `$ref` and `display` written for them. Unless `lenient`, an item that
-    /// names no principal visible here is a 400; PATCH `add` is lenient, as scim-sanity expects (adding what cannot
-    /// be a member changes nothing), while POST and PUT, which state the whole member list, are not.
-    async fn resolve_members(&self, t: &Target<'_>, items: &[Value], lenient: bool) -> Result<Vec<NewMember>> {
+    /// The members `items` name, with the `$ref` and `display` written for them, and the principals they are. Unless
+    /// `lenient`, an item that names no principal visible here is a 400; PATCH `add` is lenient, as scim-sanity
+    /// expects (adding what cannot be a member changes nothing), while POST and PUT, which state the whole member
+    /// list, are not.
+    async fn resolve_members(
+        &self,
+        t: &Target<'_>,
+        items: &[Value],
+        lenient: bool,
+    ) -> Result<Vec<(NewMember, Principal)>> {
         let mut members: Vec<NewMember> = Vec::with_capacity(items.len());
         for item in items {
             let raw = item.get("value").or(Some(item)).and_then(|v| match v {
@@ -428,12 +474,11 @@ impl Identities {
                     continue;
                 }
                 return Err(match raw {
-                    None => ScimError::invalid_value("each member needs a \"value\" with the member's id"),
-                    Some(raw) => ScimError::invalid_value(format!(
+                    None => CoreError::invalid_value("each member needs a \"value\" with the member's id"),
+                    Some(raw) => CoreError::invalid_value(format!(
                         "member \"{raw}\" is not the id of a user, group or service principal"
                     )),
-                }
-                .into());
+                });
             };
             let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
             let member = NewMember { id, reference: text("$ref"), display: text("display") };
@@ -444,14 +489,15 @@ impl Identities {
         }
         let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
         let found = self.store.principals(t.scope, &ids).await?;
-        if found.len() != ids.len() {
-            if !lenient {
-                let missing = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)).copied().unwrap_or_default();
-                return Err(missing_member(missing));
+        let mut resolved = Vec::with_capacity(members.len());
+        for m in members {
+            match found.iter().find(|p| p.id == m.id) {
+                Some(p) => resolved.push((m, p.clone())),
+                None if lenient => {}
+                None => return Err(missing_member(m.id)),
             }
-            members.retain(|m| found.iter().any(|p| p.id == m.id));
         }
-        Ok(members)
+        Ok(resolved)
     }
 
     /// The changes to a principal's values in the workspace of `t` that a PATCH of `attribute` makes.
@@ -487,10 +533,11 @@ impl Identities {
     }
 
     async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
+        let ids_only = |resolved: Vec<(NewMember, Principal)>| resolved.into_iter().map(|(m, _)| m).collect();
         Ok(match change {
-            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members(t, &items, true).await?)],
+            MemberChange::Add(items) => vec![MemberOp::Add(ids_only(self.resolve_members(t, &items, true).await?))],
             MemberChange::Replace(items) => {
-                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items, false).await?)]
+                vec![MemberOp::Clear, MemberOp::Add(ids_only(self.resolve_members(t, &items, false).await?))]
             }
             MemberChange::RemoveAll => vec![MemberOp::Clear],
             MemberChange::RemoveValues(items) => vec![MemberOp::Remove(member_ids_lenient(&items))],
@@ -514,15 +561,9 @@ impl Identities {
         })
     }
 
-    fn map_member_error(&self, e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
-        match e {
-            StoreError::MissingReference(id) => missing_member(id),
-            e => conflict_detail(e, t, doc),
-        }
-    }
-
-    /// Renders a principal as its SCIM resource, loading members and groups only when the projection returns them.
-    async fn render(&self, t: &Target<'_>, p: &Principal, projection: &Projection) -> Result<Rendered> {
+    /// Renders a principal as its SCIM resource, from a view read with [`want`] of the same projection.
+    fn render(&self, t: &Target<'_>, view: &PrincipalView, projection: &Projection) -> Rendered {
+        let p = &view.principal;
         let rt = resource_types::of_scope(p.kind, t.scope);
         let mut body = Map::new();
         let mut schemas = vec![Value::String(rt.schema.id.to_string())];
@@ -538,24 +579,21 @@ impl Identities {
                 body.insert(k.clone(), v.clone());
             }
         }
-        if let Some(workspace_id) = t.workspace_id() {
+        if t.workspace_id().is_some() {
             // The document's roles are account roles; a workspace shows the principal's values in that workspace.
             body.shift_remove("roles");
-            if WORKSPACE_ATTRIBUTES.iter().any(|a| projection.includes(rt, a)) {
-                for (attribute, values) in self.store.workspace_values(workspace_id, p.id).await? {
-                    let items: Vec<Value> = values.into_iter().map(|v| json!({"value": v})).collect();
-                    body.insert(attribute, Value::Array(items));
-                }
+            for (attribute, values) in &view.values {
+                let items: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+                body.insert(attribute.clone(), Value::Array(items));
             }
         }
         if p.kind == PrincipalKind::Group && projection.includes(rt, "members") {
-            let members = self.store.members(p.id).await?;
-            let items: Vec<Value> = members.iter().map(member_json).collect();
+            let items: Vec<Value> = view.members.iter().map(member_json).collect();
             body.insert("members".into(), Value::Array(items));
         }
         if projection.includes(rt, "groups") {
-            let groups = self.store.groups_of(t.scope, p.id).await?;
-            let items: Vec<Value> = groups
+            let items: Vec<Value> = view
+                .groups
                 .iter()
                 .map(|g| {
                     json!({
@@ -584,8 +622,89 @@ impl Identities {
         );
         let mut body = Value::Object(body);
         projection.apply(rt, &mut body);
-        Ok(Rendered { body, etag: p.etag(), location })
+        Rendered { body, etag: p.etag(), location }
     }
+}
+
+/// The principal of `kind` visible in `scope` whose unique attribute (`userName`, group `displayName`,
+/// `applicationId`) equals `value` as a filter compares it: an index lookup.
+pub async fn find_unique(
+    store: &dyn crate::store::PrincipalStore,
+    scope: &Scope,
+    kind: PrincipalKind,
+    value: &str,
+) -> Result<Option<Principal>> {
+    let filter = Filter::Compare(
+        idplane_scim::filter::AttrPath::new(kind.unique_attribute()),
+        CompareOp::Eq,
+        CompValue::String(value.to_string()),
+    );
+    let rt = resource_types::of(kind);
+    Ok(match store.list_principals(scope, kind, &ListSpec::page(Some(&filter), 1)).await? {
+        Listing::Page { items, .. } => items.into_iter().next().map(|v| v.principal),
+        Listing::Candidates(items) => items.into_iter().map(|v| v.principal).find(|p| filter.matches(&p.doc, rt)),
+        Listing::TooMany { .. } => None,
+    })
+}
+
+/// What rendering a principal of `kind` in `t` with `projection` needs besides its document.
+fn want(t: &Target<'_>, kind: PrincipalKind, projection: &Projection) -> Want {
+    let rt = resource_types::of_scope(kind, t.scope);
+    Want {
+        members: kind == PrincipalKind::Group && projection.includes(rt, "members"),
+        groups: projection.includes(rt, "groups"),
+        values_in: t.workspace_id().filter(|_| WORKSPACE_ATTRIBUTES.iter().any(|a| projection.includes(rt, a))),
+    }
+}
+
+/// The view of a principal just created, from what was written: its members (in id order, as the store lists them;
+/// a group is never its own member) and its values; no group can have it as a member yet.
+fn created_view(new: NewPrincipal, members: &[(NewMember, Principal)]) -> PrincipalView {
+    let id = new.principal.id;
+    let mut members: Vec<Member> = members
+        .iter()
+        .filter(|(m, _)| m.id != id)
+        .map(|(m, p)| Member {
+            id: m.id,
+            kind: p.kind,
+            display: p.display(),
+            given_reference: m.reference.clone(),
+            given_display: m.display.clone(),
+        })
+        .collect();
+    members.sort_by_key(|m| m.id);
+    let mut values: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for op in new.values.iter().flat_map(|(_, ops)| ops) {
+        if let ValueOp::Add { attribute, values: added } = op {
+            values.entry(attribute.to_string()).or_default().extend(added.iter().cloned());
+        }
+    }
+    let values = values.into_iter().map(|(a, v)| (a, v.into_iter().collect())).collect();
+    PrincipalView { principal: new.principal, members, groups: Vec::new(), values }
+}
+
+/// The `tooMany` error of a listing that would examine more than the limits allow.
+fn too_many(t: &Target<'_>, q: &ListQuery, scanned: usize, limits: &Limits) -> CoreError {
+    let what = match t.kind {
+        PrincipalKind::User => "users",
+        PrincipalKind::Group => "groups",
+        PrincipalKind::ServicePrincipal => "service principals",
+    };
+    let indexed = match t.kind {
+        PrincipalKind::User => "id, userName, externalId, displayName or emails.value",
+        PrincipalKind::Group => "id, displayName, externalId or members.value",
+        PrincipalKind::ServicePrincipal => "id, applicationId, displayName or externalId",
+    };
+    let asked = match (&q.filter, &q.sort_by) {
+        (Some(f), _) => format!("the filter {f}"),
+        (None, Some(by)) => format!("sorting by {}", by.name),
+        (None, None) => "this listing".to_string(),
+    };
+    let limit = if scanned > limits.filter_scan { limits.filter_scan } else { limits.filter_candidates };
+    CoreError::TooMany(format!(
+        "{asked} would examine more than {limit} {what} without an index; filter by {indexed} (eq, or sw for \
+         text), alone or combined with 'and', or ask the operator to raise the limit"
+    ))
 }
 
 /// The entry of a change to principal `p` (as read before the change) that `update` makes.
@@ -632,11 +751,10 @@ fn checked_values(attribute: &str, items: &[Value]) -> Result<Vec<String>> {
     if attribute == "entitlements"
         && let Some(unknown) = values.iter().find(|v| !resource_types::ENTITLEMENT_VALUES.contains(&v.as_str()))
     {
-        return Err(ScimError::invalid_value(format!(
+        return Err(CoreError::invalid_value(format!(
             "unknown entitlement \"{unknown}\"; entitlements are {}",
             resource_types::ENTITLEMENT_VALUES.join(", ")
-        ))
-        .into());
+        )));
     }
     Ok(values)
 }
@@ -666,7 +784,7 @@ fn account_body<'b>(t: &Target<'_>, body: &'b Value) -> Result<Cow<'b, Value>> {
 }
 
 fn entitlements_at_account_level() -> CoreError {
-    ScimError::invalid_value("entitlements can only be managed at the workspace level").into()
+    CoreError::invalid_value("entitlements can only be managed at the workspace level")
 }
 
 /// Does a PATCH operation address entitlements (by path, or in a path-less value)?
@@ -685,11 +803,10 @@ fn touches_entitlements(op: &patch::PatchOperation) -> bool {
 fn guard_builtin(p: &Principal, new_doc: Option<&Value>) -> Result<()> {
     let renamed = new_doc.is_some_and(|d| d.get("displayName") != p.doc.get("displayName"));
     if crate::workspaces::is_builtin_group(p) && (new_doc.is_none() || renamed) {
-        return Err(ScimError::invalid_value(format!(
+        return Err(CoreError::invalid_value(format!(
             "{} is a built-in group of the workspace: it cannot be deleted or renamed",
             p.display()
-        ))
-        .into());
+        )));
     }
     Ok(())
 }
@@ -781,43 +898,32 @@ fn precondition_failed(p: &Principal) -> CoreError {
 
 /// Every retry lost the race to another writer of the same resource: tell the client to try again.
 fn busy() -> CoreError {
-    ScimError::new(503, None, "the resource is being changed by many requests at once; retry the request").into()
+    CoreError::Busy("the resource is being changed by many requests at once; retry the request".into())
 }
 
 fn not_found(t: &Target<'_>, id: &str) -> CoreError {
-    let what = resource_types::of(t.kind).name;
-    ScimError::not_found(format!("{what} {id} not found.")).into()
+    CoreError::not_found(resource_types::of(t.kind).name, id)
 }
 
 fn missing_member(id: i64) -> CoreError {
-    ScimError::invalid_value(format!(
+    CoreError::invalid_value(format!(
         "member {id} is not a user, group or service principal that this scope can see; add members by their id"
     ))
-    .into()
 }
 
-/// The uniqueness error, worded as Databricks words it, without `scimType` (Terraform matches the text).
+/// A store failure of a write, in domain terms: a uniqueness conflict on the written document's value, a member that
+/// does not exist.
 fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
-    let StoreError::Conflict(attr) = e else {
-        return match e {
-            StoreError::MissingReference(id) => missing_member(id),
-            e => CoreError::Store(e),
-        };
-    };
-    let value = doc.get(attr).and_then(Value::as_str).unwrap_or_default();
-    let detail = match (t.kind, t.scope) {
-        (PrincipalKind::User, Scope::Account { .. }) => format!(
-            "User with email {value} already exists in this account. Note: emails are case insensitive \
-             (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)"
-        ),
-        (PrincipalKind::User, _) => format!("User with username {value} already exists."),
-        (PrincipalKind::Group, _) => format!("Group with name {value} already exists."),
-        (PrincipalKind::ServicePrincipal, _) => {
-            format!("Service principal with application ID {value} already exists.")
-        }
-    };
-    // No scimType: clients show "<scimType> <detail>", and Terraform matches the detail's exact Databricks wording.
-    ScimError::new(409, None, detail).into()
+    match e {
+        StoreError::Conflict(attribute) => CoreError::Conflict {
+            kind: t.kind,
+            attribute,
+            value: doc.get(attribute).and_then(Value::as_str).unwrap_or_default().to_string(),
+            level: resource_types::Level::of(t.scope),
+        },
+        StoreError::MissingReference(id) => missing_member(id),
+        e => CoreError::Store(e),
+    }
 }
 
 /// A member as SCIM shows it: `$ref` and `display` as the client wrote them, else as Databricks shows them (a
@@ -893,7 +999,10 @@ impl Cursor {
 
     fn decode(s: &str) -> Result<Cursor> {
         let v = decode_cursor(s)?;
-        let invalid = || ScimError::bad_request(ScimType::InvalidCursor, "the cursor is not one this server issued");
+        let invalid = || CoreError::Invalid {
+            scim_type: Some(ScimType::InvalidCursor),
+            detail: "the cursor is not one this server issued".into(),
+        };
         if let Some(a) = v.get("a") {
             return Ok(Cursor { after: Some(a.as_i64().ok_or_else(invalid)?), offset: 0 });
         }

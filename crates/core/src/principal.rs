@@ -80,6 +80,12 @@ pub struct Principal {
     pub last_modified: OffsetDateTime,
 }
 
+impl AsRef<Principal> for Principal {
+    fn as_ref(&self) -> &Principal {
+        self
+    }
+}
+
 impl Principal {
     pub fn etag(&self) -> String {
         etag(self.version)
@@ -134,6 +140,8 @@ pub struct IndexedFields {
     pub external_id: Option<String>,
     pub display_name: Option<String>,
     pub active: Option<bool>,
+    /// The case-folded `emails[].value`s of a user, each once: what `emails.value` filters look up.
+    pub emails: Vec<String>,
 }
 
 impl IndexedFields {
@@ -146,6 +154,19 @@ impl IndexedFields {
             external_id: s("externalId"),
             display_name: s("displayName"),
             active: doc.get("active").and_then(Value::as_bool),
+            emails: email_keys(doc),
         }
     }
+}
+
+/// The case-folded addresses of a document's `emails`, each once, in order.
+fn email_keys(doc: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let items = doc.get("emails").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for key in items.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).map(fold_case) {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }

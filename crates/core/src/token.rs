@@ -6,10 +6,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use idplane_scim::ScimError;
-
 use crate::audit::{self, Actor, AuditEntry, Change, Operation, ResourceType};
-use crate::error::{Result, StoreError};
+use crate::error::{CoreError, Result, StoreError};
 use crate::ids;
 use crate::store::{Store, TokenFilter};
 
@@ -173,7 +171,7 @@ pub async fn create_personal(
     let expires = match lifetime_seconds {
         None | Some(0) => now + DEFAULT_PAT_LIFETIME,
         Some(s) if s > 0 => now + time::Duration::seconds(s),
-        Some(_) => return Err(ScimError::invalid_value("lifetime_seconds must be positive").into()),
+        Some(_) => return Err(CoreError::invalid_value("lifetime_seconds must be positive")),
     };
     let secret = Secret::generate()?;
     let scope = TokenScope::Workspace { account_id: workspace.account_id.clone(), workspace_id: workspace.id };

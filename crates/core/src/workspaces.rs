@@ -9,7 +9,7 @@ use crate::audit::{self, Actor, AuditEntry, Change, Operation, ResourceType};
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::principal::{Home, Principal, PrincipalKind};
-use crate::store::{ListSpec, Listing, Store};
+use crate::store::{ListSpec, Listing, NewPrincipal, Store};
 use crate::tenancy::{Scope, Workspace};
 use idplane_scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 
@@ -34,7 +34,7 @@ pub async fn create(store: &dyn Store, workspace: &Workspace, now: OffsetDateTim
             last_modified: now,
         };
         let entry = audit::principal_created(actor, now, &group, Some(workspace.id));
-        store.insert_principal(&group, &[], None, None, &[entry]).await?;
+        store.insert_principal(&NewPrincipal::bare(group), &[entry]).await?;
     }
     Ok(())
 }
@@ -43,10 +43,7 @@ pub async fn create(store: &dyn Store, workspace: &Workspace, now: OffsetDateTim
 pub async fn delete(store: &dyn Store, workspace: &Workspace, now: OffsetDateTime, actor: &Actor) -> Result<()> {
     let entry = workspace_entry(actor, now, workspace, Operation::Delete);
     if !store.delete_workspace(workspace.id, &[entry]).await? {
-        return Err(CoreError::from(idplane_scim::ScimError::not_found(format!(
-            "workspace {} does not exist",
-            workspace.id
-        ))));
+        return Err(CoreError::not_found("workspace", workspace.id));
     }
     Ok(())
 }
@@ -74,9 +71,12 @@ pub async fn in_admins_group(store: &dyn Store, workspace: &Workspace, principal
     let local =
         Scope::Workspace { account_id: workspace.account_id.clone(), workspace_id: workspace.id, federated: false };
     let filter = Filter::Compare(AttrPath::new("displayName"), CompareOp::Eq, CompValue::String(ADMINS.into()));
-    let spec = ListSpec { filter: Some(&filter), sort: None, offset: 0, limit: 1, after_id: None };
+    let spec = ListSpec::page(Some(&filter), 1);
     let admins = match store.list_principals(&local, PrincipalKind::Group, &spec).await? {
-        Listing::Page { items, .. } | Listing::Candidates(items) => items.into_iter().find(is_builtin_group),
+        Listing::Page { items, .. } | Listing::Candidates(items) => {
+            items.into_iter().map(|v| v.principal).find(is_builtin_group)
+        }
+        Listing::TooMany { .. } => None,
     };
     let Some(admins) = admins else { return Ok(false) };
     let scope = Scope::for_workspace(workspace);

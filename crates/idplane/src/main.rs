@@ -12,12 +12,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use idplane_core::audit::{self, Actor, AuditQuery, Operation, ResourceType, Retention};
 use idplane_core::bootstrap::{self, Bootstrapped};
+use idplane_core::identities::Limits as IdentityLimits;
 use idplane_core::ids;
-use idplane_core::store::{Store, TokenFilter};
+use idplane_core::store::{Store, StoreObserver, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
+use idplane_server::store_times::StoreTimes;
 use idplane_server::{AppState, Limits, router, tls};
 use idplane_store::{PgStore, SqliteStore};
 use serde_json::json;
@@ -107,6 +109,15 @@ struct ServeArgs {
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
     auth_cache_seconds: f64,
+    /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
+    /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
+    /// over it, 400 tooMany.
+    #[arg(long, env = "IDPLANE_FILTER_SCAN_LIMIT", default_value_t = idplane_core::store::DEFAULT_MAX_SCAN)]
+    filter_scan_limit: usize,
+    /// The most principals a listing may evaluate in memory (what SQL cannot decide of a filter or sort); over it,
+    /// 400 tooMany.
+    #[arg(long, env = "IDPLANE_FILTER_CANDIDATE_LIMIT", default_value_t = idplane_core::store::DEFAULT_MAX_CANDIDATES)]
+    filter_candidate_limit: usize,
     #[command(flatten)]
     retention: RetentionArgs,
     #[command(flatten)]
@@ -363,17 +374,34 @@ fn sqlite_only(store: &StoreArgs, what: &str) -> Result<()> {
 
 /// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory.
 async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+    open_observed(args, None, idplane_store::DEFAULT_STATEMENT_TIMEOUT).await
+}
+
+/// [`open`], with the store reporting how long its operations take to `observer`, and PostgreSQL statements stopped
+/// after `statement_timeout`.
+async fn open_observed(
+    args: &StoreArgs,
+    observer: Option<Arc<dyn StoreObserver>>,
+    statement_timeout: Duration,
+) -> Result<Arc<dyn Store>> {
     match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             // The URL may hold a password: it is never printed.
-            let store = PgStore::connect(url).await.context("connecting to the PostgreSQL database")?;
-            Ok(Arc::new(store))
+            let store =
+                PgStore::connect_with(url, statement_timeout).await.context("connecting to the PostgreSQL database")?;
+            Ok(match observer {
+                Some(o) => Arc::new(store.observed_by(o)),
+                None => Arc::new(store),
+            })
         }
         Some(_) => bail!("--database-url must be a postgres:// URL"),
         None => {
             let dir = &args.data_dir;
             let store = SqliteStore::open(dir).with_context(|| format!("opening the store in {}", dir.display()))?;
-            Ok(Arc::new(store))
+            Ok(match observer {
+                Some(o) => Arc::new(store.observed_by(o)),
+                None => Arc::new(store),
+            })
         }
     }
 }
@@ -397,7 +425,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         bail!("--auth-cache-seconds must be between 0 and 3600, not {}", args.auth_cache_seconds);
     }
     init_logging(args.log_json);
-    let store = open(store_args).await?;
+    let request_timeout = Duration::from_secs(args.request_timeout_seconds.max(1));
+    let store_times = Arc::new(StoreTimes::default());
+    let store = open_observed(store_args, Some(store_times.clone()), request_timeout).await?;
     let now = OffsetDateTime::now_utc();
     let bootstrap_token = std::env::var("IDPLANE_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
     let from_env = bootstrap_token.is_some();
@@ -423,12 +453,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
     }
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
-    let mut state = AppState::new(store);
+    let limits = IdentityLimits { filter_scan: args.filter_scan_limit, filter_candidates: args.filter_candidate_limit };
+    let mut state = AppState::new(store).with_store_times(store_times);
+    state.identities = state.identities.with_limits(limits);
     state.public_url = public_url.clone();
     let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
     state.limiter = Arc::new(Limiter::new(limit));
-    state.limits =
-        Limits { request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)), ..Limits::default() };
+    state.limits = Limits { request_timeout, ..Limits::default() };
     state.auth_cache = Arc::new(AuthCache::new(Duration::from_secs_f64(args.auth_cache_seconds)));
     state.tls = tls_config.is_some();
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");

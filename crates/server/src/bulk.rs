@@ -78,7 +78,7 @@ pub async fn bulk(State(s): State<AppState>, ctx: Ctx, headers: HeaderMap, body:
             }
             Err(e) => {
                 errors += 1;
-                let e = e.to_scim();
+                let e = e.describe();
                 result.insert("status".into(), json!(e.status.to_string()));
                 result.insert("response".into(), e.to_json());
             }

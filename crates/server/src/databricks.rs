@@ -10,29 +10,28 @@ use idplane_core::bootstrap;
 use serde_json::json;
 
 use crate::AppState;
-use crate::error::{ApiError, scim_of};
+use crate::error::ApiError;
 
 /// A Databricks REST error, `{"error_code": "...", "message": "..."}`, as the non-SCIM APIs answer. The SDKs pick
 /// their exception class from the code and the HTTP status.
 #[derive(Debug)]
-pub struct DbError(pub idplane_core::CoreError);
+pub struct DbError(pub ApiError);
 
 impl DbError {
     pub fn message(&self) -> String {
-        scim_of(&self.0).detail
+        self.0.describe().detail
     }
 }
 
 impl<E: Into<ApiError>> From<E> for DbError {
     fn from(e: E) -> Self {
-        DbError(e.into().0)
+        DbError(e.into())
     }
 }
 
 impl IntoResponse for DbError {
     fn into_response(self) -> Response {
-        let e = scim_of(&self.0);
-        let retry = matches!(self.0, idplane_core::CoreError::RateLimited(_));
+        let e = self.0.describe();
         let code = match e.status {
             400 => "INVALID_PARAMETER_VALUE",
             401 => "UNAUTHENTICATED",
@@ -47,9 +46,7 @@ impl IntoResponse for DbError {
         };
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(json!({"error_code": code, "message": e.detail}))).into_response();
-        if retry {
-            crate::error::add_retry_after(&self.0, &mut response);
-        }
+        crate::error::add_retry_after(&self.0, &mut response);
         response
     }
 }

@@ -1,48 +1,79 @@
-//! The one place errors become HTTP responses. Every error is a SCIM Error message (RFC 7644 §3.12); internal
-//! details go to the log, never to the client.
+//! The one place errors become HTTP responses. [`ApiError`] is what a handler fails with: a domain error of the core,
+//! or a mistake at the HTTP level (no such route, media type, body size). [`ApiError::describe`] gives each its
+//! status, `scimType` and detail once; the SCIM APIs render that as a SCIM Error message (RFC 7644 §3.12), the
+//! Databricks APIs as `{"error_code", "message"}` ([`crate::databricks::DbError`]). Internal details go to the log
+//! (inside the request's span), never to the client.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idplane_core::CoreError;
-use idplane_scim::ScimError;
+use idplane_core::principal::PrincipalKind;
+use idplane_core::resource_types::Level;
+use idplane_scim::{ScimError, ScimType};
 
 use crate::body::SCIM_JSON;
 
 #[derive(Debug)]
-pub struct ApiError(pub CoreError);
+pub enum ApiError {
+    /// What the domain said.
+    Core(CoreError),
+    /// A mistake or a limit at the HTTP level, with its status.
+    Http(ScimError),
+}
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        ApiError(e)
+        ApiError::Core(e)
     }
 }
 
+/// Errors of the protocol crate met while reading a request (its query, its body), and the server's own protocol
+/// errors, carry their status.
 impl From<ScimError> for ApiError {
     fn from(e: ScimError) -> Self {
-        ApiError(CoreError::Scim(e))
+        ApiError::Http(e)
     }
 }
 
 impl ApiError {
+    /// An HTTP-level error with this status and detail.
     pub fn status(status: u16, detail: impl Into<String>) -> Self {
-        ScimError::new(status, None, detail).into()
+        ApiError::Http(ScimError::new(status, None, detail))
     }
 
-    /// The SCIM error this becomes.
-    pub fn to_scim(&self) -> ScimError {
-        scim_of(&self.0)
+    /// The status, `scimType` and detail of this error, as every API shows it.
+    pub fn describe(&self) -> ScimError {
+        match self {
+            ApiError::Http(e) => e.clone(),
+            ApiError::Core(e) => describe(e),
+        }
+    }
+
+    /// The core error, if it is one.
+    pub fn core(&self) -> Option<&CoreError> {
+        match self {
+            ApiError::Core(e) => Some(e),
+            ApiError::Http(_) => None,
+        }
     }
 }
 
-/// The SCIM error a core error becomes. Store failures are logged here, and answered without their details.
-pub fn scim_of(e: &CoreError) -> ScimError {
+/// The status, `scimType` and detail of a core error. Store failures are logged here, and answered without their
+/// details.
+fn describe(e: &CoreError) -> ScimError {
     match e {
-        CoreError::Scim(e) => e.clone(),
+        CoreError::NotFound { what, id } => ScimError::new(404, None, format!("{what} {id} not found.")),
+        CoreError::Conflict { kind, value, level, .. } => {
+            ScimError::new(409, Some(ScimType::Uniqueness), conflict_detail(*kind, value, *level))
+        }
+        CoreError::Invalid { scim_type, detail } => ScimError::new(400, *scim_type, detail.clone()),
+        CoreError::TooMany(detail) => ScimError::new(400, Some(ScimType::TooMany), detail.clone()),
         CoreError::PreconditionFailed { .. } => ScimError::new(
             412,
             None,
             "the resource has changed since the version named in If-Match; read it again and retry",
         ),
+        CoreError::Busy(detail) => ScimError::new(503, None, detail.clone()),
         CoreError::Unauthenticated(detail) => ScimError::new(401, None, detail.clone()),
         CoreError::PermissionDenied(detail) => ScimError::new(403, None, detail.clone()),
         CoreError::RateLimited(seconds) => ScimError::new(
@@ -50,6 +81,10 @@ pub fn scim_of(e: &CoreError) -> ScimError {
             None,
             format!("this token sent more requests than its rate allows; retry in {seconds} s"),
         ),
+        CoreError::Store(idplane_core::error::StoreError::Interrupted(e)) => {
+            tracing::warn!(error = %e, "store work stopped: its request ran out of time");
+            ScimError::new(503, None, "the request took longer than its time limit; retry it, or ask for less")
+        }
         CoreError::Store(e) => {
             tracing::error!(error = %e, "store failure");
             ScimError::new(500, None, "the server could not complete the request; it has been logged")
@@ -57,17 +92,32 @@ pub fn scim_of(e: &CoreError) -> ScimError {
     }
 }
 
+/// The uniqueness conflict worded as Databricks words it: Terraform matches the text.
+fn conflict_detail(kind: PrincipalKind, value: &str, level: Level) -> String {
+    match (kind, level) {
+        (PrincipalKind::User, Level::Account) => format!(
+            "User with email {value} already exists in this account. Note: emails are case insensitive \
+             (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)"
+        ),
+        (PrincipalKind::User, Level::Workspace) => format!("User with username {value} already exists."),
+        (PrincipalKind::Group, _) => format!("Group with name {value} already exists."),
+        (PrincipalKind::ServicePrincipal, _) => {
+            format!("Service principal with application ID {value} already exists.")
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = scim_error_response(&self.to_scim());
-        add_retry_after(&self.0, &mut response);
+        let mut response = scim_error_response(&self.describe());
+        add_retry_after(&self, &mut response);
         response
     }
 }
 
 /// `Retry-After` on a 429, which clients honour before retrying.
-pub fn add_retry_after(e: &CoreError, response: &mut Response) {
-    if let CoreError::RateLimited(seconds) = e
+pub fn add_retry_after(e: &ApiError, response: &mut Response) {
+    if let Some(CoreError::RateLimited(seconds)) = e.core()
         && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
     {
         response.headers_mut().insert(header::RETRY_AFTER, v);

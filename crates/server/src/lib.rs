@@ -15,7 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
-pub mod timed_store;
+pub mod store_times;
 pub mod tls;
 pub mod tokens;
 pub mod workspaces;
@@ -71,14 +71,16 @@ pub struct AppState {
     pub tls: bool,
     pub metrics: Arc<metrics::Metrics>,
     pub auth_cache: Arc<auth_cache::AuthCache>,
-    /// How long the store's operations took (the store above is wrapped to measure them).
-    pub store_times: Arc<timed_store::StoreTimes>,
+    /// How long the store's operations took: the composition root makes the store report to it
+    /// ([`idplane_core::store::StoreObserver`]).
+    pub store_times: Arc<store_times::StoreTimes>,
 }
 
 impl AppState {
+    /// The state of a server on `store`, with default settings. For `/metrics` to show the store's latencies, the
+    /// store must report to [`AppState::store_times`] (see [`AppState::with_store_times`]).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let store_times = Arc::new(timed_store::StoreTimes::default());
-        let store: Arc<dyn Store> = Arc::new(timed_store::TimedStore::new(store, store_times.clone()));
+        let store_times = Arc::new(store_times::StoreTimes::default());
         AppState {
             identities: Identities::new(store.clone()),
             store,
@@ -90,6 +92,12 @@ impl AppState {
             auth_cache: Arc::new(auth_cache::AuthCache::new(std::time::Duration::from_secs(1))),
             store_times,
         }
+    }
+
+    /// Uses `times`, which the store reports to, for `/metrics`.
+    pub fn with_store_times(mut self, times: Arc<store_times::StoreTimes>) -> Self {
+        self.store_times = times;
+        self
     }
 }
 

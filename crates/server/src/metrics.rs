@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use idplane_core::CoreError;
 use idplane_core::principal::PrincipalKind;
-use idplane_core::store::{ListSpec, Listing, TokenFilter};
+use idplane_core::store::{ListSpec, Listing, TokenFilter, Total};
 use idplane_core::tenancy::Scope;
 use idplane_core::token::TokenKind;
 use time::OffsetDateTime;
@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::AppState;
 use crate::context::authenticated;
 use crate::error::ApiError;
-use crate::timed_store::BUCKETS as STORE_BUCKETS;
+use crate::store_times::BUCKETS as STORE_BUCKETS;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -129,10 +129,11 @@ async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, Ap
     for account in s.store.accounts().await.map_err(CoreError::from)? {
         let scope = Scope::Account { account_id: account.id.clone() };
         for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
-            let spec = ListSpec { filter: None, sort: None, offset: 0, limit: 0, after_id: None };
+            let spec = ListSpec { total: Total::Recent, ..ListSpec::page(None, 0) };
             let n = match s.store.list_principals(&scope, kind, &spec).await.map_err(CoreError::from)? {
                 Listing::Page { total, .. } => total,
                 Listing::Candidates(items) => items.len(),
+                Listing::TooMany { scanned } => scanned,
             };
             let _ =
                 writeln!(out, "idplane_principals{{account=\"{}\",kind=\"{}\"}} {n}", label(&account.id), kind.code());

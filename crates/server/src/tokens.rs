@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use idplane_core::CoreError;
 use idplane_core::access::Role;
+use idplane_core::identities;
 use idplane_core::principal::{Principal, PrincipalKind};
-use idplane_core::store::{ListSpec, Listing, TokenFilter};
+use idplane_core::store::TokenFilter;
 use idplane_core::tenancy::Scope;
 use idplane_core::token::{self, Token, TokenKind};
-use idplane_scim::{AttrPath, CompValue, CompareOp, Filter, ScimError};
+use idplane_scim::ScimError;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -224,21 +225,9 @@ async fn on_behalf_of(
         .and_then(Value::as_str)
         .ok_or_else(|| ScimError::invalid_value("application_id is required"))?;
     let scope = Scope::for_workspace(&c.0.workspace);
-    let filter = Filter::Compare(AttrPath::new("applicationId"), CompareOp::Eq, CompValue::String(app_id.to_string()));
-    let spec = ListSpec { filter: Some(&filter), sort: None, offset: 0, limit: 1, after_id: None };
-    let sp =
-        match s.store.list_principals(&scope, PrincipalKind::ServicePrincipal, &spec).await.map_err(CoreError::from)? {
-            Listing::Page { items, .. } => items.into_iter().next(),
-            Listing::Candidates(items) => {
-                let rt = idplane_core::resource_types::of(PrincipalKind::ServicePrincipal);
-                items.into_iter().find(|p| filter.matches(&p.doc, rt))
-            }
-        }
-        .ok_or_else(|| {
-            ScimError::not_found(format!(
-                "Service principal with application ID {app_id} does not exist in this workspace."
-            ))
-        })?;
+    let sp = identities::find_unique(s.store.as_ref(), &scope, PrincipalKind::ServicePrincipal, app_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("Service principal with application ID", app_id))?;
     let w = &c.0.workspace;
     let (lifetime, comment) = (lifetime(&body)?, comment(&body));
     let (secret, t) =

@@ -275,7 +275,7 @@ async fn ws_create(
             Ok(id) => assignment::assign(s.store.as_ref(), &a.workspace, id, permission, a.caller.now, &actor)
                 .await
                 .map(|p| assignment_json(&p, permission))
-                .map_err(|e| DbError(e).message()),
+                .map_err(|e| DbError::from(e).message()),
             Err(e) => Err(e.message()),
         };
         out.push(result.unwrap_or_else(|error| json!({"error": error})));
@@ -285,29 +285,14 @@ async fn ws_create(
 
 /// The account principal an assignment item names.
 async fn find_by_name(s: &AppState, account: &Scope, item: &Value) -> Result<i64, DbError> {
-    let (kind, attr, name) = [
-        (PrincipalKind::User, "userName", "user_name"),
-        (PrincipalKind::Group, "displayName", "group_name"),
-        (PrincipalKind::ServicePrincipal, "applicationId", "service_principal_name"),
+    let (kind, name) = [
+        (PrincipalKind::User, "user_name"),
+        (PrincipalKind::Group, "group_name"),
+        (PrincipalKind::ServicePrincipal, "service_principal_name"),
     ]
     .into_iter()
-    .find_map(|(kind, attr, key)| item.get(key).and_then(Value::as_str).map(|v| (kind, attr, v)))
+    .find_map(|(kind, key)| item.get(key).and_then(Value::as_str).map(|v| (kind, v)))
     .ok_or_else(|| ScimError::invalid_value("name a user_name, group_name or service_principal_name"))?;
-    let filter = idplane_scim::Filter::Compare(
-        idplane_scim::AttrPath::new(attr),
-        idplane_scim::CompareOp::Eq,
-        idplane_scim::CompValue::String(name.to_string()),
-    );
-    let spec = idplane_core::store::ListSpec { filter: Some(&filter), sort: None, offset: 0, limit: 2, after_id: None };
-    let found = match s.store.list_principals(account, kind, &spec).await.map_err(CoreError::from)? {
-        idplane_core::store::Listing::Page { items, .. } => items,
-        idplane_core::store::Listing::Candidates(items) => {
-            let rt = idplane_core::resource_types::of(kind);
-            items.into_iter().filter(|p| filter.matches(&p.doc, rt)).collect()
-        }
-    };
-    found
-        .first()
-        .map(|p| p.id)
-        .ok_or_else(|| ScimError::not_found(format!("Principal {name} not found in account.")).into())
+    let found = idplane_core::identities::find_unique(s.store.as_ref(), account, kind, name).await?;
+    found.map(|p| p.id).ok_or_else(|| CoreError::not_found("Principal", name).into())
 }

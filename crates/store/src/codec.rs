@@ -4,10 +4,14 @@
 use idplane_core::assignment::Permission;
 use idplane_core::audit::{Actor, ActorKind, AuditEntry, AuditRecord, Operation, ResourceType};
 use idplane_core::error::StoreError;
-use idplane_core::principal::{IndexedFields, PrincipalKind};
+use idplane_core::principal::{Home, IndexedFields, Principal, PrincipalKind};
+use idplane_core::tenancy::{Account, Workspace};
+use idplane_core::token::{Token, TokenHash, TokenKind, TokenScope};
 use idplane_scim::filter::fold_case;
 use serde_json::Value;
 use time::OffsetDateTime;
+
+use crate::tx::Row;
 
 pub(crate) fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
     i64::try_from(t.unix_timestamp_nanos()).map_err(|_| StoreError::Backend(format!("timestamp out of range: {t}")))
@@ -57,7 +61,7 @@ pub(crate) fn require_group(kind: PrincipalKind, id: i64) -> Result<(), StoreErr
     }
 }
 
-/// An `audit_log` row in the order of [`crate::sql::AUDIT_COLUMNS`], before conversion.
+/// An `audit_log` row in the order of [`crate::audit::AUDIT_COLUMNS`], before conversion.
 pub(crate) struct AuditRow {
     pub id: i64,
     pub occurred_at: i64,
@@ -74,6 +78,23 @@ pub(crate) struct AuditRow {
 }
 
 impl AuditRow {
+    pub fn read(mut r: Row) -> Result<Self, StoreError> {
+        Ok(AuditRow {
+            id: r.int(0)?,
+            occurred_at: r.int(1)?,
+            account_id: r.text(2)?,
+            workspace_id: r.opt_int(3)?,
+            actor_kind: r.text(4)?,
+            actor_token_id: r.opt_text(5)?,
+            actor_principal_id: r.opt_int(6)?,
+            request_id: r.opt_text(7)?,
+            resource_type: r.text(8)?,
+            resource_id: r.text(9)?,
+            operation: r.text(10)?,
+            changes: r.text(11)?,
+        })
+    }
+
     pub fn into_record(self) -> Result<AuditRecord, StoreError> {
         let id = self.id;
         let unknown =
@@ -108,4 +129,68 @@ impl AuditRow {
 /// The stored form of an entry: the time in nanoseconds and the changes as JSON, the rest as they are.
 pub(crate) fn audit_values(e: &AuditEntry) -> Result<(i64, String), StoreError> {
     Ok((nanos(e.time)?, e.changes_json()))
+}
+
+/// A principal from a row as [`crate::listing::PRINCIPAL_COLUMNS`] selects it, starting at column `at`.
+pub(crate) fn principal(r: &mut Row, at: usize) -> Result<Principal, StoreError> {
+    let id = r.int(at)?;
+    let home = r.int(at + 3)?;
+    let doc = r.text(at + 4)?;
+    Ok(Principal {
+        id,
+        kind: kind(&r.text(at + 1)?)?,
+        account_id: r.text(at + 2)?,
+        home: if home == 0 { Home::Account } else { Home::Workspace(home) },
+        doc: serde_json::from_str(&doc).map_err(|e| StoreError::Backend(format!("document of principal {id}: {e}")))?,
+        version: r.int(at + 5)?,
+        created: time(r.int(at + 6)?)?,
+        last_modified: time(r.int(at + 7)?)?,
+    })
+}
+
+/// A token from a row in the order of [`crate::tokens::TOKEN_COLUMNS`].
+pub(crate) fn token(mut r: Row) -> Result<Token, StoreError> {
+    let id = r.text(0)?;
+    let hash: [u8; 32] =
+        r.bytes(1)?.try_into().map_err(|_| StoreError::Backend(format!("token {id} has a malformed hash")))?;
+    let account_id = r.text(2)?;
+    let code = r.text(8)?;
+    let kind = TokenKind::from_code(&code)
+        .ok_or_else(|| StoreError::Backend(format!("token {id} has an unknown kind {code:?}")))?;
+    let scope = match r.opt_int(3)? {
+        None => TokenScope::Account { account_id },
+        Some(workspace_id) => TokenScope::Workspace { account_id, workspace_id },
+    };
+    Ok(Token {
+        hash: TokenHash(hash),
+        kind,
+        scope,
+        principal_id: r.opt_int(4)?,
+        comment: r.text(5)?,
+        created: time(r.int(6)?)?,
+        expires: r.opt_int(7)?.map(time).transpose()?,
+        id,
+    })
+}
+
+/// An account from `id, name, created`.
+pub(crate) fn account(mut r: Row) -> Result<Account, StoreError> {
+    Ok(Account { id: r.text(0)?, name: r.text(1)?, created: time(r.int(2)?)? })
+}
+
+/// A workspace from `id, account_id, name, identity_federation, created`.
+pub(crate) fn workspace(mut r: Row) -> Result<Workspace, StoreError> {
+    Ok(Workspace {
+        id: r.int(0)?,
+        account_id: r.text(1)?,
+        name: r.text(2)?,
+        identity_federation: r.bool(3)?,
+        created: time(r.int(4)?)?,
+    })
+}
+
+/// A list of ids as the JSON array [`crate::tx::Dialect::id_list`] reads.
+pub(crate) fn id_array(ids: impl IntoIterator<Item = i64>) -> String {
+    let items: Vec<String> = ids.into_iter().map(|id| id.to_string()).collect();
+    format!("[{}]", items.join(","))
 }

@@ -13,6 +13,7 @@ use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::store::Store;
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::auth_cache::AuthCache;
+use idplane_server::store_times::StoreTimes;
 use idplane_server::{AppState, Limits, router};
 use idplane_store::SqliteStore;
 use serde_json::{Value, json};
@@ -65,8 +66,13 @@ async fn app_with(limits: Limits) -> Result<App> {
 /// A fresh app whose state `configure` adjusts before the router is built.
 async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(SqliteStore::open(dir.path())?);
-    serve(store, Some(dir), None, configure).await
+    let times = Arc::new(StoreTimes::default());
+    let store = Arc::new(SqliteStore::open(dir.path())?.observed_by(times.clone()));
+    serve(store, Some(dir), None, |state| {
+        state.store_times = times;
+        configure(state)
+    })
+    .await
 }
 
 /// A fresh app on `backend`; `None` (after a warning) when it is PostgreSQL and there is none.
@@ -266,7 +272,7 @@ async fn user_names_are_unique_case_insensitively_with_databricks_wording() -> R
     let r = app.post(&format!("{WS}/Users"), json!({"userName": "DUP@x.com"})).await?;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["status"], "409");
-    assert!(r.body.get("scimType").is_none(), "Terraform matches the detail alone: {}", r.body);
+    assert_eq!(r.body["scimType"], "uniqueness", "RFC 7644 §3.3, while the detail keeps Databricks' words: {}", r.body);
     assert!(
         r.body["detail"].as_str().unwrap_or_default().starts_with("User with username DUP@x.com already exists"),
         "{}",
@@ -1696,9 +1702,23 @@ async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
     );
     assert!(text.contains(&format!("idplane_principals{{account=\"{}\",kind=\"user\"}} 2", app.account)), "{text}");
     assert!(text.contains("idplane_rate_limited_total 0"));
-    // The store's own latency, by operation: one user inserted through the API.
-    assert!(text.contains("idplane_store_duration_seconds_count{operation=\"insert_principal\"} 1"), "{text}");
-    assert!(text.contains("idplane_store_duration_seconds_bucket{operation=\"insert_principal\",le=\"+Inf\"} 1"));
+    // The store's own latency, by operation: a user inserted through the API is one more insert.
+    let inserts = |text: &str| {
+        let line = "idplane_store_duration_seconds_count{operation=\"insert_principal\"} ";
+        text.lines().find_map(|l| l.strip_prefix(line)).and_then(|n| n.parse::<u64>().ok())
+    };
+    let before = inserts(&text).ok_or_else(|| anyhow::anyhow!("no insert_principal latency: {text}"))?;
+    assert!(text.contains(&format!(
+        "idplane_store_duration_seconds_bucket{{operation=\"insert_principal\",le=\"+Inf\"}} {before}"
+    )));
     assert!(text.contains("idplane_store_duration_seconds_count{operation=\"token_by_hash\"}"), "{text}");
+    app.post(&format!("{WS}/Users"), json!({"userName": "metered2@x.com"})).await?;
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        .body(Body::empty())?;
+    let res = app.router.clone().oneshot(req).await?;
+    let text = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;
+    assert_eq!(inserts(&text), Some(before + 1), "{text}");
     Ok(())
 }

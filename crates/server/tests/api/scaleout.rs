@@ -246,7 +246,7 @@ async fn nodes_starting_together_bootstrap_the_store_once() -> Result<()> {
         }
     }
     assert_eq!(bootstrapped, 1, "exactly one node bootstraps");
-    use idplane_core::store::Store;
+    use idplane_core::store::TenancyStore;
     assert_eq!(stores[2].accounts().await?.len(), 1, "one default account");
     Ok(())
 }

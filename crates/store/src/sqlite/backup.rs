@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{backend, migrations};
+use super::{backend, schema};
 use crate::DATABASE_FILE;
 use idplane_core::error::StoreError;
 
@@ -37,11 +37,11 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<(), StoreError> {
         let version: i64 = conn
             .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))
             .map_err(|_| StoreError::Backend(format!("{} is not an idplane backup", from.display())))?;
-        if version > migrations::latest_version() {
+        if version > crate::schema::latest_version(schema::MIGRATIONS) {
             return Err(StoreError::Backend(format!(
                 "the backup has schema version {version}, newer than this idplane knows ({}): restore it with a newer \
                  idplane",
-                migrations::latest_version()
+                crate::schema::latest_version(schema::MIGRATIONS)
             )));
         }
         let ok: String =

@@ -78,7 +78,9 @@ impl Pool {
         Arc::new(Pool { idle: Mutex::new(connections), permits })
     }
 
-    /// Runs `f` with a connection of this pool on the blocking thread pool, once one is free.
+    /// Runs `f` with a connection of this pool on the blocking thread pool, once one is free. If the caller stops
+    /// waiting (the future is dropped: its request ran out of time), the work is interrupted: the running statement
+    /// fails with `SQLITE_INTERRUPT`, the transaction rolls back, and the connection is free again.
     pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -88,24 +90,54 @@ impl Pool {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        let Some(conn) = self.take() else {
+            return Err(StoreError::Backend("no idle connection despite a permit".into()));
+        };
+        let running = Arc::new(Running { handle: conn.get_interrupt_handle(), active: Mutex::new(true) });
+        let mut guard = InterruptOnDrop(Some(Arc::clone(&running)));
         let pool = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut lease = Lease { conn: pool.take(), pool: &pool };
+        let task = tokio::task::spawn_blocking(move || {
+            let mut lease = Lease { conn: Some(conn), pool: &pool };
             let result = match lease.conn.as_mut() {
                 Some(conn) => f(conn),
-                None => Err(StoreError::Backend("no idle connection despite a permit".into())),
+                None => Err(StoreError::Backend("the lease lost its connection".into())),
             };
+            // No interrupt may reach the connection once it is back in the pool, lent to someone else.
+            *running.active.lock().unwrap_or_else(PoisonError::into_inner) = false;
             drop(lease);
             drop(permit);
             result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        });
+        let out = task.await.map_err(|e| StoreError::Backend(format!("store task failed: {e}")));
+        guard.0 = None;
+        out?
     }
 
     fn take(&self) -> Option<Connection> {
         // The vector is consistent whatever a panicking holder was doing, so a poisoned lock is still usable.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+}
+
+/// The interrupt handle of a lent connection, and whether the work on it is still running.
+struct Running {
+    handle: rusqlite::InterruptHandle,
+    active: Mutex<bool>,
+}
+
+/// Interrupts the work of a lent connection if dropped before that work finished (its caller stopped waiting).
+struct InterruptOnDrop(Option<Arc<Running>>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(running) = self.0.take() {
+            // Held while interrupting, so that the connection cannot go back to the pool in between.
+            let active = running.active.lock().unwrap_or_else(PoisonError::into_inner);
+            if *active {
+                running.handle.interrupt();
+                tracing::debug!("interrupted a store operation whose caller stopped waiting");
+            }
+        }
     }
 }
 

@@ -1,22 +1,9 @@
-//! The PostgreSQL schema, as an ordered list of migrations, and the code that brings a database up to date.
-//!
-//! The same rules as the SQLite migrations: each migration is applied once, in one transaction with its row in
-//! `schema_migrations`; released migrations are never edited; a database at a version this binary does not know is
-//! refused. Versions match the SQLite ones (the same schema, version for version), spelled for PostgreSQL: BIGINT
+//! The PostgreSQL schema, as an ordered list of migrations (the runner is [`crate::schema::migrate`]). Versions match the SQLite ones (the same schema, version for version), spelled for PostgreSQL: BIGINT
 //! for integers and unix-nanosecond timestamps, BOOLEAN for flags, BYTEA for token hashes, and `COLLATE "C"` on
 //! every text column that is compared or sorted, so that comparisons are byte-wise (code point order) as in SQLite
 //! and as the shared SQL assumes, whatever the database's default collation.
 
-use tokio_postgres::Transaction;
-
-use super::backend;
-use idplane_core::error::StoreError;
-
-pub(crate) struct Migration {
-    pub version: i64,
-    pub name: &'static str,
-    pub sql: &'static str,
-}
+use crate::schema::Migration;
 
 /// Every migration, in version order (1, 2, ...). SQLite's planner statistics (`sqlite_stat1`) have no counterpart:
 /// PostgreSQL's autovacuum measures the data.
@@ -92,6 +79,7 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_principal ON tokens (principal_id);
 "#,
+        backfill: None,
     },
     Migration {
         version: 2,
@@ -100,6 +88,7 @@ CREATE INDEX tokens_principal ON tokens (principal_id);
 ALTER TABLE tokens ADD COLUMN kind TEXT COLLATE "C" NOT NULL DEFAULT 'admin';
 CREATE INDEX tokens_account ON tokens (account_id, kind, workspace_id);
 "#,
+        backfill: None,
     },
     Migration {
         version: 3,
@@ -114,6 +103,7 @@ CREATE TABLE workspace_values (
 );
 CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
 "#,
+        backfill: None,
     },
     Migration {
         version: 4,
@@ -122,6 +112,7 @@ CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
 ALTER TABLE memberships ADD COLUMN ref TEXT;
 ALTER TABLE memberships ADD COLUMN display TEXT;
 "#,
+        backfill: None,
     },
     Migration {
         version: 5,
@@ -146,66 +137,19 @@ CREATE INDEX audit_log_actor ON audit_log (account_id, actor_principal_id, occur
 CREATE INDEX audit_log_resource ON audit_log (account_id, resource_id, occurred_at, id);
 CREATE INDEX audit_log_time ON audit_log (occurred_at);
 "#,
+        backfill: None,
+    },
+    Migration {
+        version: 6,
+        name: "email index",
+        sql: r#"
+CREATE TABLE principal_emails (
+    value_key    TEXT COLLATE "C" NOT NULL,
+    principal_id BIGINT NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    PRIMARY KEY (value_key, principal_id)
+);
+CREATE INDEX principal_emails_principal ON principal_emails (principal_id);
+"#,
+        backfill: Some(crate::schema::backfill_emails),
     },
 ];
-
-/// The schema version this binary writes.
-pub(crate) fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-/// An arbitrary key for the advisory lock that serialises migrations of one database across processes.
-const MIGRATION_LOCK: i64 = 0x6964_706c_616e_6501;
-
-/// Brings the database up to [`latest_version`] in `tx`, which the caller commits. Two processes migrating the same
-/// fresh database wait for each other on an advisory lock rather than both creating the tables.
-pub(crate) async fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend("lock migrations"))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    BIGINT PRIMARY KEY,
-             name       TEXT NOT NULL,
-             applied_at BIGINT NOT NULL
-         )",
-    )
-    .await
-    .map_err(backend("create schema_migrations"))?;
-    let current: Option<i64> = tx
-        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(backend("read schema version"))?;
-    let current = current.unwrap_or(0);
-    let latest = latest_version();
-    if current > latest {
-        return Err(StoreError::Backend(format!(
-            "the database is at schema version {current}, newer than this idplane knows (up to {latest}); \
-             it was written by a newer idplane: run that version, or restore a backup"
-        )));
-    }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tracing::info!(version = m.version, name = m.name, "applying database migration");
-        tx.batch_execute(m.sql).await.map_err(|e| StoreError::Backend(format!("migration {}: {e}", m.version)))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) \
-             VALUES ($1, $2, CAST(extract(epoch FROM now()) AS BIGINT))",
-            &[&m.version, &m.name],
-        )
-        .await
-        .map_err(backend("record migration"))?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_match_sqlite() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
-        }
-        assert_eq!(latest_version(), crate::sqlite::migrations::latest_version());
-    }
-}

@@ -1,20 +1,6 @@
-//! The SQLite schema, as an ordered list of migrations, and the code that brings a database up to date.
-//!
-//! A migration is applied once, in a transaction together with its row in `schema_migrations`, so a database is
-//! always at exactly one known version. Migrations are append-only: a released one is never edited, a change is a
-//! new migration. A database at a version this binary does not know (written by a newer idplane) is refused rather
-//! than misread.
+//! The SQLite schema, as an ordered list of migrations (the runner is [`crate::schema::migrate`]).
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-
-use super::backend;
-use idplane_core::error::StoreError;
-
-pub(crate) struct Migration {
-    pub version: i64,
-    pub name: &'static str,
-    pub sql: &'static str,
-}
+use crate::schema::Migration;
 
 /// Every migration, in version order (1, 2, ...).
 ///
@@ -116,6 +102,7 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('assignments', 'assignments_principal', '1000000 2');
 ANALYZE sqlite_schema;
 "#,
+        backfill: None,
     },
     Migration {
         version: 2,
@@ -125,6 +112,7 @@ ANALYZE sqlite_schema;
 ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'admin';
 CREATE INDEX tokens_account ON tokens (account_id, kind, workspace_id);
 "#,
+        backfill: None,
     },
     Migration {
         version: 3,
@@ -141,6 +129,7 @@ CREATE TABLE workspace_values (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
 "#,
+        backfill: None,
     },
     Migration {
         version: 4,
@@ -150,6 +139,7 @@ CREATE INDEX workspace_values_principal ON workspace_values (principal_id);
 ALTER TABLE memberships ADD COLUMN ref TEXT;
 ALTER TABLE memberships ADD COLUMN display TEXT;
 "#,
+        backfill: None,
     },
     Migration {
         version: 5,
@@ -184,79 +174,25 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('audit_log', 'audit_log_time', '1000000 1');
 ANALYZE sqlite_schema;
 "#,
+        backfill: None,
+    },
+    Migration {
+        version: 6,
+        name: "email index",
+        sql: r#"
+-- The case-folded addresses of each user's emails (computed in Rust, as filters fold), so that `emails.value eq`,
+-- which Entra ID's matching and Test Connection send, is an index lookup.
+CREATE TABLE principal_emails (
+    value_key    TEXT NOT NULL,
+    principal_id INTEGER NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    PRIMARY KEY (value_key, principal_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX principal_emails_principal ON principal_emails (principal_id);
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('principal_emails', 'principal_emails', '1000000 1 1'),
+    ('principal_emails', 'principal_emails_principal', '1000000 1');
+ANALYZE sqlite_schema;
+"#,
+        backfill: Some(crate::schema::backfill_emails),
     },
 ];
-
-/// The schema version this binary writes.
-pub(crate) fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-/// Brings the database up to [`latest_version`], in one immediate transaction (so two processes opening the same
-/// fresh database do not both migrate it).
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend("begin migration"))?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER PRIMARY KEY,
-             name       TEXT NOT NULL,
-             applied_at INTEGER NOT NULL
-         ) STRICT",
-    )
-    .map_err(backend("create schema_migrations"))?;
-    let current: i64 = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get::<_, Option<i64>>(0))
-        .optional()
-        .map_err(backend("read schema version"))?
-        .flatten()
-        .unwrap_or(0);
-    let latest = latest_version();
-    if current > latest {
-        return Err(StoreError::Backend(format!(
-            "the database is at schema version {current}, newer than this idplane knows (up to {latest}); \
-             it was written by a newer idplane: run that version, or restore a backup"
-        )));
-    }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tracing::info!(version = m.version, name = m.name, "applying database migration");
-        tx.execute_batch(m.sql).map_err(|e| StoreError::Backend(format!("migration {}: {e}", m.version)))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
-            (m.version, m.name),
-        )
-        .map_err(backend("record migration"))?;
-    }
-    tx.commit().map_err(backend("commit migration"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_count_up_from_one() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
-        }
-    }
-
-    #[test]
-    fn migrating_twice_is_a_no_op() -> anyhow::Result<()> {
-        let mut conn = Connection::open_in_memory()?;
-        migrate(&mut conn)?;
-        migrate(&mut conn)?;
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))?;
-        assert_eq!(n, latest_version());
-        Ok(())
-    }
-
-    #[test]
-    fn a_newer_database_is_refused() -> anyhow::Result<()> {
-        let mut conn = Connection::open_in_memory()?;
-        migrate(&mut conn)?;
-        conn.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', 0)", [latest_version() + 1])?;
-        let err = migrate(&mut conn).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("newer than this idplane"), "{err}");
-        Ok(())
-    }
-}
