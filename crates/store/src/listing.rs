@@ -36,6 +36,40 @@ pub(crate) const PRINCIPAL_COLUMNS: &str =
 /// The display of a principal as [`idplane_core::principal::display_of`] computes it, from the indexed columns.
 pub(crate) const DISPLAY: &str = "COALESCE(p.display_name, p.unique_value, '')";
 
+/// The principals a batch read is about: one (an index probe with `= ?`), or a list (a JSON array, one statement text
+/// whatever its length).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ids {
+    One(i64),
+    Many(String),
+}
+
+impl Ids {
+    pub fn of(ids: &[i64]) -> Ids {
+        match ids {
+            [one] => Ids::One(*one),
+            many => Ids::Many(crate::codec::id_array(many.iter().copied())),
+        }
+    }
+
+    /// `column` is one of these ids.
+    fn condition(&self, d: Dialect, column: &str) -> Sql {
+        let mut s = Sql::new(column);
+        match self {
+            Ids::One(id) => {
+                s.push(" = ").bind(*id);
+            }
+            Ids::Many(json) => {
+                let mut list = Sql::new("");
+                list.bind(json.clone());
+                s.push(" IN (").push(&d.id_list(&list.text)).push(")");
+                s.params.extend(list.params);
+            }
+        }
+        s
+    }
+}
+
 /// The condition (on table alias `p`) that a principal is visible in `scope`; see [`idplane_core::store`].
 ///
 /// Every form starts with `account_id = ? AND home_workspace ...` so that the `(account_id, home_workspace, kind,
@@ -92,32 +126,27 @@ pub(crate) fn select_principal(scope: &Scope, kind: Option<PrincipalKind>, id: i
     s
 }
 
-/// The principals among a JSON array of ids that are visible in `scope`.
-pub(crate) fn select_principals(d: Dialect, scope: &Scope, ids_json: String) -> Sql {
+/// The principals among `ids` that are visible in `scope`.
+pub(crate) fn select_principals(d: Dialect, scope: &Scope, ids: &Ids) -> Sql {
     let mut s = Sql::new("SELECT ");
-    s.push(PRINCIPAL_COLUMNS).push(" FROM principals p WHERE p.id IN (");
-    let mut list = Sql::new("");
-    list.bind(ids_json);
-    s.push(&d.id_list(&list.text)).append(Sql { text: String::new(), params: list.params });
-    s.push(") AND ").append(visible(scope));
+    s.push(PRINCIPAL_COLUMNS).push(" FROM principals p WHERE ").append(ids.condition(d, "p.id"));
+    s.push(" AND ").append(visible(scope));
     s
 }
 
-/// The groups visible in `scope` that the principals of a JSON array of ids belong to, directly or through nested
-/// groups: rows of (principal id, group id, group display, direct), in principal then group id order. `UNION` (not
-/// `UNION ALL`) makes the recursion stop on cycles: each (principal, group, direct) triple is produced once. The walk
-/// goes through every group, visible or not, since membership is transitive whoever may see the middle group. The
-/// groups are reduced to one row each before the join with `principals`: joined directly, SQLite (which cannot
-/// estimate the size of a recursive result) may build a Bloom filter over every principal of the scope.
-pub(crate) fn select_groups_of(d: Dialect, scope: &Scope, ids_json: String) -> Sql {
-    let mut list = Sql::new("");
-    list.bind(ids_json);
+/// The groups visible in `scope` that the principals `ids` belong to, directly or through nested groups: rows of
+/// (principal id, group id, group display, direct), in principal then group id order. `UNION` (not `UNION ALL`)
+/// makes the recursion stop on cycles: each (principal, group, direct) triple is produced once. The walk goes
+/// through every group, visible or not, since membership is transitive whoever may see the middle group. The groups
+/// are reduced to one row each before the join with `principals`: joined directly, SQLite (which cannot estimate the
+/// size of a recursive result) may build a Bloom filter over every principal of the scope.
+pub(crate) fn select_groups_of(d: Dialect, scope: &Scope, ids: &Ids) -> Sql {
     let mut s = Sql::new(
-        "WITH RECURSIVE g (origin, id, direct) AS (SELECT m.member_id, m.group_id, 1 FROM memberships m WHERE m.member_id IN (",
+        "WITH RECURSIVE g (origin, id, direct) AS (SELECT m.member_id, m.group_id, 1 FROM memberships m WHERE ",
     );
-    s.push(&d.id_list(&list.text)).append(Sql { text: String::new(), params: list.params });
+    s.append(ids.condition(d, "m.member_id"));
     s.push(
-        ") UNION SELECT g.origin, m.group_id, 0 FROM memberships m JOIN g ON m.member_id = g.id), \
+        " UNION SELECT g.origin, m.group_id, 0 FROM memberships m JOIN g ON m.member_id = g.id), \
          d (origin, id, direct) AS (SELECT origin, id, MAX(direct) FROM g GROUP BY origin, id) \
          SELECT d.origin, p.id, ",
     );
@@ -128,28 +157,21 @@ pub(crate) fn select_groups_of(d: Dialect, scope: &Scope, ids_json: String) -> S
     s
 }
 
-/// The direct members of the groups of a JSON array of ids, with their kind and display: rows of (group id, member
-/// id, kind, display, given `$ref`, given display), in group then member id order (the primary key's order).
-pub(crate) fn select_members_of(d: Dialect, ids_json: String) -> Sql {
-    let mut list = Sql::new("");
-    list.bind(ids_json);
+/// The direct members of the groups `ids`, with their kind and display: rows of (group id, member id, kind, display,
+/// given `$ref`, given display), in group then member id order (the primary key's order).
+pub(crate) fn select_members_of(d: Dialect, ids: &Ids) -> Sql {
     let mut s = Sql::new("SELECT m.group_id, p.id, p.kind, ");
-    s.push(DISPLAY)
-        .push(", m.ref, m.display FROM memberships m JOIN principals p ON p.id = m.member_id WHERE m.group_id IN (");
-    s.push(&d.id_list(&list.text)).append(Sql { text: String::new(), params: list.params });
-    s.push(") ORDER BY m.group_id, m.member_id");
+    s.push(DISPLAY).push(", m.ref, m.display FROM memberships m JOIN principals p ON p.id = m.member_id WHERE ");
+    s.append(ids.condition(d, "m.group_id"));
+    s.push(" ORDER BY m.group_id, m.member_id");
     s
 }
 
-/// The values in one workspace of the principals of a JSON array of ids: rows of (principal id, attribute, value),
-/// ordered.
-pub(crate) fn select_values_of(d: Dialect, workspace_id: i64, ids_json: String) -> Sql {
+/// The values in one workspace of the principals `ids`: rows of (principal id, attribute, value), ordered.
+pub(crate) fn select_values_of(d: Dialect, workspace_id: i64, ids: &Ids) -> Sql {
     let mut s = Sql::new("SELECT principal_id, attribute, value FROM workspace_values WHERE workspace_id = ");
-    s.bind(workspace_id).push(" AND principal_id IN (");
-    let mut list = Sql::new("");
-    list.bind(ids_json);
-    s.push(&d.id_list(&list.text)).append(Sql { text: String::new(), params: list.params });
-    s.push(") ORDER BY principal_id, attribute, value");
+    s.bind(workspace_id).push(" AND ").append(ids.condition(d, "principal_id"));
+    s.push(" ORDER BY principal_id, attribute, value");
     s
 }
 

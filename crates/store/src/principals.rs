@@ -12,8 +12,8 @@ use idplane_core::store::{
 use idplane_core::tenancy::Scope;
 
 use crate::audit::record;
-use crate::codec::{self, Indexed, id_array, kind, nanos, require_group};
-use crate::listing::{self, ListPlan, ListRead};
+use crate::codec::{self, Indexed, kind, nanos, require_group};
+use crate::listing::{self, Ids, ListPlan, ListRead};
 use crate::tx::{Sql, Tx, params};
 
 const INSERT_PRINCIPAL: &str = "INSERT INTO principals (id, kind, account_id, home_workspace, \
@@ -252,7 +252,7 @@ pub(crate) async fn many(tx: &mut dyn Tx, scope: &Scope, ids: &[i64]) -> Result<
         return Ok(Vec::new());
     }
     let d = tx.dialect();
-    principals_of(tx, &listing::select_principals(d, scope, id_array(ids.iter().copied()))).await
+    principals_of(tx, &listing::select_principals(d, scope, &Ids::of(ids))).await
 }
 
 /// The principal with what `want` asks for.
@@ -281,10 +281,10 @@ pub(crate) async fn complete(
     }
     let d = tx.dialect();
     let index: HashMap<i64, usize> = views.iter().enumerate().map(|(i, v)| (v.principal.id, i)).collect();
-    let all = id_array(views.iter().map(|v| v.principal.id));
-    let ids = || all.clone();
+    let all: Vec<i64> = views.iter().map(|v| v.principal.id).collect();
+    let ids = Ids::of(&all);
     if want.groups {
-        let rows = tx.rows(&listing::select_groups_of(d, scope, ids())).await.map_err(|e| e.during("read groups"))?;
+        let rows = tx.rows(&listing::select_groups_of(d, scope, &ids)).await.map_err(|e| e.during("read groups"))?;
         for mut r in rows {
             let origin = r.int(0)?;
             let group = GroupRef { id: r.int(1)?, display: r.text(2)?, direct: r.int(3)? == 1 };
@@ -297,7 +297,7 @@ pub(crate) async fn complete(
         views.iter().filter(|v| v.principal.kind == PrincipalKind::Group).map(|v| v.principal.id).collect();
     if want.members && !groups.is_empty() {
         let rows =
-            tx.rows(&listing::select_members_of(d, id_array(groups))).await.map_err(|e| e.during("read members"))?;
+            tx.rows(&listing::select_members_of(d, &Ids::of(&groups))).await.map_err(|e| e.during("read members"))?;
         for mut r in rows {
             let group = r.int(0)?;
             let member = Member {
@@ -314,7 +314,7 @@ pub(crate) async fn complete(
     }
     if let Some(workspace_id) = want.values_in {
         let rows = tx
-            .rows(&listing::select_values_of(d, workspace_id, ids()))
+            .rows(&listing::select_values_of(d, workspace_id, &ids))
             .await
             .map_err(|e| e.during("read workspace values"))?;
         for mut r in rows {
@@ -338,7 +338,7 @@ fn push_value(values: &mut WorkspaceValues, attribute: String, value: String) {
 pub(crate) async fn members(tx: &mut dyn Tx, group_id: i64) -> Result<Vec<Member>, StoreError> {
     let d = tx.dialect();
     let rows =
-        tx.rows(&listing::select_members_of(d, id_array([group_id]))).await.map_err(|e| e.during("read members"))?;
+        tx.rows(&listing::select_members_of(d, &Ids::One(group_id))).await.map_err(|e| e.during("read members"))?;
     rows.into_iter()
         .map(|mut r| {
             Ok(Member {
@@ -359,7 +359,7 @@ pub(crate) async fn values(
 ) -> Result<WorkspaceValues, StoreError> {
     let d = tx.dialect();
     let rows = tx
-        .rows(&listing::select_values_of(d, workspace_id, id_array([principal_id])))
+        .rows(&listing::select_values_of(d, workspace_id, &Ids::One(principal_id)))
         .await
         .map_err(|e| e.during("read workspace values"))?;
     let mut out = WorkspaceValues::new();
@@ -379,7 +379,7 @@ pub(crate) async fn count_members(tx: &mut dyn Tx, group_id: i64, cap: usize) ->
 pub(crate) async fn groups_of(tx: &mut dyn Tx, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError> {
     let d = tx.dialect();
     let rows = tx
-        .rows(&listing::select_groups_of(d, scope, id_array([principal_id])))
+        .rows(&listing::select_groups_of(d, scope, &Ids::One(principal_id)))
         .await
         .map_err(|e| e.during("read groups"))?;
     rows.into_iter().map(|mut r| Ok(GroupRef { id: r.int(1)?, display: r.text(2)?, direct: r.int(3)? == 1 })).collect()

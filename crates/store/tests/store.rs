@@ -299,11 +299,18 @@ async fn frequent_lookups_use_indexes() -> Result<()> {
                 plan.join("\n")
             );
         }
-        let plan = store.explain_groups_of(scope, 1234567890123456).await?;
-        if std::env::var_os("SHOW_PLANS").is_some() {
-            eprintln!("groups_of {scope:?}\n  {}", plan.join("\n  "));
+        // The groups of one principal, and of a page of them at once.
+        for ids in [&[1234567890123456][..], &[1234567890123456, 1234567890123457, 1234567890123458]] {
+            let plan = store.explain_groups_of(scope, ids).await?;
+            if std::env::var_os("SHOW_PLANS").is_some() {
+                eprintln!("groups_of {ids:?} {scope:?}\n  {}", plan.join("\n  "));
+            }
+            ensure!(
+                plan.iter().all(|s| reads_only_what_it_finds(s)),
+                "groups_of {ids:?} in {scope:?}:\n{}",
+                plan.join("\n")
+            );
         }
-        ensure!(plan.iter().all(|s| reads_only_what_it_finds(s)), "groups_of in {scope:?}:\n{}", plan.join("\n"));
     }
     Ok(())
 }

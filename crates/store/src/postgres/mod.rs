@@ -276,3 +276,56 @@ fn classify(e: tokio_postgres::Error) -> DbError {
         None => DbError::Other(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The PostgreSQL server of the test suite, if there is one (`scripts/test` starts one).
+    fn server() -> Option<String> {
+        std::env::var("IDPLANE_TEST_DATABASE_URL").ok()
+    }
+
+    fn sleep(seconds: u32) -> Script<i64> {
+        Box::new(move |tx: &mut dyn Tx| {
+            Box::pin(async move {
+                tx.query(&format!("SELECT pg_sleep({seconds})"), &[]).await.map_err(|e| e.during("sleep"))?;
+                Ok(0)
+            })
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_past_the_statement_timeout_is_stopped() -> anyhow::Result<()> {
+        let Some(url) = server() else { return Ok(()) };
+        let store = SqlStore::connect_with(&url, Duration::from_millis(200)).await?;
+        let out = store.backend.read(sleep(30)).await;
+        assert!(matches!(out, Err(StoreError::Interrupted(_))), "{out:?}");
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_whose_caller_stops_waiting_is_cancelled() -> anyhow::Result<()> {
+        let Some(url) = server() else { return Ok(()) };
+        let store = SqlStore::connect(&url).await?;
+        let backend = Arc::clone(&store.backend);
+        let caller = tokio::spawn(async move { backend.read(sleep(300)).await });
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+        tokio::spawn(connection);
+        let sleeping =
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(300)' AND state = 'active'";
+        // The statement runs, then its caller gives up: it stops within a moment, not after 300 s.
+        while client.query_one(sleeping, &[]).await?.get::<_, i64>(0) == 0 {
+            tokio::task::yield_now().await;
+        }
+        caller.abort();
+        let _ = caller.await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while client.query_one(sleeping, &[]).await?.get::<_, i64>(0) > 0 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the statement was not cancelled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}

@@ -5,6 +5,7 @@
 pub mod backup;
 mod pool;
 pub(crate) mod schema;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,17 +23,18 @@ use crate::listing::{self, ListRead};
 use crate::store::{Backend, SqlStore};
 use crate::tx::{Cell, DbError, Dialect, Param, Row, Script, Sql, Tx, complete_now};
 use pool::Pool;
+use writer::Writer;
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "idplane.db";
 
 /// The embedded store: [`SqlStore`] over one SQLite file in a data directory, created and migrated on first open.
 ///
-/// Every write is one immediate transaction on the single writer connection; reads run on a pool of read-only
-/// connections (WAL lets them proceed during a write) and see only committed data. Each transaction runs on tokio's
-/// blocking thread pool, so calls must come from within a tokio runtime. An operation whose caller stops waiting (a
-/// request past its time limit) is interrupted (`sqlite3_interrupt`): its transaction rolls back and its connection
-/// is free again at once.
+/// Writes run on the writer thread, which owns the read-write connection and commits the writes waiting at the
+/// same time together ([`writer`]); reads run on a pool of read-only connections (WAL lets them proceed during a
+/// write) on tokio's blocking thread pool, and see only committed data. Calls must come from within a tokio runtime.
+/// A read whose caller stops waiting (a request past its time limit) is interrupted (`sqlite3_interrupt`): its
+/// connection is free again at once; a write whose caller stops waiting before it started is skipped.
 ///
 /// Durability: WAL with `synchronous=NORMAL`. A write that returned Ok survives the process being killed at any
 /// moment (`kill -9`); the last writes before an operating-system crash or power loss may be lost, the database
@@ -41,9 +43,9 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 /// The SQLite backend of [`SqliteStore`].
 pub struct Sqlite {
-    writer: Arc<Pool>,
-    /// The writer itself for an in-memory database.
-    readers: Arc<Pool>,
+    writer: Writer,
+    /// None for an in-memory database, which only the writer's connection sees: reads go through the writer.
+    readers: Option<Arc<Pool>>,
     path: Option<PathBuf>,
 }
 
@@ -58,7 +60,8 @@ impl SqlStore<Sqlite> {
         migrate(&mut writer)?;
         let readers = (0..reader_count()).map(|_| pool::open_reader(&path)).collect::<Result<Vec<_>, _>>()?;
         tracing::debug!(path = %path.display(), readers = readers.len(), "opened SQLite store");
-        Ok(SqlStore::new(Sqlite { writer: Pool::new(vec![writer]), readers: Pool::new(readers), path: Some(path) }))
+        let writer = Writer::start(writer)?;
+        Ok(SqlStore::new(Sqlite { writer, readers: Some(Pool::new(readers)), path: Some(path) }))
     }
 
     /// A private in-memory store, gone when the last clone is dropped: for tests and trials. Reads and writes share
@@ -66,8 +69,7 @@ impl SqlStore<Sqlite> {
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = pool::open_memory()?;
         migrate(&mut conn)?;
-        let pool = Pool::new(vec![conn]);
-        Ok(SqlStore::new(Sqlite { writer: Arc::clone(&pool), readers: pool, path: None }))
+        Ok(SqlStore::new(Sqlite { writer: Writer::start(conn)?, readers: None, path: None }))
     }
 
     /// The database file, or None in memory.
@@ -89,7 +91,7 @@ impl SqlStore<Sqlite> {
     /// Rows inserted, updated or deleted through this store since it opened (SQLite's `total_changes`, foreign-key
     /// cascades excluded). For diagnostics, and for tests that check what an operation costs.
     pub async fn total_changes(&self) -> Result<u64, StoreError> {
-        self.backend.writer.run(|conn| Ok(conn.total_changes())).await
+        self.backend.writer.raw(|conn| Ok(conn.total_changes())).await
     }
 
     /// SQLite's plan (`EXPLAIN QUERY PLAN`, one line per step) for the statements that would answer this listing:
@@ -119,16 +121,16 @@ impl SqlStore<Sqlite> {
         self.explain(vec![crate::audit::select(query)]).await
     }
 
-    /// SQLite's plan for the statement of [`idplane_core::store::PrincipalStore::groups_of`].
-    pub async fn explain_groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<String>, StoreError> {
-        let ids = crate::codec::id_array([principal_id]);
-        self.explain(vec![listing::select_groups_of(Dialect::Sqlite, scope, ids)]).await
+    /// SQLite's plan for the statement that reads the groups of principals (one, as
+    /// [`idplane_core::store::PrincipalStore::groups_of`] and views do, or a page of them).
+    pub async fn explain_groups_of(&self, scope: &Scope, principal_ids: &[i64]) -> Result<Vec<String>, StoreError> {
+        let ids = listing::Ids::of(principal_ids);
+        self.explain(vec![listing::select_groups_of(Dialect::Sqlite, scope, &ids)]).await
     }
 
     async fn explain(&self, statements: Vec<Sql>) -> Result<Vec<String>, StoreError> {
         self.backend
-            .readers
-            .run(move |conn| {
+            .on_reader(move |conn| {
                 let mut plan = Vec::new();
                 for s in statements {
                     let mut stmt =
@@ -193,15 +195,27 @@ impl Backend for Sqlite {
     }
 
     async fn write<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError> {
-        // IMMEDIATE takes the write lock up front, so a transaction never fails midway on a lock upgrade.
-        self.writer.run(move |conn| in_transaction(conn, "BEGIN IMMEDIATE", true, script)).await
+        self.writer.write(script).await
     }
 
     async fn read<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError> {
         // A read transaction so that its statements see one snapshot; rolled back (it changed nothing) at the end.
         // BEGIN and ROLLBACK are cached statements: most reads are one indexed lookup, and parsing them anew on
         // every call showed in profiles.
-        self.readers.run(move |conn| in_transaction(conn, "BEGIN", false, script)).await
+        self.on_reader(move |conn| in_transaction(conn, "BEGIN", false, script)).await
+    }
+}
+
+impl Sqlite {
+    /// Runs `f` on a read-only connection (the writer's for an in-memory database).
+    async fn on_reader<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.readers {
+            Some(readers) => readers.run(f).await,
+            None => self.writer.raw(f).await,
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! semaphore), and only the SQLite work itself runs on tokio's blocking pool.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -68,19 +69,39 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 /// Connections lent one at a time to blocking tasks.
 pub(super) struct Pool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Lent>>,
     permits: Arc<Semaphore>,
 }
+
+/// A pooled connection and the flag its progress handler checks: set, it stops the running statement (and any
+/// started after) with `SQLITE_INTERRUPT`.
+struct Lent {
+    conn: Connection,
+    stop: Arc<AtomicBool>,
+}
+
+/// How many virtual machine instructions a statement runs between two checks of its connection's stop flag.
+const CHECK_EVERY: i32 = 1000;
 
 impl Pool {
     pub fn new(connections: Vec<Connection>) -> Arc<Pool> {
         let permits = Arc::new(Semaphore::new(connections.len()));
-        Arc::new(Pool { idle: Mutex::new(connections), permits })
+        let lent = connections
+            .into_iter()
+            .map(|conn| {
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = Arc::clone(&stop);
+                conn.progress_handler(CHECK_EVERY, Some(move || flag.load(Ordering::Relaxed)));
+                Lent { conn, stop }
+            })
+            .collect();
+        Arc::new(Pool { idle: Mutex::new(lent), permits })
     }
 
     /// Runs `f` with a connection of this pool on the blocking thread pool, once one is free. If the caller stops
-    /// waiting (the future is dropped: its request ran out of time), the work is interrupted: the running statement
-    /// fails with `SQLITE_INTERRUPT`, the transaction rolls back, and the connection is free again.
+    /// waiting (the future is dropped: its request ran out of time), the work is stopped: the running statement, and
+    /// any `f` starts after, fail with `SQLITE_INTERRUPT`, the transaction rolls back, and the connection is free
+    /// again.
     pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -90,20 +111,30 @@ impl Pool {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Backend("the store is closed".into()))?;
-        let Some(conn) = self.take() else {
+        let Some(lent) = self.take() else {
             return Err(StoreError::Backend("no idle connection despite a permit".into()));
         };
-        let running = Arc::new(Running { handle: conn.get_interrupt_handle(), active: Mutex::new(true) });
-        let mut guard = InterruptOnDrop(Some(Arc::clone(&running)));
+        lent.stop.store(false, Ordering::Relaxed);
+        let running = Arc::new(Running { stop: Arc::clone(&lent.stop), active: Mutex::new(true) });
+        let mut guard = StopOnDrop(Some(Arc::clone(&running)));
         let pool = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
-            let mut lease = Lease { conn: Some(conn), pool: &pool };
-            let result = match lease.conn.as_mut() {
-                Some(conn) => f(conn),
+            let mut lease = Lease { lent: Some(lent), pool: &pool };
+            let result = match lease.lent.as_mut() {
+                Some(lent) => f(&mut lent.conn),
                 None => Err(StoreError::Backend("the lease lost its connection".into())),
             };
-            // No interrupt may reach the connection once it is back in the pool, lent to someone else.
+            // No stop may reach the connection once it is back in the pool, lent to someone else; and it goes back
+            // with no transaction open, even if a stop interrupted the statement that ended one.
             *running.active.lock().unwrap_or_else(PoisonError::into_inner) = false;
+            if let Some(lent) = lease.lent.as_mut() {
+                lent.stop.store(false, Ordering::Relaxed);
+                if !lent.conn.is_autocommit()
+                    && let Err(e) = lent.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %e, "could not end a transaction");
+                }
+            }
             drop(lease);
             drop(permit);
             result
@@ -113,29 +144,29 @@ impl Pool {
         out?
     }
 
-    fn take(&self) -> Option<Connection> {
+    fn take(&self) -> Option<Lent> {
         // The vector is consistent whatever a panicking holder was doing, so a poisoned lock is still usable.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 }
 
-/// The interrupt handle of a lent connection, and whether the work on it is still running.
+/// The stop flag of a lent connection, and whether the work on it is still running.
 struct Running {
-    handle: rusqlite::InterruptHandle,
+    stop: Arc<AtomicBool>,
     active: Mutex<bool>,
 }
 
-/// Interrupts the work of a lent connection if dropped before that work finished (its caller stopped waiting).
-struct InterruptOnDrop(Option<Arc<Running>>);
+/// Stops the work on a lent connection if dropped before that work finished (its caller stopped waiting).
+struct StopOnDrop(Option<Arc<Running>>);
 
-impl Drop for InterruptOnDrop {
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
         if let Some(running) = self.0.take() {
-            // Held while interrupting, so that the connection cannot go back to the pool in between.
+            // Held while stopping, so that the connection cannot go back to the pool in between.
             let active = running.active.lock().unwrap_or_else(PoisonError::into_inner);
             if *active {
-                running.handle.interrupt();
-                tracing::debug!("interrupted a store operation whose caller stopped waiting");
+                running.stop.store(true, Ordering::Relaxed);
+                tracing::debug!("stopped a store operation whose caller stopped waiting");
             }
         }
     }
@@ -144,14 +175,53 @@ impl Drop for InterruptOnDrop {
 /// A borrowed connection, returned to its pool when dropped, even if the task using it panicked (an open
 /// transaction rolls back when its guard drops, before the connection comes back).
 struct Lease<'a> {
-    conn: Option<Connection>,
+    lent: Option<Lent>,
     pool: &'a Pool,
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+        if let Some(lent) = self.lent.take() {
+            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(lent);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read whose caller stops waiting is interrupted, not left running: an endless query ends with
+    /// `SQLITE_INTERRUPT` once its future is dropped (without the interrupt this test never ends).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_whose_caller_stops_waiting_is_interrupted() -> anyhow::Result<()> {
+        let pool = Pool::new(vec![open_memory()?]);
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (outcome, ended) = tokio::sync::oneshot::channel();
+        let reader = Arc::clone(&pool);
+        let endless = async move {
+            reader
+                .run(move |conn| {
+                    let _ = started.send(());
+                    let result = conn.query_row(
+                        "WITH RECURSIVE c (x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    );
+                    let _ = outcome.send(result.map_err(|e| e.sqlite_error_code()));
+                    Ok(())
+                })
+                .await
+        };
+        let caller = tokio::spawn(endless);
+        running.await?;
+        caller.abort();
+        let _ = caller.await;
+        assert_eq!(ended.await?, Err(Some(rusqlite::ErrorCode::OperationInterrupted)));
+        // The connection is back in the pool and works.
+        let n =
+            pool.run(|conn| conn.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)).map_err(backend("x"))).await?;
+        assert_eq!(n, 42);
+        Ok(())
     }
 }
