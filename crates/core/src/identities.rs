@@ -117,7 +117,7 @@ impl Identities {
         }
         let (home, assign_to) = home_for(t.scope, t.kind);
         let principal = Principal {
-            id: ids::new_numeric_id()?,
+            id: ids::new_ordered_id(now)?,
             kind: t.kind,
             account_id: t.scope.account_id().to_string(),
             home,
@@ -142,7 +142,7 @@ impl Identities {
                 // Rendered from what was written: a new principal is in no group yet.
                 Ok(()) => return Ok(self.render(t, &created_view(new, &members), &Projection::default())),
                 // A random id that is taken already: draw another.
-                Err(StoreError::Conflict("id")) => new.principal.id = ids::new_numeric_id()?,
+                Err(StoreError::Conflict("id")) => new.principal.id = ids::new_ordered_id(now)?,
                 Err(e) => return Err(conflict_detail(e, t, &new.principal.doc)),
             }
         }

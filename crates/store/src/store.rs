@@ -31,6 +31,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn write<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError>;
     /// Runs `script` in a read-only transaction: its statements see one snapshot.
     async fn read<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError>;
+    /// [`Backend::read`] for a read known to be short (index lookups of one principal, token, workspace): a backend
+    /// may run it where it stands rather than hand it to another thread.
+    async fn lookup<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError> {
+        self.read(script).await
+    }
 }
 
 /// How long a count of a whole scope may be reused by listings that accept a recent total, unless a write through
@@ -125,6 +130,14 @@ impl<B: Backend> SqlStore<B> {
         out
     }
 
+    /// A short read (see [`Backend::lookup`]).
+    async fn lookup<T: Send + 'static>(&self, operation: &'static str, script: Script<T>) -> Result<T, StoreError> {
+        let start = Instant::now();
+        let out = self.backend.lookup(script).await;
+        self.observe(operation, start);
+        out
+    }
+
     fn observe(&self, operation: &'static str, start: Instant) {
         if let Some(o) = &self.observer {
             o.observe(operation, start.elapsed());
@@ -148,7 +161,7 @@ impl<B: Backend> TenancyStore for SqlStore<B> {
 
     async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         let id = id.to_string();
-        self.read("account", script!(tx => async move { tenancy::account(tx, &id).await })).await
+        self.lookup("account", script!(tx => async move { tenancy::account(tx, &id).await })).await
     }
 
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
@@ -162,7 +175,7 @@ impl<B: Backend> TenancyStore for SqlStore<B> {
     }
 
     async fn workspace(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
-        self.read("workspace", script!(tx => async move { tenancy::workspace(tx, id).await })).await
+        self.lookup("workspace", script!(tx => async move { tenancy::workspace(tx, id).await })).await
     }
 
     async fn workspaces(&self, account_id: &str) -> Result<Vec<Workspace>, StoreError> {
@@ -178,7 +191,7 @@ impl<B: Backend> TenancyStore for SqlStore<B> {
 
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_string();
-        self.read("setting", script!(tx => async move { tenancy::setting(tx, &key).await })).await
+        self.lookup("setting", script!(tx => async move { tenancy::setting(tx, &key).await })).await
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -235,12 +248,12 @@ impl<B: Backend> TokenStore for SqlStore<B> {
 
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<Token>, StoreError> {
         let hash = *hash;
-        self.read("token_by_hash", script!(tx => async move { tokens::by_hash(tx, &hash).await })).await
+        self.lookup("token_by_hash", script!(tx => async move { tokens::by_hash(tx, &hash).await })).await
     }
 
     async fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
         let id = id.to_string();
-        self.read("token", script!(tx => async move { tokens::by_id(tx, &id).await })).await
+        self.lookup("token", script!(tx => async move { tokens::by_id(tx, &id).await })).await
     }
 
     async fn tokens(&self, account_id: &str, filter: &TokenFilter) -> Result<Vec<Token>, StoreError> {
@@ -279,7 +292,7 @@ impl<B: Backend> PrincipalStore for SqlStore<B> {
         id: i64,
     ) -> Result<Option<Principal>, StoreError> {
         let scope = scope.clone();
-        self.read("principal", script!(tx => async move { principals::one(tx, &scope, kind, id).await })).await
+        self.lookup("principal", script!(tx => async move { principals::one(tx, &scope, kind, id).await })).await
     }
 
     async fn view(
@@ -290,12 +303,14 @@ impl<B: Backend> PrincipalStore for SqlStore<B> {
         want: Want,
     ) -> Result<Option<PrincipalView>, StoreError> {
         let scope = scope.clone();
-        self.read("view", script!(tx => async move { principals::view(tx, &scope, kind, id, want).await })).await
+        let view: Script<_> = script!(tx => async move { principals::view(tx, &scope, kind, id, want).await });
+        // A group's members may be many: only a view without them is a short read.
+        if want.members { self.read("view", view).await } else { self.lookup("view", view).await }
     }
 
     async fn principals(&self, scope: &Scope, ids: &[i64]) -> Result<Vec<Principal>, StoreError> {
         let (scope, ids) = (scope.clone(), ids.to_vec());
-        self.read("principals", script!(tx => async move { principals::many(tx, &scope, &ids).await })).await
+        self.lookup("principals", script!(tx => async move { principals::many(tx, &scope, &ids).await })).await
     }
 
     async fn members(&self, group_id: i64) -> Result<Vec<Member>, StoreError> {
@@ -311,13 +326,13 @@ impl<B: Backend> PrincipalStore for SqlStore<B> {
     }
 
     async fn count_members(&self, group_id: i64, cap: usize) -> Result<usize, StoreError> {
-        self.read("count_members", script!(tx => async move { principals::count_members(tx, group_id, cap).await }))
+        self.lookup("count_members", script!(tx => async move { principals::count_members(tx, group_id, cap).await }))
             .await
     }
 
     async fn groups_of(&self, scope: &Scope, principal_id: i64) -> Result<Vec<GroupRef>, StoreError> {
         let scope = scope.clone();
-        self.read("groups_of", script!(tx => async move { principals::groups_of(tx, &scope, principal_id).await }))
+        self.lookup("groups_of", script!(tx => async move { principals::groups_of(tx, &scope, principal_id).await }))
             .await
     }
 

@@ -60,7 +60,7 @@ impl SqlStore<Sqlite> {
         migrate(&mut writer)?;
         let readers = (0..reader_count()).map(|_| pool::open_reader(&path)).collect::<Result<Vec<_>, _>>()?;
         tracing::debug!(path = %path.display(), readers = readers.len(), "opened SQLite store");
-        let writer = Writer::start(writer)?;
+        let writer = Writer::start(writer, Some(pool::open_checkpointer(&path)?))?;
         Ok(SqlStore::new(Sqlite { writer, readers: Some(Pool::new(readers)), path: Some(path) }))
     }
 
@@ -69,7 +69,7 @@ impl SqlStore<Sqlite> {
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = pool::open_memory()?;
         migrate(&mut conn)?;
-        Ok(SqlStore::new(Sqlite { writer: Writer::start(conn)?, readers: None, path: None }))
+        Ok(SqlStore::new(Sqlite { writer: Writer::start(conn, None)?, readers: None, path: None }))
     }
 
     /// The database file, or None in memory.
@@ -203,6 +203,15 @@ impl Backend for Sqlite {
         // BEGIN and ROLLBACK are cached statements: most reads are one indexed lookup, and parsing them anew on
         // every call showed in profiles.
         self.on_reader(move |conn| in_transaction(conn, "BEGIN", false, script)).await
+    }
+
+    /// A short read runs on the calling thread: handing it to the blocking pool and back costs two thread switches,
+    /// more than the read itself.
+    async fn lookup<T: Send + 'static>(&self, script: Script<T>) -> Result<T, StoreError> {
+        match &self.readers {
+            Some(readers) => readers.run_here(move |conn| in_transaction(conn, "BEGIN", false, script)).await,
+            None => self.writer.raw(move |conn| in_transaction(conn, "BEGIN", false, script)).await,
+        }
     }
 }
 

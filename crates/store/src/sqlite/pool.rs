@@ -51,6 +51,15 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens the connection that checkpoints the WAL (read-write: a checkpoint writes the database file).
+pub(super) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Backend(format!("open {} for checkpoints: {e}", path.display())))?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
 /// A private in-memory database: one connection serves reads and writes (in-memory databases have no WAL).
 pub(super) fn open_memory() -> Result<Connection, StoreError> {
     let conn = Connection::open_in_memory().map_err(backend("open in-memory database"))?;
@@ -142,6 +151,23 @@ impl Pool {
         let out = task.await.map_err(|e| StoreError::Backend(format!("store task failed: {e}")));
         guard.0 = None;
         out?
+    }
+
+    /// Runs `f` with a connection of this pool on the calling thread, once one is free: for work known to be short,
+    /// which would spend more on a thread switch than on itself. It runs to its end.
+    pub async fn run_here<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        let Some(lent) = self.take() else {
+            return Err(StoreError::Backend("no idle connection despite a permit".into()));
+        };
+        let mut lease = Lease { lent: Some(lent), pool: self };
+        match lease.lent.as_mut() {
+            Some(lent) => f(&mut lent.conn),
+            None => Err(StoreError::Backend("the lease lost its connection".into())),
+        }
     }
 
     fn take(&self) -> Option<Lent> {

@@ -55,14 +55,29 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn` (opened and migrated).
-    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `conn` (opened and migrated). With `checkpoints`, the writer leaves the WAL's
+    /// checkpoints to that connection, on a thread of its own (see [`checkpoint`]); without (an in-memory database),
+    /// there are none.
+    pub fn start(conn: Connection, checkpoints: Option<Connection>) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
+        let committed = match checkpoints {
+            Some(checkpointer) => {
+                conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+                    .map_err(backend("set wal_autocheckpoint"))?;
+                let (committed, commits) = mpsc::sync_channel::<()>(1);
+                std::thread::Builder::new()
+                    .name("idplane-sqlite-checkpoint".into())
+                    .spawn(move || checkpoint(checkpointer, commits))
+                    .map_err(|e| StoreError::Backend(format!("start the SQLite checkpointer: {e}")))?;
+                Some(committed)
+            }
+            None => None,
+        };
         std::thread::Builder::new()
             .name("idplane-sqlite-writer".into())
-            .spawn(move || run(conn, queue, &taken))
+            .spawn(move || run(conn, queue, &taken, committed))
             .map_err(|e| StoreError::Backend(format!("start the SQLite writer: {e}")))?;
         Ok(Writer { jobs: Mutex::new(jobs), waiting })
     }
@@ -143,7 +158,12 @@ impl Drop for CancelIfQueued {
 }
 
 /// The writer thread: takes the jobs waiting, runs them, until every handle is gone.
-fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, waiting: &std::sync::atomic::AtomicUsize) {
+fn run(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    waiting: &std::sync::atomic::AtomicUsize,
+    committed: Option<mpsc::SyncSender<()>>,
+) {
     while let Ok(first) = queue.recv() {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut next = Some(first);
@@ -161,6 +181,28 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, waiting: &std::sync::at
             }
         }
         commit_group(&mut conn, group);
+        if let Some(committed) = &committed {
+            // One signal waiting is enough: the checkpointer checkpoints everything committed so far.
+            let _ = committed.try_send(());
+        }
+    }
+}
+
+/// The WAL size, in pages, at which the writer checkpoints by itself: only if the checkpointer falls far behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
+/// The least time between two checkpoints of the checkpointer.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The checkpointer thread: after commits, copies what the WAL holds into the database file (a PASSIVE checkpoint,
+/// which waits for no reader or writer), at most every [`CHECKPOINT_INTERVAL`], so that the writer spends its time
+/// on writes. Ends with the writer.
+fn checkpoint(conn: Connection, commits: mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint");
+        }
+        // Pacing, not waiting for an event: commits meanwhile are checkpointed together next time.
+        std::thread::sleep(CHECKPOINT_INTERVAL);
     }
 }
 
@@ -263,7 +305,7 @@ mod tests {
     async fn held_writer() -> anyhow::Result<(Writer, std::sync::mpsc::Sender<()>)> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch("CREATE TABLE t (k TEXT UNIQUE)")?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, None)?;
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let (started, holding) = tokio::sync::oneshot::channel();
         writer.send(Job::Raw(Box::new(move |_| {
