@@ -24,7 +24,7 @@ const SELECT_FOR_UPDATE: &str = "SELECT kind, account_id, version FROM principal
 const UPDATE_PRINCIPAL_DOC: &str = "UPDATE principals SET unique_value = ?, unique_key = ?, \
      external_id = ?, display_name = ?, display_key = ?, active = ?, doc = ? WHERE id = ?";
 const BUMP_VERSION: &str = "UPDATE principals SET version = ?, last_modified = ? WHERE id = ?";
-const DELETE_PRINCIPAL: &str = "DELETE FROM principals WHERE id = ?";
+const DELETE_PRINCIPAL: &str = "DELETE FROM principals WHERE id = ? RETURNING kind, account_id, home_workspace";
 const PRINCIPAL_IN_ACCOUNT: &str = "SELECT 1 FROM principals WHERE id = ? AND account_id = ?";
 const WORKSPACE_IN_ACCOUNT: &str = "SELECT 1 FROM workspaces WHERE id = ? AND account_id = ?";
 /// Assigns a principal to a workspace of its own account (nothing happens for a workspace of another account).
@@ -170,13 +170,23 @@ pub(crate) async fn update(tx: &mut dyn Tx, u: &PrincipalUpdate, audit: &[AuditE
 }
 
 /// Deletes a principal; memberships (both ways), assignments, values, indexed emails and tokens go with it (ON
-/// DELETE CASCADE).
-pub(crate) async fn delete(tx: &mut dyn Tx, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
-    let n = tx.execute(DELETE_PRINCIPAL, &params![id]).await.map_err(|e| e.during("delete principal"))?;
-    if n > 0 {
-        record(tx, audit).await?;
-    }
-    Ok(n > 0)
+/// DELETE CASCADE). What it was, if it was there.
+pub(crate) async fn delete(tx: &mut dyn Tx, id: i64, audit: &[AuditEntry]) -> Result<Option<Deleted>, StoreError> {
+    let Some(mut row) = tx.first(DELETE_PRINCIPAL, &params![id]).await.map_err(|e| e.during("delete principal"))?
+    else {
+        return Ok(None);
+    };
+    let (kind, account_id, home) = (kind(&row.text(0)?)?, row.text(1)?, row.int(2)?);
+    record(tx, audit).await?;
+    let home = if home == 0 { Home::Account } else { Home::Workspace(home) };
+    Ok(Some(Deleted { kind, account_id, home }))
+}
+
+/// What a deleted principal was: where the store counted it.
+pub(crate) struct Deleted {
+    pub kind: PrincipalKind,
+    pub account_id: String,
+    pub home: Home,
 }
 
 /// Adds members to a group: one existence probe and one insert per new member, whatever the size of the group. A

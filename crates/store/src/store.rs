@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use idplane_core::assignment::Permission;
 use idplane_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use idplane_core::error::StoreError;
-use idplane_core::principal::{GroupRef, Member, Principal, PrincipalKind};
+use idplane_core::principal::{GroupRef, Home, Member, Principal, PrincipalKind};
 use idplane_core::store::{
     AssignmentStore, AuditStore, ListSpec, Listing, NewPrincipal, PrincipalStore, PrincipalUpdate, PrincipalView,
     StoreObserver, TenancyStore, TokenFilter, TokenStore, Want, WorkspaceValues,
@@ -91,6 +91,30 @@ impl CountCache {
     fn clear(&self) {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
+
+    /// Forgets the counts of federated workspaces, which assignments and memberships change.
+    fn forget_federated(&self) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.retain(|(scope, _), _| !matches!(scope, Scope::Workspace { federated: true, .. }));
+    }
+
+    /// Counts one principal more (`+1`) or less (`-1`) in the scopes of its home, and forgets federated workspaces.
+    fn adjust(&self, kind: PrincipalKind, account_id: &str, home: Home, delta: isize) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.retain(|(scope, _), _| !matches!(scope, Scope::Workspace { federated: true, .. }));
+        for ((scope, k), (n, _)) in counts.iter_mut() {
+            let counted = *k == kind
+                && scope.account_id() == account_id
+                && match (scope, home) {
+                    (Scope::Account { .. }, Home::Account) => true,
+                    (Scope::Workspace { workspace_id, .. }, Home::Workspace(w)) => *workspace_id == w,
+                    _ => false,
+                };
+            if counted {
+                *n = n.saturating_add_signed(delta);
+            }
+        }
+    }
 }
 
 // The backends are this crate's own: users name `SqliteStore` or `PgStore`, never the bound.
@@ -113,11 +137,14 @@ impl<B: Backend> SqlStore<B> {
         self.counts.clear();
     }
 
+    /// Runs a write. Writes other than inserts and deletes of principals leave the counts of accounts and of
+    /// workspaces without federation as they are, and forget those of federated workspaces (assignments and
+    /// memberships change what they see).
     async fn write<T: Send + 'static>(&self, operation: &'static str, script: Script<T>) -> Result<T, StoreError> {
         let start = Instant::now();
         let out = self.backend.write(script).await;
         if out.is_ok() {
-            self.counts.clear();
+            self.counts.forget_federated();
         }
         self.observe(operation, start);
         out
@@ -185,8 +212,11 @@ impl<B: Backend> TenancyStore for SqlStore<B> {
 
     async fn delete_workspace(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         let audit = audit.to_vec();
-        self.write("delete_workspace", script!(tx => async move { tenancy::delete_workspace(tx, id, &audit).await }))
-            .await
+        let deleted = self
+            .write("delete_workspace", script!(tx => async move { tenancy::delete_workspace(tx, id, &audit).await }))
+            .await?;
+        self.counts.clear();
+        Ok(deleted)
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -281,8 +311,13 @@ impl<B: Backend> TokenStore for SqlStore<B> {
 #[async_trait]
 impl<B: Backend> PrincipalStore for SqlStore<B> {
     async fn insert_principal(&self, new: &NewPrincipal, audit: &[AuditEntry]) -> Result<(), StoreError> {
+        let p = &new.principal;
+        let (kind, account_id, home) = (p.kind, p.account_id.clone(), p.home);
         let (new, audit) = (new.clone(), audit.to_vec());
-        self.write("insert_principal", script!(tx => async move { principals::insert(tx, &new, &audit).await })).await
+        self.write("insert_principal", script!(tx => async move { principals::insert(tx, &new, &audit).await }))
+            .await?;
+        self.counts.adjust(kind, &account_id, home, 1);
+        Ok(())
     }
 
     async fn principal(
@@ -343,7 +378,13 @@ impl<B: Backend> PrincipalStore for SqlStore<B> {
 
     async fn delete_principal(&self, id: i64, audit: &[AuditEntry]) -> Result<bool, StoreError> {
         let audit = audit.to_vec();
-        self.write("delete_principal", script!(tx => async move { principals::delete(tx, id, &audit).await })).await
+        let deleted = self
+            .write("delete_principal", script!(tx => async move { principals::delete(tx, id, &audit).await }))
+            .await?;
+        if let Some(p) = &deleted {
+            self.counts.adjust(p.kind, &p.account_id, p.home, -1);
+        }
+        Ok(deleted.is_some())
     }
 
     async fn list_principals(

@@ -1247,14 +1247,24 @@ pub async fn counts_of_whole_scopes_follow_writes<S: Store>(store: Arc<S>) -> Re
         Listing::Page { total, .. } => Ok(total),
         other => bail!("a page: {other:?}"),
     };
-    ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 0);
+    ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 0, "at first");
     let u = user(&*store, &a, Home::Account, "u@x").await?;
-    ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 1);
+    ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 1, "after an insert");
     user(&*store, &a, Home::Account, "v@x").await?;
     ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 2);
     store.delete_principal(u.id, &[]).await?;
     ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 1);
     ensure!(total(store.list_principals(&s, PrincipalKind::User, &spec(None)).await?)? == 1);
+    // A federated workspace sees what assignments give it.
+    let w = workspace(&*store, &a, true).await?;
+    let ws = Scope::for_workspace(&w);
+    ensure!(total(store.list_principals(&ws, PrincipalKind::User, &recent).await?)? == 0);
+    let assigned = user(&*store, &a, Home::Account, "w@x").await?;
+    store.set_assignment(w.id, assigned.id, Some(Permission::User), &[]).await?;
+    ensure!(total(store.list_principals(&ws, PrincipalKind::User, &recent).await?)? == 1);
+    ensure!(total(store.list_principals(&s, PrincipalKind::User, &recent).await?)? == 2);
+    store.set_assignment(w.id, assigned.id, None, &[]).await?;
+    ensure!(total(store.list_principals(&ws, PrincipalKind::User, &recent).await?)? == 0);
     Ok(())
 }
 
