@@ -340,6 +340,7 @@ async fn main() -> Result<()> {
         Command::Audit { command } => audit_command(command).await,
         Command::Backup { to, store } => {
             sqlite_only(&store, "backup")?;
+            existing_store(&store)?;
             idplane_store::backup::backup(&store.data_dir, &to)?;
             say!("backed up {} to {}", store.data_dir.display(), to.display());
             Ok(())
@@ -361,7 +362,35 @@ fn sqlite_only(store: &StoreArgs, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory.
+/// Refuses to go on when the embedded store the arguments point at does not exist. Only `serve` creates a store:
+/// an admin command run from another directory, or with a mistyped `--data-dir`, would otherwise act on a new, empty
+/// store (`--data-dir` is relative to the current directory) and report success.
+fn existing_store(args: &StoreArgs) -> Result<()> {
+    if args.database_url.is_some() {
+        return Ok(());
+    }
+    let file = args.data_dir.join(idplane_store::DATABASE_FILE);
+    if file.exists() {
+        return Ok(());
+    }
+    let dir = std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    bail!(
+        "there is no idplane store in {} (looked for {}). Point this command at the server's store: \
+         --data-dir DIR (or IDPLANE_DATA_DIR) for the embedded store, --database-url URL (or IDPLANE_DATABASE_URL) for \
+         PostgreSQL. Only `idplane serve` creates a store, at its first start.",
+        dir.display(),
+        idplane_store::DATABASE_FILE
+    )
+}
+
+/// Opens the existing store of an admin command (see [`existing_store`]).
+async fn open_existing(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+    existing_store(args)?;
+    open(args).await
+}
+
+/// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory,
+/// created when it does not exist (at `serve`'s first start).
 async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>> {
     match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -551,13 +580,13 @@ fn print(json: bool, value: &serde_json::Value, human: String) {
 async fn account(command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::Create { name, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let a = Account { id: ids::new_uuid()?, name, created: OffsetDateTime::now_utc() };
             idplane_core::tenancy::create_account(store.as_ref(), &a, &Actor::cli()).await?;
             print(json, &account_json(&a), format!("created account {} ({})", a.id, a.name));
         }
         AccountCommand::List { json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let accounts = store.accounts().await?;
             let list: Vec<_> = accounts.iter().map(account_json).collect();
             let human = accounts.iter().map(|a| format!("{}  {}", a.id, a.name)).collect::<Vec<_>>().join("\n");
@@ -570,7 +599,7 @@ async fn account(command: AccountCommand) -> Result<()> {
 async fn workspace(command: WorkspaceCommand) -> Result<()> {
     match command {
         WorkspaceCommand::Create { account, name, no_identity_federation, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
@@ -585,7 +614,7 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
             print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
         }
         WorkspaceCommand::List { account, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let list = store.workspaces(&account).await?;
             let human = list.iter().map(|w| format!("{}  {}", w.id, w.name)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(list.iter().map(workspace_json).collect()), human);
@@ -617,7 +646,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             (account, workspace, principal, comment, lifetime_seconds, json, store)
         }
         TokenCommand::RotateScim { account, grace_seconds, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
@@ -633,7 +662,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::List { account, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let tokens = store.tokens(&account, &TokenFilter::default()).await?;
             let human = tokens
                 .iter()
@@ -644,7 +673,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::Delete { id, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let Some(t) = store.token(&id).await? else { bail!("no token {id}") };
             if !idplane_core::token::revoke(store.as_ref(), &t, OffsetDateTime::now_utc(), &Actor::cli()).await? {
                 bail!("no token {id}");
@@ -653,7 +682,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let store = open(&store).await?;
+    let store = open_existing(&store).await?;
     if store.account(&account).await?.is_none() {
         bail!("no account {account}");
     }
@@ -773,13 +802,13 @@ async fn audit_command(command: AuditCommand) -> Result<()> {
                 limit,
                 ..AuditQuery::default()
             };
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let (records, _) = audit::page(store.as_ref(), &query).await?;
             let human = records.iter().map(|r| audit_line(&r.entry)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(records.iter().map(|r| r.to_json()).collect()), human);
         }
         AuditCommand::Purge { retention, before, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let (removed, cutoff) = match before {
                 Some(b) => {
                     let cutoff = instant("--before", &b, now)?;

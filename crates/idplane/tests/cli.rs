@@ -631,3 +631,43 @@ async fn audit_list_and_purge_work_on_the_live_store() -> Result<()> {
     drop(server);
     Ok(())
 }
+
+/// Only `serve` creates a store: an admin command pointed at a directory without one (the relative default, from
+/// another directory) refuses, says where it looked and how to point it at the right store, and creates nothing.
+#[test]
+fn admin_commands_refuse_to_create_a_store() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let commands: [&[&str]; 10] = [
+        &["account", "list"],
+        &["account", "create", "--name", "acme"],
+        &["workspace", "list", "--account", "a"],
+        &["token", "list", "--account", "a"],
+        &["token", "create", "--account", "a"],
+        &["token", "rotate-scim", "--account", "a"],
+        &["token", "delete", "--id", "x"],
+        &["audit", "list"],
+        &["audit", "purge"],
+        &["backup", "--to", "copy.db"],
+    ];
+    let expected = std::path::absolute(tmp.path().join("idplane-data"))?;
+    for args in commands {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(tmp.path())
+            .env_remove("IDPLANE_DATA_DIR")
+            .env_remove("IDPLANE_DATABASE_URL")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "idplane {args:?} must fail: {stderr}");
+        assert!(stderr.contains(&expected.display().to_string()), "idplane {args:?} names where it looked: {stderr}");
+        for hint in ["--data-dir", "IDPLANE_DATA_DIR", "--database-url"] {
+            assert!(stderr.contains(hint), "idplane {args:?} says how to point it elsewhere ({hint}): {stderr}");
+        }
+        assert!(!tmp.path().join("idplane-data").exists(), "idplane {args:?} created a store");
+    }
+    // A mistyped --data-dir is refused the same way.
+    let out = Command::new(BIN).args(["account", "list", "--data-dir"]).arg(tmp.path().join("typo")).output()?;
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("typo").exists());
+    Ok(())
+}
