@@ -650,11 +650,8 @@ async fn token(command: TokenCommand) -> Result<()> {
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
-            if grace_seconds < 0 {
-                bail!("--grace-seconds must not be negative");
-            }
+            let grace = idplane_core::token::lifetime("--grace-seconds", grace_seconds, true)?;
             let now = OffsetDateTime::now_utc();
-            let grace = time::Duration::seconds(grace_seconds);
             let (secret, t) =
                 idplane_core::token::rotate_scim_token(store.as_ref(), &account, grace, now, &Actor::cli()).await?;
             let value = json!({"token_value": secret.expose(), "token_info": token_json(&t)});
@@ -707,8 +704,10 @@ async fn token(command: TokenCommand) -> Result<()> {
     }
     let now = OffsetDateTime::now_utc();
     let expires = match lifetime_seconds {
-        Some(s) if s > 0 => Some(now + time::Duration::seconds(s)),
-        Some(_) => bail!("--lifetime-seconds must be positive"),
+        Some(s) => {
+            let lifetime = idplane_core::token::lifetime("--lifetime-seconds", s, false)?;
+            Some(now.checked_add(lifetime).context("--lifetime-seconds: the expiry time would be out of range")?)
+        }
         None => None,
     };
     let secret = Secret::generate()?;

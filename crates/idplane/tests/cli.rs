@@ -671,3 +671,26 @@ fn admin_commands_refuse_to_create_a_store() -> Result<()> {
     assert!(!tmp.path().join("typo").exists());
     Ok(())
 }
+
+/// Lifetimes and grace periods past 100 years are refused with the limit named, not a crash.
+#[tokio::test]
+async fn token_lifetimes_past_the_maximum_are_refused_naming_the_limit() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, Some("dapi-lifetime-test"))?;
+    let account = admin(&data, &["account", "list"])?[0]["account_id"].as_str().context("account id")?.to_string();
+    for args in [
+        ["token", "create", "--account", &account, "--lifetime-seconds", "9223372036854775807"],
+        ["token", "create", "--account", &account, "--lifetime-seconds", "3155760001"],
+        ["token", "rotate-scim", "--account", &account, "--grace-seconds", "9223372036854775807"],
+    ] {
+        let out = Command::new(BIN).args(args).arg("--data-dir").arg(&data).output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "idplane {args:?} fails as a refusal, not a panic: {stderr}");
+        assert!(stderr.contains("3155760000") && stderr.contains("100 years"), "idplane {args:?}: {stderr}");
+    }
+    let made = admin(&data, &["token", "create", "--account", &account, "--lifetime-seconds", "3155760000"])?;
+    assert!(made["token_info"]["expiry_time"].as_i64().is_some_and(|t| t > 0), "{made}");
+    drop(server);
+    Ok(())
+}

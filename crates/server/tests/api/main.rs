@@ -624,6 +624,21 @@ async fn index_lookups_and_filters_fold_case_the_same_way() -> Result<()> {
     Ok(())
 }
 
+/// Numbers at and past the edges of what a field can hold, as JSON numbers and as strings.
+fn huge_numbers() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    prop::sample::select(vec![
+        json!(1_000_000_000_000i64),
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(1e300),
+        json!("9223372036854775807"),
+        json!("-9223372036854775808"),
+        json!("99999999999999999999"),
+    ])
+}
+
 /// Arbitrary JSON, biased towards SCIM's own words so that deep paths get exercised.
 fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
     use proptest::prelude::*;
@@ -661,10 +676,15 @@ fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
         "id",
         "meta",
         "groups",
+        "lifetime_seconds",
+        "application_id",
+        "comment",
+        "token_id",
     ]);
     let key = prop_oneof![words.clone().prop_map(str::to_string), "[a-zA-Z$.:\\[\\] \"]{0,12}"];
     let leaf = prop_oneof![
         Just(Value::Null),
+        huge_numbers(),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
@@ -682,12 +702,15 @@ fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
 #[test]
 fn no_client_input_produces_a_server_error() -> Result<()> {
     use proptest::prelude::*;
+    const APPLICATION_ID: &str = "33333333-4444-5555-6666-777777777777";
     let rt = tokio::runtime::Runtime::new()?;
     let app = rt.block_on(app())?;
     let (user, group) = rt.block_on(async {
         let user = app.user(WS, "target@x.com").await?;
         let g =
             app.post(&format!("{WS}/Groups"), json!({"displayName": "target", "members": [{"value": user}]})).await?;
+        let sp = json!({"applicationId": APPLICATION_ID, "displayName": "target"});
+        assert_eq!(app.post(&format!("{WS}/ServicePrincipals"), sp).await?.status, StatusCode::CREATED);
         anyhow::Ok((user, g.body["id"].as_str().unwrap_or_default().to_string()))
     })?;
     let endpoints = vec![
@@ -701,7 +724,19 @@ fn no_client_input_produces_a_server_error() -> Result<()> {
         (Method::POST, format!("{WS}/Bulk")),
         (Method::POST, format!("{WS}/Users/.search")),
         (Method::POST, format!("{WS}/.search")),
+        (Method::POST, "/api/2.0/token/create".to_string()),
+        (Method::POST, "/api/2.0/token/delete".to_string()),
+        (Method::POST, "/api/2.0/token-management/on-behalf-of/tokens".to_string()),
     ];
+    // Token bodies with the fields the token APIs read, holding edge values, next to arbitrary ones.
+    let token_body = (huge_numbers(), proptest::bool::ANY).prop_map(move |(lifetime, sp)| {
+        let mut body = json!({"lifetime_seconds": lifetime, "comment": "prop"});
+        if sp && let Some(o) = body.as_object_mut() {
+            o.insert("application_id".into(), json!(APPLICATION_ID));
+        }
+        body
+    });
+    let body = prop_oneof![arbitrary_json(), token_body];
     let query = prop_oneof![
         Just(String::new()),
         "(filter|attributes|excludedAttributes|sortBy|sortOrder|startIndex|count|cursor)=[a-zA-Z0-9 .\\[\\]\"():-]{0,24}"
@@ -709,14 +744,17 @@ fn no_client_input_produces_a_server_error() -> Result<()> {
     let config = ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() };
     let mut runner = proptest::test_runner::TestRunner::new(config);
     runner
-        .run(&(0..endpoints.len(), arbitrary_json(), query), |(i, body, query)| {
+        .run(&(0..endpoints.len(), body, query), |(i, body, query)| {
             let (method, uri) = &endpoints[i];
+            let databricks = !uri.starts_with(WS);
             let uri = format!("{uri}?{}", query.replace(' ', "+").replace('"', "%22"));
             let r = rt
                 .block_on(app.send(method.clone(), &uri, Some(body.clone()), &[]))
                 .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{method} {uri}: {e}")))?;
             prop_assert!(r.status.as_u16() < 500, "{} {} {} answered {}: {}", method, uri, body, r.status, r.body);
-            if r.status.is_client_error() {
+            if r.status.is_client_error() && databricks {
+                prop_assert!(r.body["error_code"].is_string(), "{} {}: {}", method, uri, r.body);
+            } else if r.status.is_client_error() {
                 prop_assert_eq!(&r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
             }
             Ok(())
@@ -1099,6 +1137,34 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     let r = app.get_as(&format!("{WS}/Me"), old.expose()).await?;
     assert_scim_error(&r, 401, None);
     assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("expired")), "{}", r.body);
+    Ok(())
+}
+
+/// Lifetimes past the documented maximum (100 years) are a 400 naming the limit, not an overflow that drops the
+/// connection: as numbers, as strings, on both token APIs.
+#[tokio::test]
+async fn token_lifetimes_past_the_maximum_get_400_naming_the_limit() -> Result<()> {
+    let app = app().await?;
+    let app_id = "22222222-3333-4444-5555-666666666666";
+    let r = app.post(&format!("{WS}/ServicePrincipals"), json!({"applicationId": app_id, "displayName": "sp"})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let max = idplane_core::token::MAX_LIFETIME.whole_seconds();
+    for lifetime in [json!(1_000_000_000_000i64), json!(i64::MAX), json!("9223372036854775807"), json!(max + 1)] {
+        for (uri, body) in [
+            ("/api/2.0/token/create", json!({"lifetime_seconds": lifetime})),
+            (
+                "/api/2.0/token-management/on-behalf-of/tokens",
+                json!({"application_id": app_id, "lifetime_seconds": lifetime}),
+            ),
+        ] {
+            let r = app.post(uri, body).await?;
+            assert_databricks_error(&r, 400, "INVALID_PARAMETER_VALUE");
+            let message = r.body["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&max.to_string()) && message.contains("100 years"), "{uri}: {message}");
+        }
+    }
+    let r = app.post("/api/2.0/token/create", json!({"lifetime_seconds": max})).await?;
+    assert_eq!(r.status, StatusCode::OK, "the maximum itself is accepted: {}", r.body);
     Ok(())
 }
 
