@@ -18,6 +18,7 @@ use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
+use idplane_server::serve::{self, ConnectionLimits};
 use idplane_server::{AppState, Limits, router, tls};
 use idplane_store::{PgStore, SqliteStore};
 use serde_json::json;
@@ -103,6 +104,16 @@ struct ServeArgs {
     /// Longest a request may take before it is answered 503.
     #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
     request_timeout_seconds: u64,
+    /// How long a client has to send a request's headers (from the connection's opening for the first request,
+    /// from its first byte for the next ones); then the connection is closed.
+    #[arg(long, env = "IDPLANE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_read_timeout_seconds: u64,
+    /// How long a kept-alive connection may stay silent between requests before it is closed.
+    #[arg(long, env = "IDPLANE_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    idle_timeout_seconds: u64,
+    /// Most connections open at once; more wait to be accepted. Keep it below the open-file limit (ulimit -n).
+    #[arg(long, env = "IDPLANE_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
     /// How long this node may rely on a token, role or workspace it read, so that a change made through another
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
@@ -461,10 +472,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.auth_cache = Arc::new(AuthCache::new(Duration::from_secs_f64(args.auth_cache_seconds)));
     state.tls = tls_config.is_some();
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
-    match tls_config {
-        Some((config, _)) => tls::serve(listener, router(state), config, shutdown_signal()).await,
-        None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?,
-    }
+    let connections = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_seconds.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    serve::serve(listener, router(state), tls_config.map(|(config, _)| config), connections, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -525,7 +525,7 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     std::fs::write(
         &file,
         "listen = \"127.0.0.1:9999\"\nrate_limit_per_second = 0.5\nrate-limit-burst = 1\nrequest_timeout_seconds = 30\n\
-         database_url = \"postgres://app:s3cret@db/idplane\"\n",
+         database_url = \"postgres://app:s3cret@db/idplane\"\nheader_read_timeout_seconds = 5\n",
     )?;
     let out = Command::new(BIN)
         .args(["config", "--json", "--request-timeout-seconds", "10", "--config"])
@@ -542,6 +542,9 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     assert_eq!(pair("request-timeout-seconds"), Some((json!("10"), json!("flag"))), "a flag beats both");
     assert_eq!(pair("data-dir").map(|p| p.1), Some(json!("default")));
     assert_eq!(pair("audit-retention-days"), Some((json!("365"), json!("default"))));
+    assert_eq!(pair("header-read-timeout-seconds"), Some((json!("5"), json!("file"))));
+    assert_eq!(pair("idle-timeout-seconds"), Some((json!("60"), json!("default"))));
+    assert_eq!(pair("max-connections"), Some((json!("512"), json!("default"))));
     assert_eq!(pair("database-url").map(|p| p.0), Some(json!("postgres://app:***@db/idplane")), "secrets masked");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown environment variable IDPLANE_NOT_A_SETTING"));

@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
+pub mod serve;
 pub mod timed_store;
 pub mod tls;
 pub mod tokens;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod audit;
+mod connections;
 mod entra;
 mod postgres;
 mod scaleout;
