@@ -358,10 +358,44 @@ async fn main() -> Result<()> {
         }
         Command::Restore { from, store } => {
             sqlite_only(&store, "restore")?;
+            // A server running on the directory would keep writing to the store it has open, and lose those writes
+            // at its next start: refused while one runs, and none can start until the restore is done.
+            let _lock = lock_data_dir(
+                &store.data_dir,
+                "restore refused: a running server would keep writing to the replaced store and lose those writes",
+            )?;
             idplane_store::backup::restore(&from, &store.data_dir)?;
             say!("restored {} into {}", from.display(), store.data_dir.display());
             Ok(())
         }
+    }
+}
+
+/// The file in a data directory that `serve` holds an exclusive lock on for as long as it runs.
+const LOCK_FILE: &str = "idplane.lock";
+
+/// Takes the exclusive lock of a data directory (creating the directory), or says who holds it: `serve` holds it
+/// while it runs, `restore` while it replaces the store. The lock goes with the process, however it ends.
+fn lock_data_dir(dir: &std::path::Path, holder: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            bail!(
+                "{holder}: an idplane server is running on the data directory {} (it holds {LOCK_FILE}); stop it first",
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
 }
 
@@ -437,6 +471,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         bail!("--auth-cache-seconds must be between 0 and 3600, not {}", args.auth_cache_seconds);
     }
     init_logging(args.log_json);
+    // Held until serve returns: restore refuses to replace the store under a running server.
+    let _lock = match store_args.database_url {
+        None => Some(lock_data_dir(&store_args.data_dir, "serve refused")?),
+        Some(_) => None,
+    };
     let store = open(store_args).await?;
     let now = OffsetDateTime::now_utc();
     let bootstrap_token = std::env::var("IDPLANE_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());

@@ -697,3 +697,40 @@ async fn token_lifetimes_past_the_maximum_are_refused_naming_the_limit() -> Resu
     drop(server);
     Ok(())
 }
+
+/// `restore` refuses while a server runs on the data directory (the writes it acknowledged afterwards would be lost
+/// at its next start), and so does a second `serve`; once the server stops, the restore goes through.
+#[tokio::test]
+async fn restore_refuses_while_a_server_holds_the_data_directory() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let token = "dapi-restore-lock-test";
+    let server = Server::start(&data, Some(token))?;
+    let backup = tmp.path().join("backup.db");
+    let out = Command::new(BIN).args(["backup", "--to"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = Command::new(BIN).args(["restore", "--from"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restore under a running server must fail: {stderr}");
+    assert!(stderr.contains("server is running") && stderr.contains("stop it first"), "{stderr}");
+    assert!(stderr.contains(&std::path::absolute(&data)?.display().to_string()), "names the directory: {stderr}");
+    assert!(!data.join("idplane.db.before-restore").exists(), "nothing was replaced");
+    let users = format!("{}/api/2.0/preview/scim/v2/Users", server.origin);
+    let (status, _) = call(reqwest::Method::POST, &users, token, Some(json!({"userName": "after@x.com"}))).await?;
+    assert_eq!(status, 201, "the server goes on serving its store");
+
+    let second = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
+        .output()?;
+    assert!(!second.status.success(), "a second server on the same directory is refused");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("server is running"));
+
+    assert!(server.terminate()?.success());
+    let out = Command::new(BIN).args(["restore", "--from"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "once the server stopped: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("idplane.db.before-restore").exists());
+    Ok(())
+}
