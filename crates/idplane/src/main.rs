@@ -114,6 +114,10 @@ struct ServeArgs {
     /// Most connections open at once; more wait to be accepted. Keep it below the open-file limit (ulimit -n).
     #[arg(long, env = "IDPLANE_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Also serve every account's metrics, and the process's own, at /metrics on this address, without a token: for
+    /// an interface only the monitoring reaches (off by default).
+    #[arg(long, env = "IDPLANE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// How long this node may rely on a token, role or workspace it read, so that a change made through another
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
@@ -486,12 +490,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let tls_config = tls_config(tls, addr)?;
     let scheme = if tls_config.is_some() { "https" } else { "http" };
     let origin = public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => {
+            let l =
+                tokio::net::TcpListener::bind(at).await.with_context(|| format!("listening for metrics on {at}"))?;
+            Some(l)
+        }
+        None => None,
+    };
     let (account, ws) = wait_for_defaults(store.as_ref()).await?;
     say!("idplane is serving on {origin} (data {})", store_args.describe());
     say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
     say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
     if let Some((_, Some(fingerprint))) = &tls_config {
         say!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}");
+    }
+    if let Some(l) = &metrics_listener {
+        say!("  metrics (no token): http://{}/metrics", l.local_addr()?);
     }
     match created {
         Some(Bootstrapped { secret, .. }) if !from_env => {
@@ -516,7 +531,24 @@ async fn serve(args: ServeArgs) -> Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout_seconds.max(1)),
         max_connections: args.max_connections.max(1),
     };
-    serve::serve(listener, router(state), tls_config.map(|(config, _)| config), connections, shutdown_signal()).await;
+    // One signal stops every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    if let Some(l) = metrics_listener {
+        let metrics = idplane_server::metrics::internal_router(state.clone());
+        tokio::spawn(serve::serve(l, metrics, None, connections, until_stopped()));
+    }
+    let tls = tls_config.map(|(config, _)| config);
+    serve::serve(listener, router(state), tls, connections, until_stopped()).await;
     tracing::info!("stopped");
     Ok(())
 }

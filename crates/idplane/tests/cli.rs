@@ -734,3 +734,24 @@ async fn restore_refuses_while_a_server_holds_the_data_directory() -> Result<()>
     assert!(data.join("idplane.db.before-restore").exists());
     Ok(())
 }
+
+/// The admin token printed at first start reads its account's metrics; `--metrics-listen` serves every series, the
+/// process's own included, without a token, on an address of its own.
+#[tokio::test]
+async fn metrics_for_the_admin_token_and_on_the_internal_address() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let args = [std::ffi::OsStr::new("--metrics-listen"), std::ffi::OsStr::new("127.0.0.1:0")];
+    let server = Server::start_with(&tmp.path().join("data"), None, &args)?;
+    let token = server.value("admin token:").context("token")?;
+    let res = reqwest::Client::new().get(format!("{}/metrics", server.origin)).bearer_auth(&token).send().await?;
+    assert_eq!(res.status().as_u16(), 200, "the README's admin token is an administrative token");
+    assert!(!res.text().await?.contains("idplane_store_duration_seconds"), "the process's series are internal");
+    let internal = server.value("metrics (no token):").context("the internal metrics URL in the banner")?;
+    let res = reqwest::get(&internal).await?;
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await?.contains("idplane_store_duration_seconds_count"));
+    let elsewhere = internal.replace("/metrics", "/api/2.0/preview/scim/v2/Users");
+    assert_eq!(reqwest::get(&elsewhere).await?.status().as_u16(), 404, "the internal address serves metrics only");
+    assert!(server.terminate()?.success());
+    Ok(())
+}

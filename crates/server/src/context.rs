@@ -153,8 +153,11 @@ pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime)
         }
     };
     access::unexpired(&token, now)?;
+    if let Some(account) = parts.extensions.get::<crate::metrics::RequestAccount>() {
+        account.set(token.scope.account_id());
+    }
     if let Err(seconds) = state.limiter.check(&token.id, std::time::Instant::now()) {
-        state.metrics.rate_limited();
+        state.metrics.rate_limited(token.scope.account_id());
         return Err(CoreError::RateLimited(seconds).into());
     }
     Ok(token)

@@ -1736,36 +1736,87 @@ async fn requests_past_their_time_limit_get_503() -> Result<()> {
     Ok(())
 }
 
+async fn metrics_text(app: &App, token: &str) -> Result<(StatusCode, String)> {
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())?;
+    let res = app.router.clone().oneshot(req).await?;
+    let status = res.status();
+    Ok((status, String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?))
+}
+
+/// An account's administrators (the admin token printed at first start included) see their own account's requests,
+/// latencies and gauges on `/metrics`, nothing of other accounts and nothing of the process; the internal metrics
+/// address serves everything without a token.
 #[tokio::test]
 async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
     let app = app().await?;
     app.get(&format!("{WS}/Users?count=0")).await?;
     app.post(&format!("{WS}/Users"), json!({"userName": "metered@x.com"})).await?;
-    // The bootstrap token acts as the admin user: metrics want a principal-less administrative token.
-    assert_scim_error(&app.get("/metrics").await?, 403, None);
-    let admin = app.token_for(TokenScope::Account { account_id: app.account.clone() }, None).await?;
-    let req = Request::builder()
-        .uri("/metrics")
-        .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-        .body(Body::empty())?;
-    let res = app.router.clone().oneshot(req).await?;
+    // Another account, with a user and a request of its own.
+    let other = "other-account";
+    let now = time::OffsetDateTime::now_utc();
+    let acme = idplane_core::tenancy::Account { id: other.into(), name: "other".into(), created: now };
+    idplane_core::tenancy::create_account(app.store.as_ref(), &acme, &idplane_core::audit::Actor::cli()).await?;
+    let other_admin = app.token_for(TokenScope::Account { account_id: other.into() }, None).await?;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/2.0/accounts/{other}/scim/v2/Users"),
+            Some(json!({"userName": "hidden@other.com"})),
+            &[("authorization", &format!("Bearer {other_admin}"))],
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // The README's admin token (it acts as the admin user, an account admin) is an administrative token.
+    let (status, text) = metrics_text(&app, TOKEN).await?;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let mine = format!("account=\"{}\"", app.account);
+    assert!(
+        text.contains(&format!(
+            "idplane_requests_total{{{mine},route=\"/api/2.0/preview/scim/v2/Users\",method=\"POST\",status=\"201\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "idplane_request_duration_seconds_count{{{mine},route=\"/api/2.0/preview/scim/v2/Users\"}} 2"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("idplane_principals{{{mine},kind=\"user\"}} 2")), "{text}");
+    assert!(text.contains(&format!("idplane_rate_limited_total{{{mine}}} 0")), "{text}");
+    assert!(!text.contains(other), "nothing of another account: {text}");
+    assert!(!text.contains("idplane_store_duration_seconds"), "nothing of the process: {text}");
+    assert!(!text.contains("account=\"\""), "nor requests without a token: {text}");
+
+    // A principal-less administrative token of the other account sees that account only.
+    let (status, text) = metrics_text(&app, &other_admin).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(&format!("idplane_principals{{account=\"{other}\",kind=\"user\"}} 1")), "{text}");
+    assert!(!text.contains(&app.account), "{text}");
+
+    // Tokens that administer no account: a workspace token, a personal token, a token of a user who is no admin.
+    let ws_token = app
+        .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
+        .await?;
+    assert_scim_error(&app.get_as("/metrics", &ws_token).await?, 403, None);
+    let pat = app.post("/api/2.0/token/create", json!({"comment": "m"})).await?;
+    let pat = pat.body["token_value"].as_str().unwrap_or_default().to_string();
+    assert_scim_error(&app.get_as("/metrics", &pat).await?, 403, None);
+    let user: i64 = app.user(&app.acct(), "plain@x.com").await?.parse()?;
+    let plain = app.token_for(TokenScope::Account { account_id: app.account.clone() }, Some(user)).await?;
+    assert_scim_error(&app.get_as("/metrics", &plain).await?, 403, None);
+
+    // The internal address: everything, without a token.
+    let internal = idplane_server::metrics::internal_router(AppState::new(app.store.clone()));
+    let res = internal.oneshot(Request::builder().uri("/metrics").body(Body::empty())?).await?;
     assert_eq!(res.status(), StatusCode::OK);
     let text = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;
-    assert!(
-        text.contains(
-            "idplane_requests_total{route=\"/api/2.0/preview/scim/v2/Users\",method=\"POST\",status=\"201\"} 1"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("idplane_request_duration_seconds_count{route=\"/api/2.0/preview/scim/v2/Users\"} 2"),
-        "{text}"
-    );
-    assert!(text.contains(&format!("idplane_principals{{account=\"{}\",kind=\"user\"}} 2", app.account)), "{text}");
-    assert!(text.contains("idplane_rate_limited_total 0"));
-    // The store's own latency, by operation: one user inserted through the API.
-    assert!(text.contains("idplane_store_duration_seconds_count{operation=\"insert_principal\"} 1"), "{text}");
-    assert!(text.contains("idplane_store_duration_seconds_bucket{operation=\"insert_principal\",le=\"+Inf\"} 1"));
-    assert!(text.contains("idplane_store_duration_seconds_count{operation=\"token_by_hash\"}"), "{text}");
+    assert!(text.contains(&format!("idplane_principals{{account=\"{other}\",kind=\"user\"}} 1")), "{text}");
+    assert!(text.contains(&format!("idplane_principals{{{mine},kind=\"user\"}} 3")), "{text}");
+    assert!(text.contains("# TYPE idplane_store_duration_seconds histogram"), "{text}");
     Ok(())
 }
