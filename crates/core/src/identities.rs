@@ -84,7 +84,7 @@ impl Identities {
         let body = account_body(t, body)?;
         let rt = t.resource_type();
         let mut doc = normalize(rt, &body)?;
-        let members = self.take_members(t, &mut doc).await?;
+        let members = self.take_members(t, &mut doc, None).await?;
         let values = take_workspace_values(t, &mut doc, false)?;
         strip_unstored(&mut doc);
         // Databricks creates users and service principals active unless told otherwise.
@@ -143,7 +143,7 @@ impl Identities {
         let body = account_body(t, body)?;
         let rt = t.resource_type();
         let mut doc = normalize(rt, &body)?;
-        let members = self.take_members(t, &mut doc).await?;
+        let members = self.take_members(t, &mut doc, id.parse().ok()).await?;
         let values = take_workspace_values(t, &mut doc, true)?;
         strip_unstored(&mut doc);
         for _ in 0..MAX_RETRIES {
@@ -399,8 +399,9 @@ impl Identities {
         self.store.principal(t.scope, Some(t.kind), n).await?.ok_or_else(|| not_found(t, id))
     }
 
-    /// Removes `members` from a group document and resolves it to principal ids visible in the scope.
-    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<NewMember>> {
+    /// Removes `members` from a group document and resolves it to principal ids visible in the scope; `group` is the
+    /// id of the group being replaced, which cannot be its own member.
+    async fn take_members(&self, t: &Target<'_>, doc: &mut Value, group: Option<i64>) -> Result<Vec<NewMember>> {
         let Some(items) = doc.as_object_mut().and_then(|o| o.shift_remove("members")) else {
             return Ok(Vec::new());
         };
@@ -408,13 +409,13 @@ impl Identities {
             Value::Array(items) => items,
             other => vec![other],
         };
-        self.resolve_members(t, &items, false).await
+        self.resolve_members(t, &items, group).await
     }
 
-    /// The members `items` name, with the `$ref` and `display` written for them. Unless `lenient`, an item that
-    /// names no principal visible here is a 400; PATCH `add` is lenient, as scim-sanity expects (adding what cannot
-    /// be a member changes nothing), while POST and PUT, which state the whole member list, are not.
-    async fn resolve_members(&self, t: &Target<'_>, items: &[Value], lenient: bool) -> Result<Vec<NewMember>> {
+    /// The members `items` name, with the `$ref` and `display` written for them. An item that names no principal
+    /// visible here (not an id, no such principal, one of another account or workspace) or that names `group` itself
+    /// is a 400 naming it, alike for POST, PUT and PATCH: a client that is told nothing would believe the member added.
+    async fn resolve_members(&self, t: &Target<'_>, items: &[Value], group: Option<i64>) -> Result<Vec<NewMember>> {
         let mut members: Vec<NewMember> = Vec::with_capacity(items.len());
         for item in items {
             let raw = item.get("value").or(Some(item)).and_then(|v| match v {
@@ -424,9 +425,6 @@ impl Identities {
             });
             let id = raw.as_deref().and_then(|r| r.parse::<i64>().ok());
             let Some(id) = id else {
-                if lenient {
-                    continue;
-                }
                 return Err(match raw {
                     None => ScimError::invalid_value("each member needs a \"value\" with the member's id"),
                     Some(raw) => ScimError::invalid_value(format!(
@@ -435,6 +433,9 @@ impl Identities {
                 }
                 .into());
             };
+            if group == Some(id) {
+                return Err(ScimError::invalid_value(format!("group {id} cannot be a member of itself")).into());
+            }
             let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
             let member = NewMember { id, reference: text("$ref"), display: text("display") };
             match members.iter_mut().find(|m| m.id == id) {
@@ -444,12 +445,8 @@ impl Identities {
         }
         let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
         let found = self.store.principals(t.scope, &ids).await?;
-        if found.len() != ids.len() {
-            if !lenient {
-                let missing = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)).copied().unwrap_or_default();
-                return Err(missing_member(missing));
-            }
-            members.retain(|m| found.iter().any(|p| p.id == m.id));
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|p| p.id == **id)) {
+            return Err(missing_member(*missing));
         }
         Ok(members)
     }
@@ -488,9 +485,9 @@ impl Identities {
 
     async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
         Ok(match change {
-            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members(t, &items, true).await?)],
+            MemberChange::Add(items) => vec![MemberOp::Add(self.resolve_members(t, &items, Some(group_id)).await?)],
             MemberChange::Replace(items) => {
-                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items, false).await?)]
+                vec![MemberOp::Clear, MemberOp::Add(self.resolve_members(t, &items, Some(group_id)).await?)]
             }
             MemberChange::RemoveAll => vec![MemberOp::Clear],
             MemberChange::RemoveValues(items) => vec![MemberOp::Remove(member_ids_lenient(&items))],

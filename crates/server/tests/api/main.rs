@@ -455,6 +455,67 @@ async fn groups_track_members_and_users_see_direct_and_indirect_groups() -> Resu
     Ok(())
 }
 
+/// A member that cannot be one (not an id, no such principal, the group itself, a principal of another account) is
+/// a 400 `invalidValue` naming it, whether the client POSTs, PUTs or PATCHes it in; nothing changes.
+#[tokio::test]
+async fn members_that_cannot_be_are_refused_alike_by_post_put_and_patch() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let user = app.user(&acct, "member@x.com").await?;
+    let g = app.post(&format!("{acct}/Groups"), json!({"displayName": "g", "members": [{"value": user}]})).await?;
+    let group = g.body["id"].as_str().unwrap_or_default().to_string();
+    let other = "members-other-account";
+    let now = time::OffsetDateTime::now_utc();
+    let account = idplane_core::tenancy::Account { id: other.into(), name: "other".into(), created: now };
+    idplane_core::tenancy::create_account(app.store.as_ref(), &account, &idplane_core::audit::Actor::cli()).await?;
+    let other_admin = app.token_for(TokenScope::Account { account_id: other.into() }, None).await?;
+    let stranger = app
+        .send(
+            Method::POST,
+            &format!("/api/2.0/accounts/{other}/scim/v2/Users"),
+            Some(json!({"userName": "stranger@other.com"})),
+            &[("authorization", &format!("Bearer {other_admin}"))],
+        )
+        .await?;
+    let stranger = stranger.body["id"].as_str().unwrap_or_default().to_string();
+    let deleted = app.user(&acct, "deleted@x.com").await?;
+    assert_eq!(app.send(Method::DELETE, &format!("{acct}/Users/{deleted}"), None, &[]).await?.status, 204);
+
+    for bad in ["not-a-number", "1234567890123456", group.as_str(), stranger.as_str(), deleted.as_str()] {
+        let members = json!([{"value": user}, {"value": bad}]);
+        if bad != group {
+            // (A new group may hold the existing one.)
+            let body = json!({"displayName": format!("new {bad}"), "members": members});
+            assert_scim_error(&app.post(&format!("{acct}/Groups"), body).await?, 400, Some("invalidValue"));
+        }
+        let r = app
+            .send(
+                Method::PUT,
+                &format!("{acct}/Groups/{group}"),
+                Some(json!({"displayName": "g", "members": members})),
+                &[],
+            )
+            .await?;
+        assert_scim_error(&r, 400, Some("invalidValue"));
+        assert!(r.body["detail"].as_str().is_some_and(|d| d.contains(bad)), "names the member: {}", r.body);
+        for op in ["add", "replace"] {
+            let r = app
+                .patch(&format!("{acct}/Groups/{group}"), json!([{"op": op, "path": "members", "value": members}]))
+                .await?;
+            assert_scim_error(&r, 400, Some("invalidValue"));
+            assert!(r.body["detail"].as_str().is_some_and(|d| d.contains(bad)), "PATCH {op} names {bad}: {}", r.body);
+        }
+        let r = app
+            .patch(&format!("{acct}/Groups/{group}"), json!([{"op": "add", "value": {"members": [{"value": bad}]}}]))
+            .await?;
+        assert_scim_error(&r, 400, Some("invalidValue"));
+    }
+    let g = app.get(&format!("{acct}/Groups/{group}")).await?;
+    let members: Vec<&Value> = g.body["members"].as_array().into_iter().flatten().map(|m| &m["value"]).collect();
+    assert_eq!(members, [&json!(user)], "nothing changed: {}", g.body);
+    Ok(())
+}
+
 #[tokio::test]
 async fn discovery_describes_what_is_served() -> Result<()> {
     let app = app().await?;
