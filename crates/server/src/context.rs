@@ -307,9 +307,7 @@ pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError>
 /// the one named by `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
 pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
     refuse_scim_token(token)?;
-    let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
-        .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
-        .map(str::trim);
+    let named = named_workspace(parts)?;
     let id = match (&token.scope, named) {
         (TokenScope::Workspace { workspace_id, .. }, Some(named)) if named != workspace_id.to_string() => {
             return Err(CoreError::PermissionDenied(format!(
@@ -319,7 +317,7 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
         }
         (TokenScope::Workspace { workspace_id, .. }, _) => *workspace_id,
         (_, Some(named)) => named.parse::<i64>().map_err(|_| {
-            ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id, not \"{named}\""))
+            ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id (digits), not \"{named}\""))
         })?,
         (_, None) => match default_workspace(state).await? {
             Some(ws) => ws.id,
@@ -335,6 +333,26 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
         Some(ws) if ws.account_id == token.scope.account_id() => Ok(Scope::for_workspace(&ws)),
         _ => Err(CoreError::PermissionDenied(format!("this token is not valid for workspace {id}")).into()),
     }
+}
+
+/// The workspace a request names with `X-Databricks-Workspace-Id` (or else the legacy `X-Databricks-Org-Id`),
+/// trimmed. A header that is present but not text (a byte outside visible ASCII) is a 400: taken as absent, it would
+/// send the request to the default workspace.
+fn named_workspace(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    for name in [&X_DATABRICKS_WORKSPACE_ID, &X_DATABRICKS_ORG_ID] {
+        if let Some(value) = parts.headers.get(name) {
+            let text = value.to_str().map_err(|_| {
+                ApiError::status(
+                    400,
+                    format!(
+                        "the {name} header must be a workspace id (digits); this one holds bytes that are not ASCII"
+                    ),
+                )
+            })?;
+            return Ok(Some(text.trim()));
+        }
+    }
+    Ok(None)
 }
 
 /// `scheme://host[:port]` as the client addressed this server.

@@ -1202,6 +1202,53 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     Ok(())
 }
 
+/// Sends `method uri` with the admin token, a JSON body and one raw header value (which may hold any bytes).
+async fn send_raw_header(app: &App, method: Method, uri: &str, name: &str, value: &[u8]) -> Result<Reply> {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "idp.test")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(name, axum::http::HeaderValue::from_bytes(value)?)
+        .body(Body::from(
+            if uri.starts_with(WS) { json!({"userName": "misrouted@x.com"}) } else { json!({}) }.to_string(),
+        ))?;
+    let res = app.router.clone().oneshot(req).await?;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = serde_json::from_slice(&res.into_body().collect().await?.to_bytes())?;
+    Ok(Reply { status, headers, body })
+}
+
+/// A workspace header that is not text (a non-ASCII byte before a valid id) is a 400, not an absent header that
+/// would send the write to the default workspace; so is a Content-Type that is not text. SCIM paths answer SCIM
+/// errors, Databricks paths Databricks errors.
+#[tokio::test]
+async fn malformed_workspace_and_content_type_headers_get_400() -> Result<()> {
+    let app = app().await?;
+    let id = app.workspace.to_string();
+    let malformed = [b"\xe9".as_slice(), id.as_bytes()].concat();
+    for name in ["x-databricks-workspace-id", "x-databricks-org-id"] {
+        let r = send_raw_header(&app, Method::POST, &format!("{WS}/Users"), name, &malformed).await?;
+        assert_scim_error(&r, 400, None);
+        assert!(r.body["detail"].as_str().is_some_and(|d| d.contains(name)), "{}", r.body);
+        let r = send_raw_header(&app, Method::POST, "/api/2.0/token/create", name, &malformed).await?;
+        assert_databricks_error(&r, 400, "INVALID_PARAMETER_VALUE");
+    }
+    let content_type = b"application/scim+json\xff";
+    let r = send_raw_header(&app, Method::POST, &format!("{WS}/Users"), "content-type", content_type).await?;
+    assert_scim_error(&r, 400, Some("invalidSyntax"));
+    let r = send_raw_header(&app, Method::POST, "/api/2.0/token/create", "content-type", content_type).await?;
+    assert_databricks_error(&r, 400, "INVALID_PARAMETER_VALUE");
+    let r = app.get(&format!("{WS}/Users?filter=userName+eq+%22misrouted@x.com%22")).await?;
+    assert_eq!(r.body["totalResults"], 0, "nothing was written: {}", r.body);
+    // A well-formed header still works.
+    let r =
+        send_raw_header(&app, Method::POST, &format!("{WS}/Users"), "x-databricks-workspace-id", id.as_bytes()).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok(())
+}
+
 /// Lifetimes past the documented maximum (100 years) are a 400 naming the limit, not an overflow that drops the
 /// connection: as numbers, as strings, on both token APIs.
 #[tokio::test]
