@@ -31,7 +31,7 @@ use idplane_core::identities::Identities;
 use idplane_core::store::Store;
 use idplane_scim::ScimError;
 
-use crate::error::scim_error_response;
+use crate::error::{error_for_path, scim_error_response};
 
 /// Request limits.
 #[derive(Debug, Clone)]
@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(error::uniform_errors))
         .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
         .layer(axum::middleware::from_fn_with_state(state.limits.max_header_bytes, header_limit))
@@ -127,13 +128,14 @@ pub async fn time_limit(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let path = request.uri().path().to_string();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => scim_error_response(&ScimError::new(
-            StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-            None,
+        Err(_) => error_for_path(
+            &path,
+            StatusCode::SERVICE_UNAVAILABLE,
             format!("the request took longer than {} s; retry it, or ask for less", limit.as_secs()),
-        )),
+        ),
     }
 }
 
@@ -146,11 +148,11 @@ async fn header_limit(
 ) -> Response {
     let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if size > limit {
-        return scim_error_response(&ScimError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16(),
-            None,
+        return error_for_path(
+            request.uri().path(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!("the request headers take {size} bytes; send at most {limit}"),
-        ));
+        );
     }
     next.run(request).await
 }
@@ -163,6 +165,6 @@ pub(crate) async fn method_not_allowed() -> Response {
     ))
 }
 
-async fn not_found() -> Response {
-    scim_error_response(&ScimError::new(404, None, "no such endpoint"))
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error_for_path(uri.path(), StatusCode::NOT_FOUND, "no such endpoint")
 }

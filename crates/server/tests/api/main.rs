@@ -1249,6 +1249,122 @@ async fn malformed_workspace_and_content_type_headers_get_400() -> Result<()> {
     Ok(())
 }
 
+/// Every route, walked with undecodable segments (`%FF`), bad queries and every method: no error is plain text, and
+/// none a server error. SCIM paths answer SCIM Error messages; Databricks paths Databricks errors.
+#[tokio::test]
+async fn no_route_answers_an_error_outside_its_api_shape() -> Result<()> {
+    let app = app().await?;
+    let account = app.account.clone();
+    let mut templates: Vec<String> = Vec::new();
+    for base in [
+        WS.to_string(),
+        "/api/2.0/preview/scim".into(),
+        "/api/2.0/accounts/{account_id}/scim/v2".into(),
+        "/api/2.0/account/scim/v2".into(),
+    ] {
+        for endpoint in ["Users", "Groups", "ServicePrincipals"] {
+            templates.push(format!("{base}/{endpoint}"));
+            templates.push(format!("{base}/{endpoint}/.search"));
+            templates.push(format!("{base}/{endpoint}/{{id}}"));
+        }
+        for rest in [
+            "Me",
+            ".search",
+            "Bulk",
+            "ServiceProviderConfig",
+            "ResourceTypes",
+            "ResourceTypes/{id}",
+            "Schemas",
+            "Schemas/{id}",
+        ] {
+            templates.push(format!("{base}/{rest}"));
+        }
+    }
+    for prefix in ["/api/2.0/accounts/{account_id}/workspaces", "/api/2.0/preview/accounts/{account_id}/workspaces"] {
+        let assignments = format!("{prefix}/{{workspace_id}}/permissionassignments");
+        templates.extend([
+            prefix.to_string(),
+            format!("{prefix}/{{workspace_id}}"),
+            assignments.clone(),
+            format!("{assignments}/permissions"),
+            format!("{assignments}/principals/{{principal_id}}"),
+        ]);
+    }
+    templates.extend(
+        [
+            "/api/2.0/preview/permissionassignments",
+            "/api/2.0/preview/permissionassignments/principals/{principal_id}",
+            "/api/2.0/token/create",
+            "/api/2.0/token/list",
+            "/api/2.0/token/delete",
+            "/api/2.0/token-management/tokens",
+            "/api/2.0/token-management/tokens/{token_id}",
+            "/api/2.0/token-management/on-behalf-of/tokens",
+            "/api/2.0/accounts/{account_id}/audit",
+            "/api/2.0/audit",
+            "/.well-known/databricks-config",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/api/2.0/nothing",
+        ]
+        .map(str::to_string),
+    );
+    let queries = [
+        "",
+        "?filter=%FF",
+        "?filter=userName+eq&attributes=%FF&excludedAttributes=%FF&count=x&startIndex=-1&sortBy=%FF&sortOrder=up",
+        "?cursor=%FF&count=99999999999999999999",
+        "?limit=%FF&start_time=%FF&page_token=%FF&created_by_id=%FF&workspace_id=x",
+        "?%FF=%FF",
+    ];
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let mut checked = 0;
+    for template in &templates {
+        let valid = template.replace("{account_id}", &account).replace("{workspace_id}", &app.workspace.to_string());
+        let broken = template.replace("{account_id}", "%FF").replace("{workspace_id}", "%FF");
+        let mut paths = vec![
+            valid.replace("{id}", "%FF").replace("{principal_id}", "%FF").replace("{token_id}", "%FF"),
+            broken.replace("{id}", "%FF").replace("{principal_id}", "%FF").replace("{token_id}", "%FF"),
+            format!("{}/%FF", valid.replace("{id}", "1").replace("{principal_id}", "1").replace("{token_id}", "1")),
+        ];
+        // Only broken paths: a valid one would, say, DELETE the default workspace and leave the rest untested.
+        paths.retain(|p| p.contains("%FF"));
+        paths.dedup();
+        for path in paths {
+            for query in queries {
+                for method in &methods {
+                    let uri = format!("{path}{query}");
+                    let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+                    let r = app.send(method.clone(), &uri, body, &[]).await?;
+                    checked += 1;
+                    assert!(r.status.as_u16() < 500, "{method} {uri} answered {}: {}", r.status, r.body);
+                    if r.status.is_client_error() {
+                        let databricks =
+                            (path.starts_with("/api/") && !path.contains("/scim")) || path.starts_with("/.well-known/");
+                        if databricks {
+                            assert!(r.body["error_code"].is_string(), "{method} {uri}: {} {}", r.status, r.body);
+                            assert!(r.header(header::CONTENT_TYPE).starts_with("application/json"), "{method} {uri}");
+                        } else {
+                            assert_eq!(
+                                r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+                                "{method} {uri}: {} {}",
+                                r.status, r.body
+                            );
+                            assert!(
+                                r.header(header::CONTENT_TYPE).starts_with("application/scim+json"),
+                                "{method} {uri}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 2000, "{checked} requests");
+    Ok(())
+}
+
 /// Lifetimes past the documented maximum (100 years) are a 400 naming the limit, not an overflow that drops the
 /// connection: as numbers, as strings, on both token APIs.
 #[tokio::test]
