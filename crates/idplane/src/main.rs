@@ -167,6 +167,9 @@ enum Command {
         /// The new file.
         #[arg(long)]
         to: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -175,6 +178,9 @@ enum Command {
         /// The backup file.
         #[arg(long)]
         from: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -353,14 +359,15 @@ async fn main() -> Result<()> {
         Command::Workspace { command } => workspace(command).await,
         Command::Token { command } => token(command).await,
         Command::Audit { command } => audit_command(command).await,
-        Command::Backup { to, store } => {
+        Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
             existing_store(&store)?;
             idplane_store::backup::backup(&store.data_dir, &to)?;
-            say!("backed up {} to {}", store.data_dir.display(), to.display());
+            let value = json!({"data_dir": store.data_dir.display().to_string(), "backup": to.display().to_string()});
+            print(json, &value, format!("backed up {} to {}", store.data_dir.display(), to.display()));
             Ok(())
         }
-        Command::Restore { from, store } => {
+        Command::Restore { from, json, store } => {
             sqlite_only(&store, "restore")?;
             // A server running on the directory would keep writing to the store it has open, and lose those writes
             // at its next start: refused while one runs, and none can start until the restore is done.
@@ -369,7 +376,9 @@ async fn main() -> Result<()> {
                 "restore refused: a running server would keep writing to the replaced store and lose those writes",
             )?;
             idplane_store::backup::restore(&from, &store.data_dir)?;
-            say!("restored {} into {}", from.display(), store.data_dir.display());
+            let value =
+                json!({"data_dir": store.data_dir.display().to_string(), "restored": from.display().to_string()});
+            print(json, &value, format!("restored {} into {}", from.display(), store.data_dir.display()));
             Ok(())
         }
     }
@@ -499,23 +508,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => None,
     };
     let (account, ws) = wait_for_defaults(store.as_ref()).await?;
-    say!("idplane is serving on {origin} (data {})", store_args.describe());
-    say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
-    say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
+    // The banner is written at once, so that no log line (stderr, on the same terminal) lands inside it.
+    let mut banner = vec![
+        format!("idplane is serving on {origin} (data {})", store_args.describe()),
+        format!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id),
+        format!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id),
+    ];
     if let Some((_, Some(fingerprint))) = &tls_config {
-        say!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}");
+        banner.push(format!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}"));
     }
     if let Some(l) = &metrics_listener {
-        say!("  metrics (no token): http://{}/metrics", l.local_addr()?);
+        banner.push(format!("  metrics (no token): http://{}/metrics", l.local_addr()?));
     }
     match created {
         Some(Bootstrapped { secret, .. }) if !from_env => {
-            say!("  admin token:        {}", secret.expose());
-            say!("  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)");
+            banner.push(format!("  admin token:        {}", secret.expose()));
+            banner.push(
+                "  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)".into(),
+            );
         }
-        Some(_) => say!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
-        None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
+        Some(_) => banner.push("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN".into()),
+        None => banner
+            .push("  admin token:        as printed at first start (create more with `idplane token create`)".into()),
     }
+    say!("{}", banner.join("\n"));
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
     let mut state = AppState::new(store);
     state.public_url = public_url.clone();
@@ -699,6 +715,9 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
         }
         WorkspaceCommand::List { account, json, store } => {
             let store = open_existing(&store).await?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
             let list = store.workspaces(&account).await?;
             let human = list.iter().map(|w| format!("{}  {}", w.id, w.name)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(list.iter().map(workspace_json).collect()), human);
@@ -744,6 +763,9 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
         TokenCommand::List { account, json, store } => {
             let store = open_existing(&store).await?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
             let tokens = store.tokens(&account, &TokenFilter::default()).await?;
             let human = tokens
                 .iter()
@@ -886,6 +908,11 @@ async fn audit_command(command: AuditCommand) -> Result<()> {
                 ..AuditQuery::default()
             };
             let store = open_existing(&store).await?;
+            if let Some(account) = &query.account_id
+                && store.account(account).await?.is_none()
+            {
+                bail!("no account {account}");
+            }
             let (records, _) = audit::page(store.as_ref(), &query).await?;
             let human = records.iter().map(|r| audit_line(&r.entry)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(records.iter().map(|r| r.to_json()).collect()), human);

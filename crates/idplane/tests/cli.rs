@@ -755,3 +755,73 @@ async fn metrics_for_the_admin_token_and_on_the_internal_address() -> Result<()>
     assert!(server.terminate()?.success());
     Ok(())
 }
+
+/// The admin commands behave alike: every one that takes `--account` says "no account" for one that does not exist;
+/// `backup` and `restore` print JSON with `--json`; the first-start banner comes out in one piece, with no log line
+/// (migrations, or anything else on stderr) inside it when both streams go to one terminal.
+#[tokio::test]
+async fn admin_commands_are_consistent_and_the_banner_is_whole() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    // Both streams into one file, as a terminal shows them.
+    let merged = std::fs::File::create(tmp.path().join("merged"))?;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
+        .env("IDPLANE_LOG", "debug")
+        .stdout(Stdio::from(merged.try_clone()?))
+        .stderr(Stdio::from(merged))
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(tmp.path().join("merged"))?;
+        if text.contains("(shown once") {
+            break text;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("no banner within 30 s: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("idplane is serving on")).context("banner start")?;
+    let last = lines.iter().position(|l| l.contains("(shown once")).context("banner end")?;
+    let banner = &lines[first..=last];
+    assert!(banner[1..].iter().all(|l| l.starts_with("  ")), "nothing inside the banner: {banner:#?}");
+    assert!(
+        lines[..first].iter().any(|l| l.contains("migration")),
+        "the migrations of the first start are logged before the banner: {text}"
+    );
+
+    for args in [
+        ["audit", "list", "--account", "nosuch"],
+        ["workspace", "list", "--account", "nosuch"],
+        ["token", "list", "--account", "nosuch"],
+        ["token", "create", "--account", "nosuch"],
+    ] {
+        let out = Command::new(BIN).args(args).arg("--data-dir").arg(&data).output()?;
+        assert!(!out.status.success(), "idplane {args:?} must fail");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no account nosuch"), "idplane {args:?}");
+    }
+    let backup = tmp.path().join("copy.db");
+    let out =
+        Command::new(BIN).args(["backup", "--json", "--to"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["backup"], backup.display().to_string(), "{printed}");
+    child.kill()?;
+    child.wait()?;
+    let restored = tmp.path().join("restored");
+    let out = Command::new(BIN)
+        .args(["restore", "--json", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["restored"], backup.display().to_string(), "{printed}");
+    Ok(())
+}
