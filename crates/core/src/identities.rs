@@ -91,6 +91,11 @@ impl Identities {
         if t.kind != PrincipalKind::Group && doc.get("active").is_none() {
             insert(&mut doc, "active", Value::Bool(true));
         }
+        // And gives a service principal created without an applicationId one of its own (a UUID), by which clients
+        // then find it (`filter=applicationId eq "..."`).
+        if t.kind == PrincipalKind::ServicePrincipal && doc.get("applicationId").is_none() {
+            insert(&mut doc, "applicationId", Value::String(ids::new_uuid()?));
+        }
         let (home, assign_to) = home_for(t.scope, t.kind);
         let mut principal = Principal {
             id: ids::new_numeric_id()?,

@@ -1202,6 +1202,31 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     Ok(())
 }
 
+/// A service principal created without an applicationId gets one, a UUID, as in Databricks, at both levels; clients
+/// find it by it, and a PUT that leaves it out keeps it.
+#[tokio::test]
+async fn service_principals_created_without_an_application_id_get_one() -> Result<()> {
+    let app = app().await?;
+    for base in [app.acct(), WS.to_string()] {
+        let r = app.post(&format!("{base}/ServicePrincipals"), json!({"displayName": "no app id"})).await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let app_id = r.body["applicationId"].as_str().unwrap_or_default().to_string();
+        let dashes: Vec<usize> = app_id.match_indices('-').map(|(i, _)| i).collect();
+        assert!(app_id.len() == 36 && dashes == [8, 13, 18, 23], "{base}: a UUID: {}", r.body);
+        let id = r.body["id"].as_str().unwrap_or_default().to_string();
+        let found = app.get(&format!("{base}/ServicePrincipals?filter=applicationId+eq+%22{app_id}%22")).await?;
+        assert_eq!(found.body["Resources"][0]["id"], id.as_str(), "{base}: {}", found.body);
+        let put = json!({"displayName": "renamed"});
+        let r = app.send(Method::PUT, &format!("{base}/ServicePrincipals/{id}"), Some(put), &[]).await?;
+        assert_eq!((r.status, r.body["applicationId"].clone()), (StatusCode::OK, json!(app_id)), "{}", r.body);
+    }
+    let given = "44444444-5555-6666-7777-888888888888";
+    let r =
+        app.post(&format!("{WS}/ServicePrincipals"), json!({"applicationId": given, "displayName": "given"})).await?;
+    assert_eq!(r.body["applicationId"], given, "one given is kept");
+    Ok(())
+}
+
 /// Sends `method uri` with the admin token, a JSON body and one raw header value (which may hold any bytes).
 async fn send_raw_header(app: &App, method: Method, uri: &str, name: &str, value: &[u8]) -> Result<Reply> {
     let req = Request::builder()
