@@ -13,9 +13,13 @@ UNKNOWN_ID = "999999999999999"
 
 
 def message(error) -> str:
-    """The SCIM `detail` as the SDK renders it, without the "None " it prepends when there is no scimType."""
+    """The SCIM `detail` as the SDK renders it (f"{scimType} {detail}"), without the scimType it prepends: "None "
+    when there is none, "uniqueness " for a conflict."""
     text = str(error)
-    return text[len("None "):] if text.startswith("None ") else text
+    for scim_type in ("None ", "uniqueness "):
+        if text.startswith(scim_type):
+            return text[len(scim_type):]
+    return text
 
 
 @pytest.mark.parametrize("resource", ["users", "groups", "service_principals"])
@@ -64,7 +68,7 @@ def test_duplicate_service_principal_is_conflict(level):
 
 def test_conflict_messages_are_the_databricks_texts(level):
     """Terraform's `force` import matches these texts exactly (reference 2.12). The SDK renders the message as
-    f"{scimType} {detail}", so an absent scimType shows as a leading "None " (databricks-sdk 0.156.0)."""
+    f"{scimType} {detail}" (databricks-sdk 0.156.0): a conflict's scimType is "uniqueness" (RFC 7644 §3.3)."""
     name = email("text")
     level.users.create(user_name=name)
     with pytest.raises(ResourceConflict) as user:
@@ -74,6 +78,7 @@ def test_conflict_messages_are_the_databricks_texts(level):
         if level.is_account
         else f"User with username {name} already exists."
     )
+    assert str(user.value).startswith("uniqueness "), str(user.value)
     assert message(user.value).startswith(expected), str(user.value)
 
     group = f"text-{uid()}"

@@ -798,7 +798,7 @@ fn missing_member(id: i64) -> CoreError {
     .into()
 }
 
-/// The uniqueness error, worded as Databricks words it, without `scimType` (Terraform matches the text).
+/// The uniqueness error: `scimType: uniqueness`, and a detail worded as Databricks words it (Terraform matches it).
 fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
     let StoreError::Conflict(attr) = e else {
         return match e {
@@ -818,8 +818,8 @@ fn conflict_detail(e: StoreError, t: &Target<'_>, doc: &Value) -> CoreError {
             format!("Service principal with application ID {value} already exists.")
         }
     };
-    // No scimType: clients show "<scimType> <detail>", and Terraform matches the detail's exact Databricks wording.
-    ScimError::new(409, None, detail).into()
+    // scimType `uniqueness` as RFC 7644 §3.3 asks; the detail keeps Databricks' exact wording, which Terraform matches.
+    ScimError::uniqueness(detail).into()
 }
 
 /// A member as SCIM shows it: `$ref` and `display` as the client wrote them, else as Databricks shows them (a

@@ -267,7 +267,7 @@ async fn user_names_are_unique_case_insensitively_with_databricks_wording() -> R
     let r = app.post(&format!("{WS}/Users"), json!({"userName": "DUP@x.com"})).await?;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["status"], "409");
-    assert!(r.body.get("scimType").is_none(), "Terraform matches the detail alone: {}", r.body);
+    assert_eq!(r.body["scimType"], "uniqueness", "RFC 7644 §3.3: {}", r.body);
     assert!(
         r.body["detail"].as_str().unwrap_or_default().starts_with("User with username DUP@x.com already exists"),
         "{}",
