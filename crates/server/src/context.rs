@@ -74,6 +74,15 @@ pub enum Level<'a> {
     },
 }
 
+impl Level<'_> {
+    /// The path prefix of the SCIM base.
+    pub fn base(&self) -> &str {
+        match self {
+            Level::Account { base, .. } | Level::Workspace { base } | Level::AccountProxy { base } => base,
+        }
+    }
+}
+
 /// Classifies a request path: `/api/2.0/accounts/{account_id}/scim/v2/...` or `/api/2.0/preview/scim[/v2]/...`.
 pub fn level(path: &str) -> Option<Level<'_>> {
     if let Some(rest) = path.strip_prefix("/api/2.0/accounts/") {

@@ -99,8 +99,47 @@ fn scim_api() -> Router<AppState> {
     scim::routes().merge(discovery::routes()).route("/Bulk", post(bulk::bulk).fallback(method_not_allowed))
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API. Paths are made canonical before they are routed ([`canonical_path`]).
 pub fn router(state: AppState) -> Router {
+    let api = api(state);
+    Router::new().fallback_service(tower::util::MapRequest::new(api, canonical_path))
+}
+
+/// The resource endpoints of the SCIM bases, by their canonical spelling.
+const SCIM_ENDPOINTS: [&str; 8] =
+    ["Users", "Groups", "ServicePrincipals", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk", "Me"];
+
+/// Under a SCIM base, the endpoint's name is matched case-insensitively (`/users`, `/serviceprincipals`) and a
+/// trailing slash is dropped (`/Users/`, `/Users/{id}/`), as Microsoft's reference SCIM client expects; the request
+/// goes on with the canonical path, so that `meta.location` keeps the canonical spelling.
+pub fn canonical_path(mut request: axum::extract::Request) -> axum::extract::Request {
+    let path = request.uri().path();
+    let Some(level) = context::level(path) else { return request };
+    let base = level.base();
+    let rest = &path[base.len()..];
+    let trimmed = if rest.len() > 1 { rest.trim_end_matches('/') } else { rest };
+    let mut segments = trimmed.splitn(3, '/');
+    let (Some(""), Some(endpoint)) = (segments.next(), segments.next()) else { return request };
+    let canonical = SCIM_ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(endpoint)).copied().unwrap_or(endpoint);
+    if canonical == endpoint && trimmed.len() == rest.len() {
+        return request;
+    }
+    let mut new_path = format!("{base}/{canonical}");
+    if let Some(tail) = segments.next() {
+        new_path.push('/');
+        new_path.push_str(tail);
+    }
+    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let mut parts = request.uri().clone().into_parts();
+    let Ok(path_and_query) = format!("{new_path}{query}").parse() else { return request };
+    parts.path_and_query = Some(path_and_query);
+    let Ok(uri) = axum::http::Uri::from_parts(parts) else { return request };
+    *request.uri_mut() = uri.clone();
+    request.extensions_mut().insert(axum::extract::OriginalUri(uri));
+    request
+}
+
+fn api(state: AppState) -> Router {
     Router::new()
         .nest("/api/2.0/preview/scim/v2", scim_api())
         .nest("/api/2.0/preview/scim", scim_api())

@@ -1202,6 +1202,43 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     Ok(())
 }
 
+/// Endpoint names match case-insensitively and a trailing slash is accepted, as Microsoft's reference SCIM client
+/// collection expects; `meta.location` keeps the canonical spelling.
+#[tokio::test]
+async fn endpoints_match_case_insensitively_and_with_a_trailing_slash() -> Result<()> {
+    let app = app().await?;
+    for base in [WS.to_string(), "/api/2.0/preview/scim".to_string(), app.acct()] {
+        let r = app.post(&format!("{base}/users/"), json!({"userName": format!("case{}@x.com", base.len())})).await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{base}/users/: {}", r.body);
+        let id = r.body["id"].as_str().unwrap_or_default().to_string();
+        let location = format!("http://idp.test{base}/Users/{id}");
+        assert_eq!(r.body["meta"]["location"], location.as_str(), "canonical: {}", r.body);
+        assert_eq!(r.header(header::LOCATION), location);
+        for path in [format!("USERS/{id}"), format!("Users/{id}/"), format!("users/{id}/")] {
+            let r = app.get(&format!("{base}/{path}")).await?;
+            assert_eq!(r.status, StatusCode::OK, "{base}/{path}: {}", r.body);
+            assert_eq!(r.body["meta"]["location"], location.as_str());
+        }
+        let r = app
+            .patch(&format!("{base}/users/{id}/"), json!([{"op": "replace", "path": "displayName", "value": "C"}]))
+            .await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for path in ["groups", "serviceprincipals/", "schemas", "resourcetypes/", "serviceproviderconfig", "me"] {
+            let r = app.get(&format!("{base}/{path}")).await?;
+            assert_eq!(r.status, StatusCode::OK, "{base}/{path}: {}", r.body);
+        }
+        let r = app.get(&format!("{base}/schemas/urn:ietf:params:scim:schemas:core:2.0:User/")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body["meta"]["location"].as_str().is_some_and(|l| l.contains("/Schemas/")), "{}", r.body);
+        let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []});
+        assert_eq!(app.post(&format!("{base}/bulk"), bulk).await?.status, StatusCode::OK);
+        let r = app.send(Method::DELETE, &format!("{base}/Users/{id}/"), None, &[]).await?;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    assert_scim_error(&app.get(&format!("{WS}/nothing/")).await?, 404, None);
+    Ok(())
+}
+
 /// A service principal created without an applicationId gets one, a UUID, as in Databricks, at both levels; clients
 /// find it by it, and a PUT that leaves it out keeps it.
 #[tokio::test]
