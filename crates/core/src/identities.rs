@@ -95,6 +95,7 @@ impl Identities {
         // then find it (`filter=applicationId eq "..."`).
         if t.kind == PrincipalKind::ServicePrincipal && doc.get("applicationId").is_none() {
             insert(&mut doc, "applicationId", Value::String(ids::new_uuid()?));
+            insert(&mut doc, GENERATED_APPLICATION_ID, Value::Bool(true));
         }
         let (home, assign_to) = home_for(t.scope, t.kind);
         let mut principal = Principal {
@@ -156,14 +157,18 @@ impl Identities {
             check_if_match(&p, if_match)?;
             guard_account_group(t, &p)?;
             let mut new_doc = doc.clone();
+            let old_doc = without_generated_application_id(&p.doc);
             keep_omitted_immutables(rt, &p.doc, &mut new_doc);
+            if old_doc.is_some() && new_doc.get("applicationId") == p.doc.get("applicationId") {
+                insert(&mut new_doc, GENERATED_APPLICATION_ID, Value::Bool(true));
+            }
             keep_account_roles(t, &p.doc, &mut new_doc);
             // A replacement that leaves `active` out neither deactivates nor re-enables anyone.
             if let (None, Some(active)) = (new_doc.get("active"), p.doc.get("active")) {
                 insert(&mut new_doc, "active", active.clone());
             }
             guard_builtin(&p, Some(&new_doc))?;
-            check_immutable(rt, &p.doc, &new_doc)?;
+            check_immutable(rt, old_doc.as_ref().map_or(&p.doc, |(d, _)| d), &new_doc)?;
             let member_ops = if t.kind == PrincipalKind::Group {
                 vec![MemberOp::Clear, MemberOp::Add(members.clone())]
             } else {
@@ -224,7 +229,18 @@ impl Identities {
                 None => None,
             };
             // `apply` leaves `doc` normalised and checks immutability.
+            // A generated applicationId may still be set by the client, once (see GENERATED_APPLICATION_ID).
+            let generated = without_generated_application_id(&doc);
+            if let Some((without, _)) = &generated {
+                doc = without.clone();
+            }
             let changes = patch::apply(rt, &mut doc, &ops, &external)?;
+            if let Some((_, app_id)) = generated
+                && doc.get("applicationId").is_none()
+            {
+                insert(&mut doc, "applicationId", app_id);
+                insert(&mut doc, GENERATED_APPLICATION_ID, Value::Bool(true));
+            }
             strip_unstored(&mut doc);
             if let Some(roles) = account_roles {
                 insert(&mut doc, "roles", roles);
@@ -536,7 +552,7 @@ impl Identities {
         body.insert("schemas".into(), Value::Array(schemas));
         body.insert("id".into(), Value::String(p.id.to_string()));
         if let Value::Object(doc) = &p.doc {
-            for (k, v) in doc {
+            for (k, v) in doc.iter().filter(|(k, _)| *k != GENERATED_APPLICATION_ID) {
                 body.insert(k.clone(), v.clone());
             }
         }
@@ -715,6 +731,24 @@ fn keep_account_roles(t: &Target<'_>, old: &Value, new: &mut Value) {
     {
         insert(new, "roles", roles.clone());
     }
+}
+
+/// The document key (never rendered, never accepted from a client: no schema declares it) that marks an applicationId
+/// idplane generated for a service principal created without one, as Databricks does. Such a value is the server's
+/// placeholder: the client may still set applicationId once, by PUT or PATCH, as if it had none (RFC 7643's
+/// `immutable` lets a value be given where there was none; scim2-tester adds it so). After that it is immutable.
+const GENERATED_APPLICATION_ID: &str = "$applicationIdGenerated";
+
+/// A document with a generated applicationId, without it (and its mark), and the generated value; None otherwise.
+fn without_generated_application_id(doc: &Value) -> Option<(Value, Value)> {
+    if doc.get(GENERATED_APPLICATION_ID) != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let mut without = doc.clone();
+    let object = without.as_object_mut()?;
+    object.shift_remove(GENERATED_APPLICATION_ID);
+    let app_id = object.shift_remove("applicationId")?;
+    Some((without, app_id))
 }
 
 /// The `meta.resourceType` of a principal.

@@ -1261,6 +1261,30 @@ async fn service_principals_created_without_an_application_id_get_one() -> Resul
     let r =
         app.post(&format!("{WS}/ServicePrincipals"), json!({"applicationId": given, "displayName": "given"})).await?;
     assert_eq!(r.body["applicationId"], given, "one given is kept");
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    let change = json!([{"op": "replace", "path": "applicationId", "value": "55555555-6666-7777-8888-999999999999"}]);
+    assert_scim_error(&app.patch(&format!("{WS}/ServicePrincipals/{id}"), change).await?, 400, Some("mutability"));
+
+    // A generated one is the server's placeholder: the client may set its own once (scim2-tester's PATCH add does),
+    // and then it is immutable like any other.
+    let acct = app.acct();
+    let r = app.post(&format!("{acct}/ServicePrincipals"), json!({"displayName": "later"})).await?;
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert!(!r.body.to_string().contains("Generated"), "the mark is never shown: {}", r.body);
+    let own = "66666666-7777-8888-9999-000000000000";
+    let r = app
+        .patch(&format!("{acct}/ServicePrincipals/{id}"), json!([{"op": "add", "path": "applicationId", "value": own}]))
+        .await?;
+    assert_eq!((r.status, r.body["applicationId"].clone()), (StatusCode::OK, json!(own)), "{}", r.body);
+    let again = json!([{"op": "add", "path": "applicationId", "value": "77777777-8888-9999-0000-111111111111"}]);
+    assert_scim_error(&app.patch(&format!("{acct}/ServicePrincipals/{id}"), again).await?, 400, Some("mutability"));
+    let r = app.post(&format!("{acct}/ServicePrincipals"), json!({"displayName": "by put"})).await?;
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    let put = json!({"displayName": "by put", "applicationId": "88888888-9999-0000-1111-222222222222"});
+    let r = app.send(Method::PUT, &format!("{acct}/ServicePrincipals/{id}"), Some(put), &[]).await?;
+    assert_eq!(r.body["applicationId"], "88888888-9999-0000-1111-222222222222", "{}", r.body);
+    let audit = app.get(&format!("/api/2.0/accounts/{}/audit?resource_id={id}", app.account)).await?;
+    assert!(!audit.body.to_string().contains("Generated"), "nor logged: {}", audit.body);
     Ok(())
 }
 
