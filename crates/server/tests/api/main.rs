@@ -1202,6 +1202,48 @@ async fn personal_tokens_and_token_management() -> Result<()> {
     Ok(())
 }
 
+/// POST and PUT drop attributes and extension schemas no schema declares (Entra's custom mappings would otherwise put
+/// users in escrow); a known attribute with a wrong value, and a PATCH path naming no attribute, stay 400s.
+#[tokio::test]
+async fn unknown_attributes_are_dropped_from_post_and_put_and_refused_in_patch_paths() -> Result<()> {
+    let app = app().await?;
+    let custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", custom],
+        "userName": "custom@x.com",
+        "nickName": "cu",
+        "favouriteColour": "teal",
+        "name": {"givenName": "C", "middleInitial": "Q"},
+        custom: {"costCenter": "42"},
+        format!("{custom}:badge"): "7",
+    });
+    let r = app.post(&format!("{WS}/Users"), body.clone()).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    for unknown in ["favouriteColour", custom, "badge", "costCenter", "middleInitial"] {
+        assert!(!r.body.to_string().contains(unknown), "{unknown} dropped: {}", r.body);
+    }
+    assert_eq!((r.body["nickName"].clone(), r.body["name"]["givenName"].clone()), (json!("cu"), json!("C")));
+    assert_eq!(r.body["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:User"]));
+    let mut put = body.clone();
+    put["nickName"] = json!("put");
+    let r = app.send(Method::PUT, &format!("{WS}/Users/{id}"), Some(put), &[]).await?;
+    assert_eq!((r.status, r.body["nickName"].clone()), (StatusCode::OK, json!("put")), "{}", r.body);
+    assert!(!r.body.to_string().contains("favouriteColour"));
+
+    let r = app.post(&format!("{WS}/Users"), json!({"userName": "typed@x.com", "active": {"x": 1}})).await?;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = app
+        .patch(&format!("{WS}/Users/{id}"), json!([{"op": "replace", "path": "favouriteColour", "value": "x"}]))
+        .await?;
+    assert_scim_error(&r, 400, Some("invalidPath"));
+    let r = app
+        .patch(&format!("{WS}/Users/{id}"), json!([{"op": "add", "path": format!("{custom}:badge"), "value": "x"}]))
+        .await?;
+    assert_scim_error(&r, 400, Some("invalidPath"));
+    Ok(())
+}
+
 /// Endpoint names match case-insensitively and a trailing slash is accepted, as Microsoft's reference SCIM client
 /// collection expects; `meta.location` keeps the canonical spelling.
 #[tokio::test]
