@@ -72,11 +72,29 @@ pub struct Changed {
 #[derive(Clone)]
 pub struct Identities {
     store: Arc<dyn Store>,
+    /// Behave as Databricks does where it departs from RFC 7643/7644 (`--databricks-strict`): workspace-local groups
+    /// report `meta.resourceType: WorkspaceGroup`, and a `userName` change in PUT or PATCH is ignored.
+    databricks_strict: bool,
 }
 
 impl Identities {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Identities { store }
+        Identities { store, databricks_strict: false }
+    }
+
+    /// The same service, Databricks-strict or not (see [`Identities`]).
+    pub fn with_databricks_strict(self, databricks_strict: bool) -> Self {
+        Identities { databricks_strict, ..self }
+    }
+
+    /// In Databricks-strict mode, a user's `userName` cannot be changed: the new document keeps the old one.
+    fn keep_user_name(&self, p: &Principal, doc: &mut Value) {
+        if self.databricks_strict
+            && p.kind == PrincipalKind::User
+            && let Some(name) = p.doc.get("userName")
+        {
+            insert(doc, "userName", name.clone());
+        }
     }
 
     pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime, actor: &Actor) -> Result<Rendered> {
@@ -163,6 +181,7 @@ impl Identities {
                 insert(&mut new_doc, GENERATED_APPLICATION_ID, Value::Bool(true));
             }
             keep_account_roles(t, &p.doc, &mut new_doc);
+            self.keep_user_name(&p, &mut new_doc);
             // A replacement that leaves `active` out neither deactivates nor re-enables anyone.
             if let (None, Some(active)) = (new_doc.get("active"), p.doc.get("active")) {
                 insert(&mut new_doc, "active", active.clone());
@@ -235,6 +254,7 @@ impl Identities {
                 doc = without.clone();
             }
             let changes = patch::apply(rt, &mut doc, &ops, &external)?;
+            self.keep_user_name(&p, &mut doc);
             if let Some((_, app_id)) = generated
                 && doc.get("applicationId").is_none()
             {
@@ -593,7 +613,7 @@ impl Identities {
         body.insert(
             "meta".into(),
             json!({
-                "resourceType": resource_type_name(p),
+                "resourceType": self.resource_type_name(p),
                 "created": timestamp(p.created),
                 "lastModified": timestamp(p.last_modified),
                 "location": location,
@@ -751,9 +771,15 @@ fn without_generated_application_id(doc: &Value) -> Option<(Value, Value)> {
     Some((without, app_id))
 }
 
-/// The `meta.resourceType` of a principal.
-fn resource_type_name(p: &Principal) -> &'static str {
-    resource_types::of(p.kind).name
+impl Identities {
+    /// The `meta.resourceType` of a principal: its resource type's name, as RFC 7643 §3.1 and the RFC suites require;
+    /// in Databricks-strict mode, `WorkspaceGroup` for a workspace-local group, as Databricks shows it.
+    fn resource_type_name(&self, p: &Principal) -> &'static str {
+        if self.databricks_strict && p.kind == PrincipalKind::Group && matches!(p.home, Home::Workspace(_)) {
+            return "WorkspaceGroup";
+        }
+        resource_types::of(p.kind).name
+    }
 }
 
 /// Where new principals of `kind` live in `scope`, and the workspace they are assigned to.

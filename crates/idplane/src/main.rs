@@ -114,6 +114,11 @@ struct ServeArgs {
     /// Most connections open at once; more wait to be accepted. Keep it below the open-file limit (ulimit -n).
     #[arg(long, env = "IDPLANE_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Behave as Databricks does where it departs from the SCIM RFCs, for testing automation against idplane as a
+    /// Databricks emulator: workspace-local groups report meta.resourceType WorkspaceGroup, and userName changes in
+    /// PUT and PATCH are ignored (the rest of the request applies).
+    #[arg(long, env = "IDPLANE_DATABRICKS_STRICT")]
+    databricks_strict: bool,
     /// Also serve every account's metrics, and the process's own, at /metrics on this address, without a token: for
     /// an interface only the monitoring reaches (off by default).
     #[arg(long, env = "IDPLANE_METRICS_LISTEN")]
@@ -535,6 +540,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
     let mut state = AppState::new(store);
     state.public_url = public_url.clone();
+    state.identities = state.identities.clone().with_databricks_strict(args.databricks_strict);
     let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
     state.limiter = Arc::new(Limiter::new(limit));
     state.limits =

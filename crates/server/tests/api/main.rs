@@ -1244,6 +1244,37 @@ async fn unknown_attributes_are_dropped_from_post_and_put_and_refused_in_patch_p
     Ok(())
 }
 
+/// By default, workspace-local groups are `Group`s and userName changes apply (RFC 7643/7644, the RFC suites); with
+/// `--databricks-strict`, as in Databricks: `WorkspaceGroup`, and userName changes in PUT and PATCH ignored while the
+/// rest of the request applies.
+#[tokio::test]
+async fn databricks_strict_mode_shows_workspace_groups_and_keeps_user_names() -> Result<()> {
+    for strict in [false, true] {
+        let app = app_configured(|s| s.identities = s.identities.clone().with_databricks_strict(strict)).await?;
+        let local = app.post(&format!("{WS}/Groups"), json!({"displayName": "local"})).await?;
+        let account_group = app.post(&format!("{}/Groups", app.acct()), json!({"displayName": "acct"})).await?;
+        let expected = if strict { "WorkspaceGroup" } else { "Group" };
+        assert_eq!(local.body["meta"]["resourceType"], expected, "{}", local.body);
+        let id = local.body["id"].as_str().unwrap_or_default();
+        assert_eq!(app.get(&format!("{WS}/Groups/{id}")).await?.body["meta"]["resourceType"], expected);
+        assert_eq!(account_group.body["meta"]["resourceType"], "Group", "an account group is a Group");
+
+        let id = app.user(WS, "kept@x.com").await?;
+        let put = json!({"userName": "renamed@x.com", "displayName": "Put"});
+        let r = app.send(Method::PUT, &format!("{WS}/Users/{id}"), Some(put), &[]).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["displayName"], "Put", "the rest of the PUT applies");
+        let name = if strict { "kept@x.com" } else { "renamed@x.com" };
+        assert_eq!(r.body["userName"], name, "strict {strict}: {}", r.body);
+        let ops = json!([{"op": "replace", "path": "userName", "value": "patched@x.com"}, {"op": "replace", "path": "nickName", "value": "n"}]);
+        let r = app.patch(&format!("{WS}/Users/{id}"), ops).await?;
+        assert_eq!((r.status, r.body["nickName"].clone()), (StatusCode::OK, json!("n")), "{}", r.body);
+        let name = if strict { "kept@x.com" } else { "patched@x.com" };
+        assert_eq!(r.body["userName"], name, "strict {strict}: {}", r.body);
+    }
+    Ok(())
+}
+
 /// Endpoint names match case-insensitively and a trailing slash is accepted, as Microsoft's reference SCIM client
 /// collection expects; `meta.location` keeps the canonical spelling.
 #[tokio::test]
