@@ -50,7 +50,17 @@ async fn every_operation_runs_without_errors_against_idplane() -> Result<()> {
     let names: Vec<&str> = ops.iter().filter_map(|o| o["op"].as_str()).collect();
     assert_eq!(
         names,
-        ["get", "filter-username", "filter-externalid", "list", "post", "patch-user", "patch-group-add", "delete"]
+        [
+            "get",
+            "filter-username",
+            "filter-externalid",
+            "filter-email",
+            "list",
+            "post",
+            "patch-user",
+            "patch-group-add",
+            "delete"
+        ]
     );
     for op in ops {
         assert!(op["requests"].as_u64().unwrap_or(0) > 0, "no request succeeded: {op}");
