@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 import pytest
 from databricks.sdk import AccountClient, WorkspaceClient
 from databricks.sdk.core import Config
-from helpers import uid
+from helpers import DATABRICKS_STRICT, uid
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +29,14 @@ ORIGINAL_ENV = dict(os.environ)
 # Bounded so that a hanging or refusing server fails a test within seconds, not the SDK's default 300 s.
 RETRY_TIMEOUT_SECONDS = 10
 HTTP_TIMEOUT_SECONDS = 10
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "databricks_strict: where Databricks departs from the SCIM RFCs; also run against a server started with "
+        "--databricks-strict (scripts/sdk-tests --databricks-strict), where Databricks' behaviour is expected",
+    )
 
 
 def new_token() -> str:
@@ -107,7 +115,8 @@ def server(idplane_bin, tmp_path_factory) -> Server:
     out_path, log_path = work / "out", work / "server.log"
     with open(out_path, "w") as out, open(log_path, "w") as log:
         process = subprocess.Popen(
-            [idplane_bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(work / "data")],
+            [idplane_bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(work / "data")]
+            + (["--databricks-strict"] if DATABRICKS_STRICT else []),
             stdout=out,
             stderr=log,
             env=server_env(IDPLANE_BOOTSTRAP_TOKEN=token, IDPLANE_LOG="warn"),

@@ -1,5 +1,6 @@
 """Shared helpers of the databricks-sdk acceptance suite: unique names, small builders, xfail reasons."""
 
+import os
 import uuid
 from typing import Iterable, List, Optional, Set
 
@@ -11,14 +12,11 @@ PATCH_SCHEMA = [iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP]
 # Features the server does not have yet. Tests marked with these are strict xfails: the day the feature lands they
 # XPASS, fail the run, and the marker must be removed.
 
-# Suspected server bugs (behaviour that exists but contradicts the reference); also strict xfails.
-BUG_WORKSPACE_GROUP = (
-    "server bug: a group created through workspace SCIM reports meta.resourceType 'Group', "
-    "not 'WorkspaceGroup' (reference 2.6)"
-)
-BUG_USERNAME_IMMUTABLE = (
-    "server bug: PUT changes userName; Databricks ignores a supplied userName change on PUT/PATCH (reference 2.5, 10.8)"
-)
+# Where Databricks departs from RFC 7643/7644, idplane follows the RFCs by default and Databricks with
+# `--databricks-strict` (docs/databricks.md). scripts/sdk-tests --databricks-strict starts the server so and runs the
+# tests marked `databricks_strict`, which then expect Databricks' behaviour; the default run expects the RFCs'.
+DATABRICKS_STRICT = os.environ.get("IDPLANE_DATABRICKS_STRICT") == "true"
+databricks_strict = pytest.mark.databricks_strict
 
 
 def uid() -> str:

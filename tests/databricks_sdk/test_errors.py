@@ -13,9 +13,13 @@ UNKNOWN_ID = "999999999999999"
 
 
 def message(error) -> str:
-    """The SCIM `detail` as the SDK renders it, without the "None " it prepends when there is no scimType."""
+    """The SCIM `detail` as the SDK renders it (f"{scimType} {detail}"), without the scimType it prepends: "None "
+    when there is none, "uniqueness " for a conflict."""
     text = str(error)
-    return text[len("None "):] if text.startswith("None ") else text
+    for scim_type in ("None ", "uniqueness "):
+        if text.startswith(scim_type):
+            return text[len(scim_type):]
+    return text
 
 
 @pytest.mark.parametrize("resource", ["users", "groups", "service_principals"])
@@ -63,9 +67,8 @@ def test_duplicate_service_principal_is_conflict(level):
 
 
 def test_conflict_messages_are_the_databricks_texts(level):
-    """The detail is Databricks' text, which Terraform's `force` import matches (reference 2.12), and the error
-    carries `scimType: uniqueness` (RFC 7644 3.3). The SDK renders the message as f"{scimType} {detail}"
-    (databricks-sdk 0.156.0)."""
+    """Terraform's `force` import matches these texts exactly (reference 2.12). The SDK renders the message as
+    f"{scimType} {detail}" (databricks-sdk 0.156.0): a conflict's scimType is "uniqueness" (RFC 7644 §3.3)."""
     name = email("text")
     level.users.create(user_name=name)
     with pytest.raises(ResourceConflict) as user:
@@ -75,13 +78,14 @@ def test_conflict_messages_are_the_databricks_texts(level):
         if level.is_account
         else f"User with username {name} already exists."
     )
-    assert str(user.value).startswith(f"uniqueness {expected}"), str(user.value)
+    assert str(user.value).startswith("uniqueness "), str(user.value)
+    assert message(user.value).startswith(expected), str(user.value)
 
     group = f"text-{uid()}"
     level.groups.create(display_name=group)
     with pytest.raises(ResourceConflict) as grp:
         level.groups.create(display_name=group)
-    assert str(grp.value) == f"uniqueness Group with name {group} already exists.", str(grp.value)
+    assert message(grp.value) == f"Group with name {group} already exists.", str(grp.value)
 
 
 @pytest.mark.parametrize("kind", ["account", "workspace"])

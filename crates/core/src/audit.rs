@@ -419,7 +419,8 @@ pub fn document_changes(old: &Value, new: &Value) -> Vec<Change> {
     let old = old.as_object().unwrap_or(&empty);
     let new = new.as_object().unwrap_or(&empty);
     let mut changes = Vec::new();
-    let keys = old.keys().chain(new.keys().filter(|k| !old.contains_key(*k)));
+    // Keys starting with `$` are the server's own marks, not attributes (see identities).
+    let keys = old.keys().chain(new.keys().filter(|k| !old.contains_key(*k))).filter(|k| !k.starts_with('$'));
     for key in keys {
         let (a, b) = (old.get(key), new.get(key));
         if a == b {

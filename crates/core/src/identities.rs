@@ -91,11 +91,14 @@ impl Default for Limits {
 pub struct Identities {
     store: Arc<dyn Store>,
     limits: Limits,
+    /// Behave as Databricks does where it departs from RFC 7643/7644 (`--databricks-strict`): workspace-local groups
+    /// report `meta.resourceType: WorkspaceGroup`, and a `userName` change in PUT or PATCH is ignored.
+    databricks_strict: bool,
 }
 
 impl Identities {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Identities { store, limits: Limits::default() }
+        Identities { store, limits: Limits::default(), databricks_strict: false }
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -103,17 +106,43 @@ impl Identities {
         self
     }
 
+    /// Whether the service is Databricks-strict (see [`Identities`]).
+    pub fn databricks_strict(&self) -> bool {
+        self.databricks_strict
+    }
+
+    /// The same service, Databricks-strict or not (see [`Identities`]).
+    pub fn with_databricks_strict(self, databricks_strict: bool) -> Self {
+        Identities { databricks_strict, ..self }
+    }
+
+    /// In Databricks-strict mode, a user's `userName` cannot be changed: the new document keeps the old one.
+    fn keep_user_name(&self, p: &Principal, doc: &mut Value) {
+        if self.databricks_strict
+            && p.kind == PrincipalKind::User
+            && let Some(name) = p.doc.get("userName")
+        {
+            insert(doc, "userName", name.clone());
+        }
+    }
+
     pub async fn create(&self, t: &Target<'_>, body: &Value, now: OffsetDateTime, actor: &Actor) -> Result<Rendered> {
         let now = to_millis(now);
         let body = account_body(t, body)?;
         let rt = t.resource_type();
         let mut doc = normalize(rt, &body)?;
-        let members = self.take_members(t, &mut doc).await?;
+        let members = self.take_members(t, &mut doc, None).await?;
         let values = take_workspace_values(t, &mut doc, false)?;
         strip_unstored(&mut doc);
         // Databricks creates users and service principals active unless told otherwise.
         if t.kind != PrincipalKind::Group && doc.get("active").is_none() {
             insert(&mut doc, "active", Value::Bool(true));
+        }
+        // And gives a service principal created without an applicationId one of its own (a UUID), by which clients
+        // then find it (`filter=applicationId eq "..."`).
+        if t.kind == PrincipalKind::ServicePrincipal && doc.get("applicationId").is_none() {
+            insert(&mut doc, "applicationId", Value::String(ids::new_uuid()?));
+            insert(&mut doc, GENERATED_APPLICATION_ID, Value::Bool(true));
         }
         let (home, assign_to) = home_for(t.scope, t.kind);
         let principal = Principal {
@@ -168,7 +197,8 @@ impl Identities {
         let body = account_body(t, body)?;
         let rt = t.resource_type();
         let mut doc = normalize(rt, &body)?;
-        let members: Vec<NewMember> = self.take_members(t, &mut doc).await?.into_iter().map(|(m, _)| m).collect();
+        let members: Vec<NewMember> =
+            self.take_members(t, &mut doc, id.parse().ok()).await?.into_iter().map(|(m, _)| m).collect();
         let values = take_workspace_values(t, &mut doc, true)?;
         strip_unstored(&mut doc);
         for _ in 0..MAX_RETRIES {
@@ -176,14 +206,19 @@ impl Identities {
             check_if_match(&p, if_match)?;
             guard_account_group(t, &p)?;
             let mut new_doc = doc.clone();
+            let old_doc = without_generated_application_id(&p.doc);
             keep_omitted_immutables(rt, &p.doc, &mut new_doc);
+            if old_doc.is_some() && new_doc.get("applicationId") == p.doc.get("applicationId") {
+                insert(&mut new_doc, GENERATED_APPLICATION_ID, Value::Bool(true));
+            }
             keep_account_roles(t, &p.doc, &mut new_doc);
+            self.keep_user_name(&p, &mut new_doc);
             // A replacement that leaves `active` out neither deactivates nor re-enables anyone.
             if let (None, Some(active)) = (new_doc.get("active"), p.doc.get("active")) {
                 insert(&mut new_doc, "active", active.clone());
             }
             guard_builtin(&p, Some(&new_doc))?;
-            check_immutable(rt, &p.doc, &new_doc)?;
+            check_immutable(rt, old_doc.as_ref().map_or(&p.doc, |(d, _)| d), &new_doc)?;
             let member_ops = if t.kind == PrincipalKind::Group {
                 vec![MemberOp::Clear, MemberOp::Add(members.clone())]
             } else {
@@ -241,7 +276,19 @@ impl Identities {
                 None => None,
             };
             // `apply` leaves `doc` normalised and checks immutability.
+            // A generated applicationId may still be set by the client, once (see GENERATED_APPLICATION_ID).
+            let generated = without_generated_application_id(&doc);
+            if let Some((without, _)) = &generated {
+                doc = without.clone();
+            }
             let changes = patch::apply(rt, &mut doc, &ops, &external)?;
+            self.keep_user_name(&p, &mut doc);
+            if let Some((_, app_id)) = generated
+                && doc.get("applicationId").is_none()
+            {
+                insert(&mut doc, "applicationId", app_id);
+                insert(&mut doc, GENERATED_APPLICATION_ID, Value::Bool(true));
+            }
             strip_unstored(&mut doc);
             if let Some(roles) = account_roles {
                 insert(&mut doc, "roles", roles);
@@ -439,8 +486,14 @@ impl Identities {
         self.store.principal(t.scope, Some(t.kind), n).await?.ok_or_else(|| not_found(t, id))
     }
 
-    /// Removes `members` from a group document and resolves it to principals visible in the scope.
-    async fn take_members(&self, t: &Target<'_>, doc: &mut Value) -> Result<Vec<(NewMember, Principal)>> {
+    /// Removes `members` from a group document and resolves it to principals visible in the scope; `group` is the
+    /// id of the group being replaced, which cannot be its own member.
+    async fn take_members(
+        &self,
+        t: &Target<'_>,
+        doc: &mut Value,
+        group: Option<i64>,
+    ) -> Result<Vec<(NewMember, Principal)>> {
         let Some(items) = doc.as_object_mut().and_then(|o| o.shift_remove("members")) else {
             return Ok(Vec::new());
         };
@@ -448,18 +501,18 @@ impl Identities {
             Value::Array(items) => items,
             other => vec![other],
         };
-        self.resolve_members(t, &items, false).await
+        self.resolve_members(t, &items, group).await
     }
 
-    /// The members `items` name, with the `$ref` and `display` written for them, and the principals they are. Unless
-    /// `lenient`, an item that names no principal visible here is a 400; PATCH `add` is lenient, as scim-sanity
-    /// expects (adding what cannot be a member changes nothing), while POST and PUT, which state the whole member
-    /// list, are not.
+    /// The members `items` name, with the `$ref` and `display` written for them, and the principals they are. An item
+    /// that names no principal visible here (not an id, no such principal, one of another account or workspace) or
+    /// that names `group` itself is a 400 naming it, alike for POST, PUT and PATCH: a client that is told nothing would
+    /// believe the member added.
     async fn resolve_members(
         &self,
         t: &Target<'_>,
         items: &[Value],
-        lenient: bool,
+        group: Option<i64>,
     ) -> Result<Vec<(NewMember, Principal)>> {
         let mut members: Vec<NewMember> = Vec::with_capacity(items.len());
         for item in items {
@@ -470,9 +523,6 @@ impl Identities {
             });
             let id = raw.as_deref().and_then(|r| r.parse::<i64>().ok());
             let Some(id) = id else {
-                if lenient {
-                    continue;
-                }
                 return Err(match raw {
                     None => CoreError::invalid_value("each member needs a \"value\" with the member's id"),
                     Some(raw) => CoreError::invalid_value(format!(
@@ -480,6 +530,9 @@ impl Identities {
                     )),
                 });
             };
+            if group == Some(id) {
+                return Err(CoreError::invalid_value(format!("group {id} cannot be a member of itself")));
+            }
             let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
             let member = NewMember { id, reference: text("$ref"), display: text("display") };
             match members.iter_mut().find(|m| m.id == id) {
@@ -493,7 +546,6 @@ impl Identities {
         for m in members {
             match found.iter().find(|p| p.id == m.id) {
                 Some(p) => resolved.push((m, p.clone())),
-                None if lenient => {}
                 None => return Err(missing_member(m.id)),
             }
         }
@@ -535,9 +587,11 @@ impl Identities {
     async fn member_ops(&self, t: &Target<'_>, group_id: i64, change: MemberChange) -> Result<Vec<MemberOp>> {
         let ids_only = |resolved: Vec<(NewMember, Principal)>| resolved.into_iter().map(|(m, _)| m).collect();
         Ok(match change {
-            MemberChange::Add(items) => vec![MemberOp::Add(ids_only(self.resolve_members(t, &items, true).await?))],
+            MemberChange::Add(items) => {
+                vec![MemberOp::Add(ids_only(self.resolve_members(t, &items, Some(group_id)).await?))]
+            }
             MemberChange::Replace(items) => {
-                vec![MemberOp::Clear, MemberOp::Add(ids_only(self.resolve_members(t, &items, false).await?))]
+                vec![MemberOp::Clear, MemberOp::Add(ids_only(self.resolve_members(t, &items, Some(group_id)).await?))]
             }
             MemberChange::RemoveAll => vec![MemberOp::Clear],
             MemberChange::RemoveValues(items) => vec![MemberOp::Remove(member_ids_lenient(&items))],
@@ -575,7 +629,7 @@ impl Identities {
         body.insert("schemas".into(), Value::Array(schemas));
         body.insert("id".into(), Value::String(p.id.to_string()));
         if let Value::Object(doc) = &p.doc {
-            for (k, v) in doc {
+            for (k, v) in doc.iter().filter(|(k, _)| *k != GENERATED_APPLICATION_ID) {
                 body.insert(k.clone(), v.clone());
             }
         }
@@ -613,7 +667,7 @@ impl Identities {
         body.insert(
             "meta".into(),
             json!({
-                "resourceType": resource_type_name(p),
+                "resourceType": self.resource_type_name(p),
                 "created": timestamp(p.created),
                 "lastModified": timestamp(p.last_modified),
                 "location": location,
@@ -832,9 +886,33 @@ fn keep_account_roles(t: &Target<'_>, old: &Value, new: &mut Value) {
     }
 }
 
-/// The `meta.resourceType` of a principal.
-fn resource_type_name(p: &Principal) -> &'static str {
-    resource_types::of(p.kind).name
+/// The document key (never rendered, never accepted from a client: no schema declares it) that marks an applicationId
+/// idplane generated for a service principal created without one, as Databricks does. Such a value is the server's
+/// placeholder: the client may still set applicationId once, by PUT or PATCH, as if it had none (RFC 7643's
+/// `immutable` lets a value be given where there was none; scim2-tester adds it so). After that it is immutable.
+const GENERATED_APPLICATION_ID: &str = "$applicationIdGenerated";
+
+/// A document with a generated applicationId, without it (and its mark), and the generated value; None otherwise.
+fn without_generated_application_id(doc: &Value) -> Option<(Value, Value)> {
+    if doc.get(GENERATED_APPLICATION_ID) != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let mut without = doc.clone();
+    let object = without.as_object_mut()?;
+    object.shift_remove(GENERATED_APPLICATION_ID);
+    let app_id = object.shift_remove("applicationId")?;
+    Some((without, app_id))
+}
+
+impl Identities {
+    /// The `meta.resourceType` of a principal: its resource type's name, as RFC 7643 §3.1 and the RFC suites require;
+    /// in Databricks-strict mode, `WorkspaceGroup` for a workspace-local group, as Databricks shows it.
+    fn resource_type_name(&self, p: &Principal) -> &'static str {
+        if self.databricks_strict && p.kind == PrincipalKind::Group && matches!(p.home, Home::Workspace(_)) {
+            return "WorkspaceGroup";
+        }
+        resource_types::of(p.kind).name
+    }
 }
 
 /// Where new principals of `kind` live in `scope`, and the workspace they are assigned to.

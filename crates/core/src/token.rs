@@ -158,6 +158,28 @@ pub const DEFAULT_PAT_LIFETIME: time::Duration = time::Duration::days(730);
 /// How long the previous account SCIM token keeps working after a rotation, unless configured otherwise.
 pub const DEFAULT_SCIM_ROTATION_GRACE: time::Duration = time::Duration::hours(24);
 
+/// The longest lifetime a token, or a SCIM token rotation's grace period, may be given: 100 years. Beyond it, expiry
+/// times stop being representable, and no client means it.
+pub const MAX_LIFETIME: time::Duration = time::Duration::days(36_525);
+
+/// `seconds` as a lifetime: from 1 (0 too, when `zero_ok`) to [`MAX_LIFETIME`] in seconds, else a 400 naming `name`
+/// and the limit.
+pub fn lifetime(name: &str, seconds: i64, zero_ok: bool) -> Result<time::Duration> {
+    let max = MAX_LIFETIME.whole_seconds();
+    let min = if zero_ok { 0 } else { 1 };
+    if !(min..=max).contains(&seconds) {
+        return Err(CoreError::invalid_value(format!(
+            "{name} must be from {min} to {max} seconds (100 years), not {seconds}"
+        )));
+    }
+    Ok(time::Duration::seconds(seconds))
+}
+
+/// `now + lifetime`, or a 400 when that is past the last representable time.
+fn expiry(now: OffsetDateTime, lifetime: time::Duration) -> Result<OffsetDateTime> {
+    now.checked_add(lifetime).ok_or_else(|| CoreError::invalid_value("the expiry time would be out of range"))
+}
+
 /// Creates a personal access token for `principal_id` in one workspace.
 pub async fn create_personal(
     store: &dyn Store,
@@ -169,9 +191,8 @@ pub async fn create_personal(
     actor: &Actor,
 ) -> Result<(Secret, Token)> {
     let expires = match lifetime_seconds {
-        None | Some(0) => now + DEFAULT_PAT_LIFETIME,
-        Some(s) if s > 0 => now + time::Duration::seconds(s),
-        Some(_) => return Err(CoreError::invalid_value("lifetime_seconds must be positive")),
+        None | Some(0) => expiry(now, DEFAULT_PAT_LIFETIME)?,
+        Some(s) => expiry(now, lifetime("lifetime_seconds", s, false)?)?,
     };
     let secret = Secret::generate()?;
     let scope = TokenScope::Workspace { account_id: workspace.account_id.clone(), workspace_id: workspace.id };
@@ -191,7 +212,13 @@ pub async fn rotate_scim_token(
     actor: &Actor,
 ) -> Result<(Secret, Token)> {
     let filter = TokenFilter { kind: Some(TokenKind::Scim), ..TokenFilter::default() };
-    let until = now + grace;
+    if grace.is_negative() || grace > MAX_LIFETIME {
+        return Err(CoreError::invalid_value(format!(
+            "the grace period must be from 0 to {} seconds (100 years)",
+            MAX_LIFETIME.whole_seconds()
+        )));
+    }
+    let until = expiry(now, grace)?;
     for old in store.tokens(account_id, &filter).await? {
         if old.expires.is_none_or(|e| e > until) {
             let change = Change::set(

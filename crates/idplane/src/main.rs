@@ -19,6 +19,7 @@ use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
+use idplane_server::serve::{self, ConnectionLimits};
 use idplane_server::store_times::StoreTimes;
 use idplane_server::{AppState, Limits, router, tls};
 use idplane_store::{PgStore, SqliteStore};
@@ -105,6 +106,25 @@ struct ServeArgs {
     /// Longest a request may take before it is answered 503.
     #[arg(long, env = "IDPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
     request_timeout_seconds: u64,
+    /// How long a client has to send a request's headers (from the connection's opening for the first request,
+    /// from its first byte for the next ones); then the connection is closed.
+    #[arg(long, env = "IDPLANE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_read_timeout_seconds: u64,
+    /// How long a kept-alive connection may stay silent between requests before it is closed.
+    #[arg(long, env = "IDPLANE_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    idle_timeout_seconds: u64,
+    /// Most connections open at once; more wait to be accepted. Keep it below the open-file limit (ulimit -n).
+    #[arg(long, env = "IDPLANE_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
+    /// Behave as Databricks does where it departs from the SCIM RFCs, for testing automation against idplane as a
+    /// Databricks emulator: workspace-local groups report meta.resourceType WorkspaceGroup, and userName changes in
+    /// PUT and PATCH are ignored (the rest of the request applies).
+    #[arg(long, env = "IDPLANE_DATABRICKS_STRICT")]
+    databricks_strict: bool,
+    /// Also serve every account's metrics, and the process's own, at /metrics on this address, without a token: for
+    /// an interface only the monitoring reaches (off by default).
+    #[arg(long, env = "IDPLANE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// How long this node may rely on a token, role or workspace it read, so that a change made through another
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
@@ -163,6 +183,9 @@ enum Command {
         /// The new file.
         #[arg(long)]
         to: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -171,6 +194,9 @@ enum Command {
         /// The backup file.
         #[arg(long)]
         from: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -349,18 +375,56 @@ async fn main() -> Result<()> {
         Command::Workspace { command } => workspace(command).await,
         Command::Token { command } => token(command).await,
         Command::Audit { command } => audit_command(command).await,
-        Command::Backup { to, store } => {
+        Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
+            existing_store(&store)?;
             idplane_store::backup::backup(&store.data_dir, &to)?;
-            say!("backed up {} to {}", store.data_dir.display(), to.display());
+            let value = json!({"data_dir": store.data_dir.display().to_string(), "backup": to.display().to_string()});
+            print(json, &value, format!("backed up {} to {}", store.data_dir.display(), to.display()));
             Ok(())
         }
-        Command::Restore { from, store } => {
+        Command::Restore { from, json, store } => {
             sqlite_only(&store, "restore")?;
+            // A server running on the directory would keep writing to the store it has open, and lose those writes
+            // at its next start: refused while one runs, and none can start until the restore is done.
+            let _lock = lock_data_dir(
+                &store.data_dir,
+                "restore refused: a running server would keep writing to the replaced store and lose those writes",
+            )?;
             idplane_store::backup::restore(&from, &store.data_dir)?;
-            say!("restored {} into {}", from.display(), store.data_dir.display());
+            let value =
+                json!({"data_dir": store.data_dir.display().to_string(), "restored": from.display().to_string()});
+            print(json, &value, format!("restored {} into {}", from.display(), store.data_dir.display()));
             Ok(())
         }
+    }
+}
+
+/// The file in a data directory that `serve` holds an exclusive lock on for as long as it runs.
+const LOCK_FILE: &str = "idplane.lock";
+
+/// Takes the exclusive lock of a data directory (creating the directory), or says who holds it: `serve` holds it
+/// while it runs, `restore` while it replaces the store. The lock goes with the process, however it ends.
+fn lock_data_dir(dir: &std::path::Path, holder: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            bail!(
+                "{holder}: an idplane server is running on the data directory {} (it holds {LOCK_FILE}); stop it first",
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
 }
 
@@ -372,7 +436,35 @@ fn sqlite_only(store: &StoreArgs, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory.
+/// Refuses to go on when the embedded store the arguments point at does not exist. Only `serve` creates a store:
+/// an admin command run from another directory, or with a mistyped `--data-dir`, would otherwise act on a new, empty
+/// store (`--data-dir` is relative to the current directory) and report success.
+fn existing_store(args: &StoreArgs) -> Result<()> {
+    if args.database_url.is_some() {
+        return Ok(());
+    }
+    let file = args.data_dir.join(idplane_store::DATABASE_FILE);
+    if file.exists() {
+        return Ok(());
+    }
+    let dir = std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    bail!(
+        "there is no idplane store in {} (looked for {}). Point this command at the server's store: \
+         --data-dir DIR (or IDPLANE_DATA_DIR) for the embedded store, --database-url URL (or IDPLANE_DATABASE_URL) for \
+         PostgreSQL. Only `idplane serve` creates a store, at its first start.",
+        dir.display(),
+        idplane_store::DATABASE_FILE
+    )
+}
+
+/// Opens the existing store of an admin command (see [`existing_store`]).
+async fn open_existing(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+    existing_store(args)?;
+    open(args).await
+}
+
+/// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory,
+/// created when it does not exist (at `serve`'s first start).
 async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>> {
     open_observed(args, None, idplane_store::DEFAULT_STATEMENT_TIMEOUT).await
 }
@@ -425,6 +517,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         bail!("--auth-cache-seconds must be between 0 and 3600, not {}", args.auth_cache_seconds);
     }
     init_logging(args.log_json);
+    // Held until serve returns: restore refuses to replace the store under a running server.
+    let _lock = match store_args.database_url {
+        None => Some(lock_data_dir(&store_args.data_dir, "serve refused")?),
+        Some(_) => None,
+    };
     let request_timeout = Duration::from_secs(args.request_timeout_seconds.max(1));
     let store_times = Arc::new(StoreTimes::default());
     let store = open_observed(store_args, Some(store_times.clone()), request_timeout).await?;
@@ -437,36 +534,74 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let tls_config = tls_config(tls, addr)?;
     let scheme = if tls_config.is_some() { "https" } else { "http" };
     let origin = public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => {
+            let l =
+                tokio::net::TcpListener::bind(at).await.with_context(|| format!("listening for metrics on {at}"))?;
+            Some(l)
+        }
+        None => None,
+    };
     let (account, ws) = wait_for_defaults(store.as_ref()).await?;
-    say!("idplane is serving on {origin} (data {})", store_args.describe());
-    say!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id);
-    say!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id);
+    // The banner is written at once, so that no log line (stderr, on the same terminal) lands inside it.
+    let mut banner = vec![
+        format!("idplane is serving on {origin} (data {})", store_args.describe()),
+        format!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id),
+        format!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id),
+    ];
     if let Some((_, Some(fingerprint))) = &tls_config {
-        say!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}");
+        banner.push(format!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}"));
+    }
+    if let Some(l) = &metrics_listener {
+        banner.push(format!("  metrics (no token): http://{}/metrics", l.local_addr()?));
     }
     match created {
         Some(Bootstrapped { secret, .. }) if !from_env => {
-            say!("  admin token:        {}", secret.expose());
-            say!("  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)");
+            banner.push(format!("  admin token:        {}", secret.expose()));
+            banner.push(
+                "  (shown once: it is stored only as a hash. Use it as \"Authorization: Bearer <token>\".)".into(),
+            );
         }
-        Some(_) => say!("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN"),
-        None => say!("  admin token:        as printed at first start (create more with `idplane token create`)"),
+        Some(_) => banner.push("  admin token:        the value of IDPLANE_BOOTSTRAP_TOKEN".into()),
+        None => banner
+            .push("  admin token:        as printed at first start (create more with `idplane token create`)".into()),
     }
+    say!("{}", banner.join("\n"));
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
     let limits = IdentityLimits { filter_scan: args.filter_scan_limit, filter_candidates: args.filter_candidate_limit };
     let mut state = AppState::new(store).with_store_times(store_times);
     state.identities = state.identities.with_limits(limits);
     state.public_url = public_url.clone();
+    state.identities = state.identities.clone().with_databricks_strict(args.databricks_strict);
     let limit = RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst.max(1.0) };
     state.limiter = Arc::new(Limiter::new(limit));
     state.limits = Limits { request_timeout, ..Limits::default() };
     state.auth_cache = Arc::new(AuthCache::new(Duration::from_secs_f64(args.auth_cache_seconds)));
     state.tls = tls_config.is_some();
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
-    match tls_config {
-        Some((config, _)) => tls::serve(listener, router(state), config, shutdown_signal()).await,
-        None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?,
+    let connections = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_seconds.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    // One signal stops every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    if let Some(l) = metrics_listener {
+        let metrics = idplane_server::metrics::internal_router(state.clone());
+        tokio::spawn(serve::serve(l, metrics, None, connections, until_stopped()));
     }
+    let tls = tls_config.map(|(config, _)| config);
+    serve::serve(listener, router(state), tls, connections, until_stopped()).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -582,13 +717,13 @@ fn print(json: bool, value: &serde_json::Value, human: String) {
 async fn account(command: AccountCommand) -> Result<()> {
     match command {
         AccountCommand::Create { name, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let a = Account { id: ids::new_uuid()?, name, created: OffsetDateTime::now_utc() };
             idplane_core::tenancy::create_account(store.as_ref(), &a, &Actor::cli()).await?;
             print(json, &account_json(&a), format!("created account {} ({})", a.id, a.name));
         }
         AccountCommand::List { json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let accounts = store.accounts().await?;
             let list: Vec<_> = accounts.iter().map(account_json).collect();
             let human = accounts.iter().map(|a| format!("{}  {}", a.id, a.name)).collect::<Vec<_>>().join("\n");
@@ -601,7 +736,7 @@ async fn account(command: AccountCommand) -> Result<()> {
 async fn workspace(command: WorkspaceCommand) -> Result<()> {
     match command {
         WorkspaceCommand::Create { account, name, no_identity_federation, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
@@ -616,7 +751,10 @@ async fn workspace(command: WorkspaceCommand) -> Result<()> {
             print(json, &workspace_json(&w), format!("created workspace {} ({})", w.id, w.name));
         }
         WorkspaceCommand::List { account, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
             let list = store.workspaces(&account).await?;
             let human = list.iter().map(|w| format!("{}  {}", w.id, w.name)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(list.iter().map(workspace_json).collect()), human);
@@ -648,15 +786,12 @@ async fn token(command: TokenCommand) -> Result<()> {
             (account, workspace, principal, comment, lifetime_seconds, json, store)
         }
         TokenCommand::RotateScim { account, grace_seconds, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             if store.account(&account).await?.is_none() {
                 bail!("no account {account}");
             }
-            if grace_seconds < 0 {
-                bail!("--grace-seconds must not be negative");
-            }
+            let grace = idplane_core::token::lifetime("--grace-seconds", grace_seconds, true)?;
             let now = OffsetDateTime::now_utc();
-            let grace = time::Duration::seconds(grace_seconds);
             let (secret, t) =
                 idplane_core::token::rotate_scim_token(store.as_ref(), &account, grace, now, &Actor::cli()).await?;
             let value = json!({"token_value": secret.expose(), "token_info": token_json(&t)});
@@ -664,7 +799,10 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::List { account, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
+            if store.account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
             let tokens = store.tokens(&account, &TokenFilter::default()).await?;
             let human = tokens
                 .iter()
@@ -675,7 +813,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
         TokenCommand::Delete { id, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let Some(t) = store.token(&id).await? else { bail!("no token {id}") };
             if !idplane_core::token::revoke(store.as_ref(), &t, OffsetDateTime::now_utc(), &Actor::cli()).await? {
                 bail!("no token {id}");
@@ -684,7 +822,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let store = open(&store).await?;
+    let store = open_existing(&store).await?;
     if store.account(&account).await?.is_none() {
         bail!("no account {account}");
     }
@@ -709,8 +847,10 @@ async fn token(command: TokenCommand) -> Result<()> {
     }
     let now = OffsetDateTime::now_utc();
     let expires = match lifetime_seconds {
-        Some(s) if s > 0 => Some(now + time::Duration::seconds(s)),
-        Some(_) => bail!("--lifetime-seconds must be positive"),
+        Some(s) => {
+            let lifetime = idplane_core::token::lifetime("--lifetime-seconds", s, false)?;
+            Some(now.checked_add(lifetime).context("--lifetime-seconds: the expiry time would be out of range")?)
+        }
         None => None,
     };
     let secret = Secret::generate()?;
@@ -804,13 +944,18 @@ async fn audit_command(command: AuditCommand) -> Result<()> {
                 limit,
                 ..AuditQuery::default()
             };
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
+            if let Some(account) = &query.account_id
+                && store.account(account).await?.is_none()
+            {
+                bail!("no account {account}");
+            }
             let (records, _) = audit::page(store.as_ref(), &query).await?;
             let human = records.iter().map(|r| audit_line(&r.entry)).collect::<Vec<_>>().join("\n");
             print(json, &serde_json::Value::Array(records.iter().map(|r| r.to_json()).collect()), human);
         }
         AuditCommand::Purge { retention, before, json, store } => {
-            let store = open(&store).await?;
+            let store = open_existing(&store).await?;
             let (removed, cutoff) = match before {
                 Some(b) => {
                     let cutoff = instant("--before", &b, now)?;

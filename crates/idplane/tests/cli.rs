@@ -525,7 +525,7 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     std::fs::write(
         &file,
         "listen = \"127.0.0.1:9999\"\nrate_limit_per_second = 0.5\nrate-limit-burst = 1\nrequest_timeout_seconds = 30\n\
-         database_url = \"postgres://app:s3cret@db/idplane\"\n",
+         database_url = \"postgres://app:s3cret@db/idplane\"\nheader_read_timeout_seconds = 5\n",
     )?;
     let out = Command::new(BIN)
         .args(["config", "--json", "--request-timeout-seconds", "10", "--config"])
@@ -542,6 +542,9 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     assert_eq!(pair("request-timeout-seconds"), Some((json!("10"), json!("flag"))), "a flag beats both");
     assert_eq!(pair("data-dir").map(|p| p.1), Some(json!("default")));
     assert_eq!(pair("audit-retention-days"), Some((json!("365"), json!("default"))));
+    assert_eq!(pair("header-read-timeout-seconds"), Some((json!("5"), json!("file"))));
+    assert_eq!(pair("idle-timeout-seconds"), Some((json!("60"), json!("default"))));
+    assert_eq!(pair("max-connections"), Some((json!("512"), json!("default"))));
     assert_eq!(pair("database-url").map(|p| p.0), Some(json!("postgres://app:***@db/idplane")), "secrets masked");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown environment variable IDPLANE_NOT_A_SETTING"));
@@ -629,5 +632,196 @@ async fn audit_list_and_purge_work_on_the_live_store() -> Result<()> {
     assert_eq!(purged["removed"], all, "{purged}");
     assert_eq!(admin(&data, &["audit", "list"])?, json!([]));
     drop(server);
+    Ok(())
+}
+
+/// Only `serve` creates a store: an admin command pointed at a directory without one (the relative default, from
+/// another directory) refuses, says where it looked and how to point it at the right store, and creates nothing.
+#[test]
+fn admin_commands_refuse_to_create_a_store() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let commands: [&[&str]; 10] = [
+        &["account", "list"],
+        &["account", "create", "--name", "acme"],
+        &["workspace", "list", "--account", "a"],
+        &["token", "list", "--account", "a"],
+        &["token", "create", "--account", "a"],
+        &["token", "rotate-scim", "--account", "a"],
+        &["token", "delete", "--id", "x"],
+        &["audit", "list"],
+        &["audit", "purge"],
+        &["backup", "--to", "copy.db"],
+    ];
+    let expected = std::path::absolute(tmp.path().join("idplane-data"))?;
+    for args in commands {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(tmp.path())
+            .env_remove("IDPLANE_DATA_DIR")
+            .env_remove("IDPLANE_DATABASE_URL")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "idplane {args:?} must fail: {stderr}");
+        assert!(stderr.contains(&expected.display().to_string()), "idplane {args:?} names where it looked: {stderr}");
+        for hint in ["--data-dir", "IDPLANE_DATA_DIR", "--database-url"] {
+            assert!(stderr.contains(hint), "idplane {args:?} says how to point it elsewhere ({hint}): {stderr}");
+        }
+        assert!(!tmp.path().join("idplane-data").exists(), "idplane {args:?} created a store");
+    }
+    // A mistyped --data-dir is refused the same way.
+    let out = Command::new(BIN).args(["account", "list", "--data-dir"]).arg(tmp.path().join("typo")).output()?;
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("typo").exists());
+    Ok(())
+}
+
+/// Lifetimes and grace periods past 100 years are refused with the limit named, not a crash.
+#[tokio::test]
+async fn token_lifetimes_past_the_maximum_are_refused_naming_the_limit() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, Some("dapi-lifetime-test"))?;
+    let account = admin(&data, &["account", "list"])?[0]["account_id"].as_str().context("account id")?.to_string();
+    for args in [
+        ["token", "create", "--account", &account, "--lifetime-seconds", "9223372036854775807"],
+        ["token", "create", "--account", &account, "--lifetime-seconds", "3155760001"],
+        ["token", "rotate-scim", "--account", &account, "--grace-seconds", "9223372036854775807"],
+    ] {
+        let out = Command::new(BIN).args(args).arg("--data-dir").arg(&data).output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "idplane {args:?} fails as a refusal, not a panic: {stderr}");
+        assert!(stderr.contains("3155760000") && stderr.contains("100 years"), "idplane {args:?}: {stderr}");
+    }
+    let made = admin(&data, &["token", "create", "--account", &account, "--lifetime-seconds", "3155760000"])?;
+    assert!(made["token_info"]["expiry_time"].as_i64().is_some_and(|t| t > 0), "{made}");
+    drop(server);
+    Ok(())
+}
+
+/// `restore` refuses while a server runs on the data directory (the writes it acknowledged afterwards would be lost
+/// at its next start), and so does a second `serve`; once the server stops, the restore goes through.
+#[tokio::test]
+async fn restore_refuses_while_a_server_holds_the_data_directory() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let token = "dapi-restore-lock-test";
+    let server = Server::start(&data, Some(token))?;
+    let backup = tmp.path().join("backup.db");
+    let out = Command::new(BIN).args(["backup", "--to"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = Command::new(BIN).args(["restore", "--from"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restore under a running server must fail: {stderr}");
+    assert!(stderr.contains("server is running") && stderr.contains("stop it first"), "{stderr}");
+    assert!(stderr.contains(&std::path::absolute(&data)?.display().to_string()), "names the directory: {stderr}");
+    assert!(!data.join("idplane.db.before-restore").exists(), "nothing was replaced");
+    let users = format!("{}/api/2.0/preview/scim/v2/Users", server.origin);
+    let (status, _) = call(reqwest::Method::POST, &users, token, Some(json!({"userName": "after@x.com"}))).await?;
+    assert_eq!(status, 201, "the server goes on serving its store");
+
+    let second = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
+        .output()?;
+    assert!(!second.status.success(), "a second server on the same directory is refused");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("server is running"));
+
+    assert!(server.terminate()?.success());
+    let out = Command::new(BIN).args(["restore", "--from"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "once the server stopped: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("idplane.db.before-restore").exists());
+    Ok(())
+}
+
+/// The admin token printed at first start reads its account's metrics; `--metrics-listen` serves every series, the
+/// process's own included, without a token, on an address of its own.
+#[tokio::test]
+async fn metrics_for_the_admin_token_and_on_the_internal_address() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let args = [std::ffi::OsStr::new("--metrics-listen"), std::ffi::OsStr::new("127.0.0.1:0")];
+    let server = Server::start_with(&tmp.path().join("data"), None, &args)?;
+    let token = server.value("admin token:").context("token")?;
+    let res = reqwest::Client::new().get(format!("{}/metrics", server.origin)).bearer_auth(&token).send().await?;
+    assert_eq!(res.status().as_u16(), 200, "the README's admin token is an administrative token");
+    assert!(!res.text().await?.contains("idplane_store_duration_seconds"), "the process's series are internal");
+    let internal = server.value("metrics (no token):").context("the internal metrics URL in the banner")?;
+    let res = reqwest::get(&internal).await?;
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await?.contains("idplane_store_duration_seconds_count"));
+    let elsewhere = internal.replace("/metrics", "/api/2.0/preview/scim/v2/Users");
+    assert_eq!(reqwest::get(&elsewhere).await?.status().as_u16(), 404, "the internal address serves metrics only");
+    assert!(server.terminate()?.success());
+    Ok(())
+}
+
+/// The admin commands behave alike: every one that takes `--account` says "no account" for one that does not exist;
+/// `backup` and `restore` print JSON with `--json`; the first-start banner comes out in one piece, with no log line
+/// (migrations, or anything else on stderr) inside it when both streams go to one terminal.
+#[tokio::test]
+async fn admin_commands_are_consistent_and_the_banner_is_whole() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    // Both streams into one file, as a terminal shows them.
+    let merged = std::fs::File::create(tmp.path().join("merged"))?;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
+        .env("IDPLANE_LOG", "debug")
+        .stdout(Stdio::from(merged.try_clone()?))
+        .stderr(Stdio::from(merged))
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(tmp.path().join("merged"))?;
+        if text.contains("(shown once") {
+            break text;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("no banner within 30 s: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("idplane is serving on")).context("banner start")?;
+    let last = lines.iter().position(|l| l.contains("(shown once")).context("banner end")?;
+    let banner = &lines[first..=last];
+    assert!(banner[1..].iter().all(|l| l.starts_with("  ")), "nothing inside the banner: {banner:#?}");
+    assert!(
+        lines[..first].iter().any(|l| l.contains("migration")),
+        "the migrations of the first start are logged before the banner: {text}"
+    );
+
+    for args in [
+        ["audit", "list", "--account", "nosuch"],
+        ["workspace", "list", "--account", "nosuch"],
+        ["token", "list", "--account", "nosuch"],
+        ["token", "create", "--account", "nosuch"],
+    ] {
+        let out = Command::new(BIN).args(args).arg("--data-dir").arg(&data).output()?;
+        assert!(!out.status.success(), "idplane {args:?} must fail");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no account nosuch"), "idplane {args:?}");
+    }
+    let backup = tmp.path().join("copy.db");
+    let out =
+        Command::new(BIN).args(["backup", "--json", "--to"]).arg(&backup).arg("--data-dir").arg(&data).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["backup"], backup.display().to_string(), "{printed}");
+    child.kill()?;
+    child.wait()?;
+    let restored = tmp.path().join("restored");
+    let out = Command::new(BIN)
+        .args(["restore", "--json", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["restored"], backup.display().to_string(), "{printed}");
     Ok(())
 }

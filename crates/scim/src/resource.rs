@@ -26,12 +26,16 @@ use crate::schema::{Attribute, AttributeType, COMMON, Mutability, ResourceType, 
 /// nulls are dropped, values are type-checked and the client dialects are absorbed (string booleans, single values for
 /// multi-valued attributes, a bare string for a complex attribute with a `value`, Terraform's `"entitlements":[{}]`).
 /// writeOnly attributes (`password`) are kept: the caller decides what to do with them.
+///
+/// Attributes no schema of `rt` declares, and extensions it does not have, are dropped: the body is taken as if they
+/// were absent ([`known_only`]). A known attribute with a value of the wrong type is still a 400.
 pub fn normalize(rt: &ResourceType, body: &Value) -> Result<Value> {
     let Value::Object(input) = body else {
         return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
     };
+    let input = known_only(rt, input);
     let mut out = Map::new();
-    for (key, value) in input {
+    for (key, value) in &input {
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
@@ -56,6 +60,66 @@ pub fn normalize(rt: &ResourceType, body: &Value) -> Result<Value> {
     }
     check_required(rt, &out)?;
     Ok(Value::Object(out))
+}
+
+/// A POST or PUT body without the attributes and extensions `rt` does not declare (at the top level, inside extension
+/// objects, and the unknown sub-attributes of complex values).
+///
+/// RFC 7644 §3.3 suggests 400 invalidSyntax for them; idplane ignores them instead, as Microsoft's reference SCIM client
+/// collection expects: Entra ID sends the attributes of custom mappings and of extensions the target may not know, and
+/// a 400 would put every such user in escrow. PATCH is not lenient: a path that names no attribute stays a 400
+/// invalidPath, since a PATCH says exactly what to change.
+fn known_only(rt: &ResourceType, input: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in input {
+        if key.eq_ignore_ascii_case("schemas") {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        match resolve_key(rt, key) {
+            Err(_) => {}
+            Ok(KeyTarget::Attr(target)) => {
+                out.insert(key.clone(), known_sub_attributes(target, value));
+            }
+            Ok(KeyTarget::Schema(schema)) => match value {
+                Value::Object(inner) if !schema.attributes.is_empty() || is_core(rt, schema) => {
+                    let mut kept = Map::new();
+                    for (inner_key, inner_value) in inner {
+                        if inner_key.eq_ignore_ascii_case("schemas") {
+                            kept.insert(inner_key.clone(), inner_value.clone());
+                        } else if let Ok(target) = resolve_in_schema(rt, schema, inner_key) {
+                            kept.insert(inner_key.clone(), known_sub_attributes(target, inner_value));
+                        }
+                    }
+                    out.insert(key.clone(), Value::Object(kept));
+                }
+                other => {
+                    out.insert(key.clone(), other.clone());
+                }
+            },
+        }
+    }
+    out
+}
+
+/// The value of a complex attribute without the sub-attributes it does not have (in each item, when multi-valued).
+fn known_sub_attributes(target: AttrTarget, value: &Value) -> Value {
+    if target.sub.is_some() || target.attr.kind != AttributeType::Complex {
+        return value.clone();
+    }
+    let known = |item: &Value| match item {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| target.attr.sub_attribute(k).is_some())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(known).collect()),
+        other => known(other),
+    }
 }
 
 /// The PUT rule of RFC 7644 §3.5.1: an immutable attribute (or immutable sub-attribute of a single-valued complex
@@ -717,20 +781,38 @@ mod tests {
         assert_eq!(doc, json!({"userName": "a"}));
     }
 
+    /// Unknown attributes and extensions are dropped, as if absent (Entra's custom mappings; docs/entra.md).
     #[test]
-    fn unknown_attributes_and_extensions_are_rejected() {
-        for (body, name) in [
-            (json!({"userName": "a", "foo": 1}), "'foo'"),
-            (json!({"userName": "a", "name": {"nick": "x"}}), "'name.nick'"),
-            (json!({"userName": "a", "emails": [{"value": "x", "label": "y"}]}), "'emails.label'"),
-            (json!({"userName": "a", "urn:example:custom:2.0:User": {"x": 1}}), "'urn:example:custom:2.0:User'"),
-            (json!({"userName": "a", URN_ENTERPRISE_USER: {"badge": "1"}}), "enterprise:2.0:User:badge'"),
-            (json!({"userName": "a", "name.nick": "x"}), "'name.nick'"),
+    fn unknown_attributes_and_extensions_are_dropped() {
+        for (body, stored) in [
+            (json!({"userName": "a", "foo": 1}), json!({"userName": "a"})),
+            (
+                json!({"userName": "a", "name": {"nick": "x", "givenName": "G"}}),
+                json!({"userName": "a", "name": {"givenName": "G"}}),
+            ),
+            (json!({"userName": "a", "name": {"nick": "x"}}), json!({"userName": "a"})),
+            (
+                json!({"userName": "a", "emails": [{"value": "x", "label": "y"}]}),
+                json!({"userName": "a", "emails": [{"value": "x"}]}),
+            ),
+            (json!({"userName": "a", "urn:example:custom:2.0:User": {"x": 1}}), json!({"userName": "a"})),
+            (json!({"userName": "a", "urn:example:custom:2.0:User:x": 1}), json!({"userName": "a"})),
+            (
+                json!({"userName": "a", URN_ENTERPRISE_USER: {"badge": "1", "department": "D"}}),
+                json!({"userName": "a", URN_ENTERPRISE_USER: {"department": "D"}}),
+            ),
+            (json!({"userName": "a", URN_ENTERPRISE_USER: {"badge": "1"}}), json!({"userName": "a"})),
+            (json!({"userName": "a", "name.nick": "x"}), json!({"userName": "a"})),
+            (
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:example:custom:2.0:User"], "userName": "a"}),
+                json!({"userName": "a"}),
+            ),
         ] {
-            let e = err(body);
-            assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax), "{e}");
-            assert!(e.detail.contains(name), "{} does not name {name}", e.detail);
+            assert_eq!(norm(body.clone()), stored, "{body}");
         }
+        // What stays refused: a known attribute with a value of the wrong type, and a body without a required one.
+        assert_eq!(err(json!({"userName": "a", "foo": 1, "active": [1]})).status, 400);
+        assert_eq!(err(json!({"foo": 1})).scim_type, Some(ScimType::InvalidValue));
     }
 
     #[test]

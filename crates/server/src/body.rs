@@ -14,7 +14,14 @@ pub const SCIM_JSON: &str = "application/scim+json";
 /// any parameters, such as `charset=utf-8`) and a missing content type.
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let ct = ct
+            .to_str()
+            .map_err(|_| {
+                ScimError::invalid_syntax(
+                    "the Content-Type header holds bytes that are not ASCII; send application/scim+json or application/json",
+                )
+            })?
+            .to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
         if !(essence == "application/json" || essence == "application/scim+json" || essence.is_empty()) {
             return Err(ScimError::new(

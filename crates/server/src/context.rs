@@ -74,6 +74,15 @@ pub enum Level<'a> {
     },
 }
 
+impl Level<'_> {
+    /// The path prefix of the SCIM base.
+    pub fn base(&self) -> &str {
+        match self {
+            Level::Account { base, .. } | Level::Workspace { base } | Level::AccountProxy { base } => base,
+        }
+    }
+}
+
 /// Classifies a request path: `/api/2.0/accounts/{account_id}/scim/v2/...` or `/api/2.0/preview/scim[/v2]/...`.
 pub fn level(path: &str) -> Option<Level<'_>> {
     if let Some(rest) = path.strip_prefix("/api/2.0/accounts/") {
@@ -153,8 +162,11 @@ pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime)
         }
     };
     access::unexpired(&token, now)?;
+    if let Some(account) = parts.extensions.get::<crate::metrics::RequestAccount>() {
+        account.set(token.scope.account_id());
+    }
     if let Err(seconds) = state.limiter.check(&token.id, std::time::Instant::now()) {
-        state.metrics.rate_limited();
+        state.metrics.rate_limited(token.scope.account_id());
         return Err(CoreError::RateLimited(seconds).into());
     }
     Ok(token)
@@ -304,9 +316,7 @@ pub fn account_scope(token: &Token, account_id: &str) -> Result<Scope, ApiError>
 /// the one named by `X-Databricks-Workspace-Id` (or the legacy `X-Databricks-Org-Id`); else the default workspace.
 pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> Result<Scope, ApiError> {
     refuse_scim_token(token)?;
-    let named = header_str(&parts.headers, &X_DATABRICKS_WORKSPACE_ID)
-        .or_else(|| header_str(&parts.headers, &X_DATABRICKS_ORG_ID))
-        .map(str::trim);
+    let named = named_workspace(parts)?;
     let id = match (&token.scope, named) {
         (TokenScope::Workspace { workspace_id, .. }, Some(named)) if named != workspace_id.to_string() => {
             return Err(CoreError::PermissionDenied(format!(
@@ -316,7 +326,7 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
         }
         (TokenScope::Workspace { workspace_id, .. }, _) => *workspace_id,
         (_, Some(named)) => named.parse::<i64>().map_err(|_| {
-            ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id, not \"{named}\""))
+            ApiError::status(400, format!("X-Databricks-Workspace-Id must be a workspace id (digits), not \"{named}\""))
         })?,
         (_, None) => match default_workspace(state).await? {
             Some(ws) => ws.id,
@@ -332,6 +342,26 @@ pub async fn workspace_scope(state: &AppState, parts: &Parts, token: &Token) -> 
         Some(ws) if ws.account_id == token.scope.account_id() => Ok(Scope::for_workspace(&ws)),
         _ => Err(CoreError::PermissionDenied(format!("this token is not valid for workspace {id}")).into()),
     }
+}
+
+/// The workspace a request names with `X-Databricks-Workspace-Id` (or else the legacy `X-Databricks-Org-Id`),
+/// trimmed. A header that is present but not text (a byte outside visible ASCII) is a 400: taken as absent, it would
+/// send the request to the default workspace.
+fn named_workspace(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    for name in [&X_DATABRICKS_WORKSPACE_ID, &X_DATABRICKS_ORG_ID] {
+        if let Some(value) = parts.headers.get(name) {
+            let text = value.to_str().map_err(|_| {
+                ApiError::status(
+                    400,
+                    format!(
+                        "the {name} header must be a workspace id (digits); this one holds bytes that are not ASCII"
+                    ),
+                )
+            })?;
+            return Ok(Some(text.trim()));
+        }
+    }
+    Ok(None)
 }
 
 /// `scheme://host[:port]` as the client addressed this server.

@@ -2,7 +2,7 @@
 //! supports. Readable without a token, as the RFC allows, so clients can configure themselves before authenticating.
 
 use axum::Router;
-use axum::extract::{RawPathParams, State};
+use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -48,8 +48,18 @@ fn base_url(parts: &Parts, state: &AppState) -> String {
     format!("{}{}", origin(parts, state), base)
 }
 
-fn path_id(params: &RawPathParams) -> String {
-    params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string()).unwrap_or_default()
+/// The `{id}` of a discovery path; one that does not decode to text names nothing (404).
+struct PathId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::status(404, "the path names no schema or resource type"))?;
+        Ok(PathId(params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string()).unwrap_or_default()))
+    }
 }
 
 pub fn service_provider_config_json(base: &str, max_operations: usize, max_payload: usize) -> Value {
@@ -102,9 +112,8 @@ async fn resource_types_list(State(s): State<AppState>, parts: Parts) -> Respons
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
 
-async fn resource_type(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
+async fn resource_type(State(s): State<AppState>, PathId(id): PathId, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
-    let id = path_id(&params);
     let rt = resource_types::all(level_of(&parts))
         .into_iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&id))
@@ -120,9 +129,8 @@ async fn schemas_list(State(s): State<AppState>, parts: Parts) -> Response {
     scim_json(StatusCode::OK, &list_response(items, n, Some(1), None, None), None)
 }
 
-async fn schema(State(s): State<AppState>, params: RawPathParams, parts: Parts) -> Result<Response, ApiError> {
+async fn schema(State(s): State<AppState>, PathId(id): PathId, parts: Parts) -> Result<Response, ApiError> {
     let base = base_url(&parts, &s);
-    let id = path_id(&params);
     let sc = resource_types::schemas(level_of(&parts))
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::status(404, format!("no schema {id}")))?;

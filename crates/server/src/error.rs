@@ -134,3 +134,48 @@ pub fn scim_error_response(e: &ScimError) -> Response {
     }
     response
 }
+
+/// Which error shape a path's clients parse: Databricks' `{"error_code","message"}` under `/api/` outside the SCIM
+/// bases and under `/.well-known/`; SCIM Error messages elsewhere.
+pub fn is_databricks_path(path: &str) -> bool {
+    (path.starts_with("/api/") && crate::context::level(path).is_none()) || path.starts_with("/.well-known/")
+}
+
+/// An error answered by the edge itself (no such endpoint, method, time or header limits), in the shape of the path.
+pub fn error_for_path(path: &str, status: StatusCode, detail: impl Into<String>) -> Response {
+    let e = ScimError::new(status.as_u16(), None, detail);
+    if is_databricks_path(path) {
+        crate::databricks::DbError(ApiError::Http(e)).into_response()
+    } else {
+        scim_error_response(&e)
+    }
+}
+
+/// The last line of defence: an error response that is not JSON (an extractor's plain-text rejection, a bare 405 of
+/// the router) is rewritten into the error shape of its path, keeping its status and using its text as the detail.
+pub async fn uniform_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with(SCIM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let detail =
+        if text.is_empty() { status.canonical_reason().unwrap_or("the request failed").to_string() } else { text };
+    tracing::debug!(status = status.as_u16(), %detail, "a plain error answered in the API's shape");
+    let mut shaped = error_for_path(&path, status, detail);
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            shaped.headers_mut().insert(name, v.clone());
+        }
+    }
+    shaped
+}

@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
+pub mod serve;
 pub mod store_times;
 pub mod tls;
 pub mod tokens;
@@ -30,7 +31,7 @@ use idplane_core::identities::Identities;
 use idplane_core::store::Store;
 use idplane_scim::ScimError;
 
-use crate::error::scim_error_response;
+use crate::error::{error_for_path, scim_error_response};
 
 /// Request limits.
 #[derive(Debug, Clone)]
@@ -106,8 +107,47 @@ fn scim_api() -> Router<AppState> {
     scim::routes().merge(discovery::routes()).route("/Bulk", post(bulk::bulk).fallback(method_not_allowed))
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API. Paths are made canonical before they are routed ([`canonical_path`]).
 pub fn router(state: AppState) -> Router {
+    let api = api(state);
+    Router::new().fallback_service(tower::util::MapRequest::new(api, canonical_path))
+}
+
+/// The resource endpoints of the SCIM bases, by their canonical spelling.
+const SCIM_ENDPOINTS: [&str; 8] =
+    ["Users", "Groups", "ServicePrincipals", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk", "Me"];
+
+/// Under a SCIM base, the endpoint's name is matched case-insensitively (`/users`, `/serviceprincipals`) and a
+/// trailing slash is dropped (`/Users/`, `/Users/{id}/`), as Microsoft's reference SCIM client expects; the request
+/// goes on with the canonical path, so that `meta.location` keeps the canonical spelling.
+pub fn canonical_path(mut request: axum::extract::Request) -> axum::extract::Request {
+    let path = request.uri().path();
+    let Some(level) = context::level(path) else { return request };
+    let base = level.base();
+    let rest = &path[base.len()..];
+    let trimmed = if rest.len() > 1 { rest.trim_end_matches('/') } else { rest };
+    let mut segments = trimmed.splitn(3, '/');
+    let (Some(""), Some(endpoint)) = (segments.next(), segments.next()) else { return request };
+    let canonical = SCIM_ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(endpoint)).copied().unwrap_or(endpoint);
+    if canonical == endpoint && trimmed.len() == rest.len() {
+        return request;
+    }
+    let mut new_path = format!("{base}/{canonical}");
+    if let Some(tail) = segments.next() {
+        new_path.push('/');
+        new_path.push_str(tail);
+    }
+    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let mut parts = request.uri().clone().into_parts();
+    let Ok(path_and_query) = format!("{new_path}{query}").parse() else { return request };
+    parts.path_and_query = Some(path_and_query);
+    let Ok(uri) = axum::http::Uri::from_parts(parts) else { return request };
+    *request.uri_mut() = uri.clone();
+    request.extensions_mut().insert(axum::extract::OriginalUri(uri));
+    request
+}
+
+fn api(state: AppState) -> Router {
     Router::new()
         .nest("/api/2.0/preview/scim/v2", scim_api())
         .nest("/api/2.0/preview/scim", scim_api())
@@ -120,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(error::uniform_errors))
         .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
         .layer(axum::middleware::from_fn_with_state(state.limits.max_header_bytes, header_limit))
@@ -134,13 +175,14 @@ pub async fn time_limit(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let path = request.uri().path().to_string();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => scim_error_response(&ScimError::new(
-            StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-            None,
+        Err(_) => error_for_path(
+            &path,
+            StatusCode::SERVICE_UNAVAILABLE,
             format!("the request took longer than {} s; retry it, or ask for less", limit.as_secs()),
-        )),
+        ),
     }
 }
 
@@ -153,11 +195,11 @@ async fn header_limit(
 ) -> Response {
     let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if size > limit {
-        return scim_error_response(&ScimError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16(),
-            None,
+        return error_for_path(
+            request.uri().path(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!("the request headers take {size} bytes; send at most {limit}"),
-        ));
+        );
     }
     next.run(request).await
 }
@@ -170,6 +212,6 @@ pub(crate) async fn method_not_allowed() -> Response {
     ))
 }
 
-async fn not_found() -> Response {
-    scim_error_response(&ScimError::new(404, None, "no such endpoint"))
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error_for_path(uri.path(), StatusCode::NOT_FOUND, "no such endpoint")
 }

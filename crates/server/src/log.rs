@@ -41,6 +41,8 @@ pub async fn log_request(
     let start = Instant::now();
     let id = request_id(&request);
     request.extensions_mut().insert(RequestId(id.clone()));
+    let account = crate::metrics::RequestAccount::default();
+    request.extensions_mut().insert(account.clone());
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -48,7 +50,8 @@ pub async fn log_request(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
     let mut response = next.run(request).await;
-    metrics.record(&route, method.as_str(), response.status().as_u16(), start.elapsed());
+    let account = account.get();
+    metrics.record(account.as_deref(), &route, method.as_str(), response.status().as_u16(), start.elapsed());
     tracing::info!(
         target: "idplane::request",
         request_id = %id,

@@ -1,11 +1,14 @@
-//! `/metrics` in the Prometheus text format, for an administrative token: requests by route, method and status;
-//! latency histograms by route; store latency histograms by operation; rate-limited requests; principals by kind per account and active tokens (counted from
-//! the store when scraped). Counters live in this process.
+//! `/metrics` in the Prometheus text format: requests by account, route, method and status; latency histograms by
+//! account and route; rate-limited requests by account; principals by kind and active tokens per account (counted
+//! from the store when scraped); store latency histograms by operation. Counters live in this process.
+//!
+//! On the API's address an account's administrators see their own account's series only. Everything, the process's
+//! own series included, is served without a token on a separate address (`--metrics-listen`), off by default, for an
+//! interface only the monitoring reaches.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,14 +18,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use idplane_core::CoreError;
+use idplane_core::access::Role;
 use idplane_core::principal::PrincipalKind;
 use idplane_core::store::{ListSpec, Listing, TokenFilter, Total};
 use idplane_core::tenancy::Scope;
-use idplane_core::token::TokenKind;
+use idplane_core::token::{TokenKind, TokenScope};
 use time::OffsetDateTime;
 
 use crate::AppState;
-use crate::context::authenticated;
+use crate::context::{authenticated, role};
 use crate::error::ApiError;
 use crate::store_times::BUCKETS as STORE_BUCKETS;
 
@@ -36,22 +40,24 @@ struct Histogram {
     sum: f64,
 }
 
-/// The process's request counters.
+/// The process's request counters, by account (the account of the request's token; none for requests without a
+/// valid token).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    rate_limited: AtomicU64,
+    requests: Mutex<BTreeMap<(String, String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    rate_limited: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
-    pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn record(&self, account: Option<&str>, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let account = account.unwrap_or_default().to_string();
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
+        *requests.entry((account.clone(), route.to_string(), method.to_string(), status)).or_default() += 1;
         drop(requests);
         let seconds = elapsed.as_secs_f64();
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry(route.to_string()).or_default();
+        let h = latency.entry((account, route.to_string())).or_default();
         for (bucket, bound) in h.buckets.iter_mut().zip(BUCKETS) {
             if seconds <= bound {
                 *bucket += 1;
@@ -61,8 +67,24 @@ impl Metrics {
         h.sum += seconds;
     }
 
-    pub fn rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    pub fn rate_limited(&self, account: &str) {
+        *self.rate_limited.lock().unwrap_or_else(|p| p.into_inner()).entry(account.to_string()).or_default() += 1;
+    }
+}
+
+/// The account a request's token belongs to, once [`crate::context::authenticated`] knows it: the request log puts
+/// an empty slot in the request's extensions and reads it back when the response is done, to count the request
+/// under its account.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAccount(Arc<Mutex<Option<String>>>);
+
+impl RequestAccount {
+    pub fn set(&self, account: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(account.to_string());
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -75,50 +97,112 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// `/metrics` on the API's address: an account's administrators (an administrative token of the account, without a
+/// principal or acting as an account admin) see the requests, latencies and gauges of their own account.
 async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
     let token = authenticated(&s, &parts, OffsetDateTime::now_utc()).await?;
-    if token.kind != TokenKind::Admin || token.principal_id.is_some() {
-        return Err(
-            CoreError::PermissionDenied("metrics need an administrative token (idplane token create)".into()).into()
-        );
+    let denied = || {
+        CoreError::PermissionDenied(
+            "metrics need an administrative token of an account: the admin token printed at first start, or one of \
+             `idplane token create --account <id>`"
+                .into(),
+        )
+    };
+    let TokenScope::Account { account_id } = &token.scope else { return Err(denied().into()) };
+    if token.kind != TokenKind::Admin {
+        return Err(denied().into());
     }
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP idplane_requests_total Requests answered, by route, method and status.");
-    let _ = writeln!(out, "# TYPE idplane_requests_total counter");
-    for ((route, method, status), n) in s.metrics.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        let _ = writeln!(
-            out,
-            "idplane_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-            label(route),
-            label(method)
-        );
+    let scope = Scope::Account { account_id: account_id.clone() };
+    if role(&s, &token, &scope).await? != Role::Admin {
+        return Err(denied().into());
     }
-    let _ = writeln!(out, "# HELP idplane_request_duration_seconds Time to answer a request, by route.");
-    let _ = writeln!(out, "# TYPE idplane_request_duration_seconds histogram");
-    for (route, h) in s.metrics.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        let route = label(route);
-        for (n, bound) in h.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "idplane_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-        let _ = writeln!(out, "idplane_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
-    }
-    let _ =
-        writeln!(out, "# HELP idplane_rate_limited_total Requests answered 429 because their token was over its rate.");
-    let _ = writeln!(out, "# TYPE idplane_rate_limited_total counter");
-    let _ = writeln!(out, "idplane_rate_limited_total {}", s.metrics.rate_limited.load(Ordering::Relaxed));
+    Ok(text(render(&s, Some(account_id)).await?))
+}
 
-    let _ = writeln!(out, "# HELP idplane_store_duration_seconds Time the store took, by operation.");
-    let _ = writeln!(out, "# TYPE idplane_store_duration_seconds histogram");
-    for t in s.store_times.snapshot() {
-        let op = t.operation;
-        for (n, bound) in t.buckets.iter().zip(STORE_BUCKETS) {
-            let _ = writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}");
+/// The router of the internal metrics address (`--metrics-listen`): every account's metrics and the process's own
+/// (store latencies, requests without a token), without a token. Meant for an interface only the monitoring reaches.
+pub fn internal_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move {
+                render(&s, None).await.map(text).unwrap_or_else(|e| e.into_response())
+            }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
+        .with_state(state)
+}
+
+fn text(body: String) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+/// The metrics text: of one account (its requests, rate-limited requests and gauges), or of all and of the process.
+async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
+    let shown = |account: &str| only.is_none_or(|o| o == account);
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP idplane_requests_total Requests answered, by account, route, method and status.");
+    let _ = writeln!(out, "# TYPE idplane_requests_total counter");
+    for ((account, route, method, status), n) in s.metrics.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if shown(account) {
+            let _ = writeln!(
+                out,
+                "idplane_requests_total{{account=\"{}\",route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
+                label(account),
+                label(route),
+                label(method)
+            );
         }
-        let _ = writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", t.count);
-        let _ = writeln!(out, "idplane_store_duration_seconds_sum{{operation=\"{op}\"}} {}", t.sum_seconds);
-        let _ = writeln!(out, "idplane_store_duration_seconds_count{{operation=\"{op}\"}} {}", t.count);
+    }
+    let _ = writeln!(out, "# HELP idplane_request_duration_seconds Time to answer a request, by account and route.");
+    let _ = writeln!(out, "# TYPE idplane_request_duration_seconds histogram");
+    for ((account, route), h) in s.metrics.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if !shown(account) {
+            continue;
+        }
+        let labels = format!("account=\"{}\",route=\"{}\"", label(account), label(route));
+        for (n, bound) in h.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "idplane_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+        let _ = writeln!(out, "idplane_request_duration_seconds_count{{{labels}}} {}", h.count);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP idplane_rate_limited_total Requests answered 429 because their token was over its rate, by account."
+    );
+    let _ = writeln!(out, "# TYPE idplane_rate_limited_total counter");
+    let limited = s.metrics.rate_limited.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match only {
+        Some(account) => {
+            let n = limited.get(account).copied().unwrap_or(0);
+            let _ = writeln!(out, "idplane_rate_limited_total{{account=\"{}\"}} {n}", label(account));
+        }
+        None => {
+            for (account, n) in &limited {
+                let _ = writeln!(out, "idplane_rate_limited_total{{account=\"{}\"}} {n}", label(account));
+            }
+        }
+    }
+
+    if only.is_none() {
+        let _ = writeln!(out, "# HELP idplane_store_duration_seconds Time the store took, by operation.");
+        let _ = writeln!(out, "# TYPE idplane_store_duration_seconds histogram");
+        for t in s.store_times.snapshot() {
+            let op = t.operation;
+            for (n, bound) in t.buckets.iter().zip(STORE_BUCKETS) {
+                let _ = writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}");
+            }
+            let _ =
+                writeln!(out, "idplane_store_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", t.count);
+            let _ = writeln!(out, "idplane_store_duration_seconds_sum{{operation=\"{op}\"}} {}", t.sum_seconds);
+            let _ = writeln!(out, "idplane_store_duration_seconds_count{{operation=\"{op}\"}} {}", t.count);
+        }
     }
 
     let _ = writeln!(out, "# HELP idplane_principals Account principals, by account and kind.");
@@ -126,8 +210,12 @@ async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, Ap
     let _ = writeln!(out, "# HELP idplane_active_tokens Tokens that have not expired, by account.");
     let _ = writeln!(out, "# TYPE idplane_active_tokens gauge");
     let now = OffsetDateTime::now_utc();
-    for account in s.store.accounts().await.map_err(CoreError::from)? {
-        let scope = Scope::Account { account_id: account.id.clone() };
+    let accounts: Vec<String> = match only {
+        Some(account) => vec![account.to_string()],
+        None => s.store.accounts().await.map_err(CoreError::from)?.into_iter().map(|a| a.id).collect(),
+    };
+    for account in accounts {
+        let scope = Scope::Account { account_id: account.clone() };
         for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
             let spec = ListSpec { total: Total::Recent, ..ListSpec::page(None, 0) };
             let n = match s.store.list_principals(&scope, kind, &spec).await.map_err(CoreError::from)? {
@@ -135,16 +223,11 @@ async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, Ap
                 Listing::Candidates(items) => items.len(),
                 Listing::TooMany { scanned } => scanned,
             };
-            let _ =
-                writeln!(out, "idplane_principals{{account=\"{}\",kind=\"{}\"}} {n}", label(&account.id), kind.code());
+            let _ = writeln!(out, "idplane_principals{{account=\"{}\",kind=\"{}\"}} {n}", label(&account), kind.code());
         }
-        let tokens = s.store.tokens(&account.id, &TokenFilter::default()).await.map_err(CoreError::from)?;
+        let tokens = s.store.tokens(&account, &TokenFilter::default()).await.map_err(CoreError::from)?;
         let active = tokens.iter().filter(|t| !t.is_expired(now)).count();
-        let _ = writeln!(out, "idplane_active_tokens{{account=\"{}\"}} {active}", label(&account.id));
+        let _ = writeln!(out, "idplane_active_tokens{{account=\"{}\"}} {active}", label(&account));
     }
-    let mut response = (StatusCode::OK, out).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
-    Ok(response)
+    Ok(out)
 }

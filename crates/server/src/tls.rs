@@ -2,23 +2,18 @@
 //! TLS 1.3 and 1.2 only, with rustls' modern cipher suites (ECDHE with AES-GCM or ChaCha20-Poly1305). The certificate
 //! is served through a resolver whose certificate is swapped when the PEM files change (checked every two seconds)
 //! or on SIGHUP, so renewals need no restart; a renewal that does not load is logged and the old certificate kept.
+//! Connections are accepted and served by [`crate::serve`], the same for HTTP and HTTPS.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 /// A certificate or key that cannot be used; the text says which file and why.
 #[derive(Debug)]
@@ -155,41 +150,4 @@ pub fn server_config(resolver: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, 
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// Serves `app` over TLS until `shutdown` resolves, then closes idle connections and lets requests in flight finish
-/// (for up to 30 s).
-pub async fn serve(listener: TcpListener, app: Router, config: Arc<ServerConfig>, shutdown: impl Future<Output = ()>) {
-    let acceptor = TlsAcceptor::from(config);
-    let (stopping, stop) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((tcp, _peer)) = accepted else { continue };
-        let (acceptor, app, mut stop) = (acceptor.clone(), app.clone(), stop.clone());
-        connections.spawn(async move {
-            // A failed handshake (a plain-HTTP client, an untrusting one) concerns only that connection.
-            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                return;
-            };
-            let service = TowerToHyperService::new(app);
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = stopping.send(true);
-    let _ =
-        tokio::time::timeout(Duration::from_secs(30), async { while connections.join_next().await.is_some() {} }).await;
 }

@@ -192,20 +192,30 @@ async fn admin_list(State(s): State<AppState>, c: Caller, RawQuery(q): RawQuery)
     Ok(ok(json!({"token_infos": infos})))
 }
 
-fn token_id(params: &RawPathParams) -> String {
-    params.iter().find(|(k, _)| *k == "token_id").map(|(_, v)| v.to_string()).unwrap_or_default()
+/// The `{token_id}` of a token-management path; one that does not decode to text names no token (404).
+struct TokenId(String);
+
+impl FromRequestParts<AppState> for TokenId {
+    type Rejection = DbError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
+        let not_found = || DbError::from(ScimError::not_found("the path names no token"));
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| not_found())?;
+        let id = params.iter().find(|(k, _)| *k == "token_id").map(|(_, v)| v.to_string());
+        id.map(TokenId).ok_or_else(not_found)
+    }
 }
 
-async fn admin_get(State(s): State<AppState>, c: Caller, params: RawPathParams) -> Result<Response, DbError> {
+async fn admin_get(State(s): State<AppState>, c: Caller, TokenId(id): TokenId) -> Result<Response, DbError> {
     c.require_admin()?;
-    let t = find(&s, &c, &token_id(&params), true).await?;
+    let t = find(&s, &c, &id, true).await?;
     let owner = owner(&s, &c, &t).await?;
     Ok(ok(json!({"token_info": admin_info(&t, owner.as_ref())})))
 }
 
-async fn admin_delete(State(s): State<AppState>, c: Caller, params: RawPathParams) -> Result<Response, DbError> {
+async fn admin_delete(State(s): State<AppState>, c: Caller, TokenId(id): TokenId) -> Result<Response, DbError> {
     c.require_admin()?;
-    let t = find(&s, &c, &token_id(&params), true).await?;
+    let t = find(&s, &c, &id, true).await?;
     token::revoke(s.store.as_ref(), &t, c.0.now, &c.0.actor()).await?;
     Ok(ok(json!({})))
 }
