@@ -109,9 +109,28 @@ fn conflict_detail(kind: PrincipalKind, value: &str, level: Level) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = scim_error_response(&self.describe());
+        let described = self.describe();
+        let mut response = scim_error_response(&described);
         add_retry_after(&self, &mut response);
+        if let ApiError::Core(CoreError::Conflict { .. }) = self {
+            response.extensions_mut().insert(UniquenessConflict(described));
+        }
         response
+    }
+}
+
+/// Marks the SCIM response of a uniqueness conflict, so that Databricks-strict mode can answer it as Databricks does.
+#[derive(Debug, Clone)]
+pub struct UniquenessConflict(ScimError);
+
+/// Databricks-strict mode (`--databricks-strict`): a uniqueness conflict carries no `scimType`, as Databricks answers
+/// it. The Databricks SDKs show an error as "<scimType> <detail>", and Terraform's `force` import matches the detail
+/// exactly, so it recognises the conflict only without the prefix. Otherwise the RFC's `uniqueness` stays.
+pub async fn databricks_conflicts(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    match response.extensions().get::<UniquenessConflict>() {
+        Some(UniquenessConflict(e)) => scim_error_response(&ScimError { scim_type: None, ..e.clone() }),
+        None => response,
     }
 }
 

@@ -148,7 +148,8 @@ pub fn canonical_path(mut request: axum::extract::Request) -> axum::extract::Req
 }
 
 fn api(state: AppState) -> Router {
-    Router::new()
+    let strict = state.identities.databricks_strict();
+    let router = Router::new()
         .nest("/api/2.0/preview/scim/v2", scim_api())
         .nest("/api/2.0/preview/scim", scim_api())
         .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
@@ -159,7 +160,9 @@ fn api(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(health::routes())
         .merge(metrics::routes())
-        .fallback(not_found)
+        .fallback(not_found);
+    let router = if strict { router.layer(axum::middleware::from_fn(error::databricks_conflicts)) } else { router };
+    router
         .layer(axum::middleware::from_fn(error::uniform_errors))
         .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))

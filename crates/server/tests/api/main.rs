@@ -1279,6 +1279,14 @@ async fn databricks_strict_mode_shows_workspace_groups_and_keeps_user_names() ->
         assert_eq!((r.status, r.body["nickName"].clone()), (StatusCode::OK, json!("n")), "{}", r.body);
         let name = if strict { "kept@x.com" } else { "patched@x.com" };
         assert_eq!(r.body["userName"], name, "strict {strict}: {}", r.body);
+
+        // A uniqueness conflict: Databricks' detail either way; the RFC's scimType only outside strict mode, where
+        // Terraform's `force` import must find the detail alone.
+        let r = app.post(&format!("{WS}/Groups"), json!({"displayName": "local"})).await?;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(r.body["detail"], "Group with name local already exists.", "{}", r.body);
+        let scim_type = if strict { Value::Null } else { json!("uniqueness") };
+        assert_eq!(r.body.get("scimType").cloned().unwrap_or(Value::Null), scim_type, "strict {strict}: {}", r.body);
     }
     Ok(())
 }
