@@ -162,6 +162,12 @@ pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime)
         }
     };
     access::unexpired(&token, now)?;
+    let span = tracing::Span::current();
+    span.record("tenant", tracing::field::display(token.scope.account_id()));
+    match token.principal_id {
+        Some(p) => span.record("principal", p),
+        None => span.record("principal", tracing::field::display("none")),
+    };
     if let Some(account) = parts.extensions.get::<crate::metrics::RequestAccount>() {
         account.set(token.scope.account_id());
     }

@@ -1,5 +1,6 @@
-//! One structured log line per request: request id, method, route (the matched route, or the path without its
-//! query), status, latency. Never headers, query strings or bodies, so never a token. Every response carries the
+//! One span per request (request id, method, route: the matched route, or the path without its query; then the
+//! tenant and the principal of its token), inside which everything about the request is logged, and one structured
+//! log line per request in it: status, latency. Never headers, query strings or bodies, so never a token. Every response carries the
 //! request id in `X-Request-Id`: the client's own when it sent a reasonable one, else a new one. Handlers find it in
 //! the request's extensions as [`RequestId`], to record it in the audit log.
 
@@ -9,6 +10,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -49,17 +51,26 @@ pub async fn log_request(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
-    let mut response = next.run(request).await;
-    let account = account.get();
-    metrics.record(account.as_deref(), &route, method.as_str(), response.status().as_u16(), start.elapsed());
-    tracing::info!(
-        target: "idplane::request",
+    // Every line logged while the request is handled (a store failure, say) carries its id, route, tenant and
+    // principal: the tenant and the principal are recorded once the token is known (`context::authenticated`).
+    let span = tracing::info_span!(
+        "request",
         request_id = %id,
         method = %method,
         route = %route,
-        status = response.status().as_u16(),
-        latency_us = start.elapsed().as_micros() as u64,
+        tenant = tracing::field::Empty,
+        principal = tracing::field::Empty,
     );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let account = account.get();
+    metrics.record(account.as_deref(), &route, method.as_str(), response.status().as_u16(), start.elapsed());
+    span.in_scope(|| {
+        tracing::info!(
+            target: "idplane::request",
+            status = response.status().as_u16(),
+            latency_us = start.elapsed().as_micros() as u64,
+        )
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }

@@ -24,12 +24,15 @@ mod connections;
 mod entra;
 mod postgres;
 mod scaleout;
+mod spans;
 
 const TOKEN: &str = "dapi-test-admin-token";
 const WS: &str = "/api/2.0/preview/scim/v2";
 
 struct App {
     router: Router,
+    /// The data directory of the SQLite store (None on PostgreSQL).
+    data_dir: Option<std::path::PathBuf>,
     store: Arc<dyn Store>,
     store_times: Arc<StoreTimes>,
     account: String,
@@ -106,6 +109,7 @@ async fn serve(
     state.auth_cache = Arc::new(AuthCache::new(Duration::ZERO));
     configure(&mut state);
     Ok(App {
+        data_dir: dir.as_ref().map(|d| d.path().to_path_buf()),
         store_times: state.store_times.clone(),
         router: router(state),
         store,
