@@ -6,35 +6,28 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
-use idplane_core::bootstrap;
-use idplane_core::token::Secret;
 use idplane_server::ratelimit::{Limiter, RateLimit};
-use idplane_server::{AppState, router};
-use idplane_store::SqliteStore;
+use idplane_testkit::{App, Backend, TOKEN};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idplane-bench");
-const TOKEN: &str = "dapi0123456789abcdef0123456789abcdef";
 
-/// A served idplane on a fresh store; returns its account SCIM URL.
-async fn spawn_idplane(dir: &std::path::Path) -> Result<String> {
-    let store = Arc::new(SqliteStore::open(dir)?);
-    let now = time::OffsetDateTime::now_utc();
-    bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.to_string())), now).await?;
-    let (account, _) = bootstrap::defaults(store.as_ref()).await?.context("no default account")?;
-    let mut state = AppState::new(store);
+/// A served idplane on a fresh store (through the test kit), and its account SCIM URL.
+async fn spawn_idplane() -> Result<(App, idplane_testkit::app::Listening, String)> {
     // As the benchmark runs it: one token sends far more than the default rate.
-    state.limiter = Arc::new(Limiter::new(RateLimit { per_second: 0.0, burst: 1.0 }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    Ok(format!("http://{addr}/api/2.0/accounts/{}/scim/v2", account.id))
+    let app = App::on(Backend::Sqlite, |state| {
+        state.limiter = Arc::new(Limiter::new(RateLimit { per_second: 0.0, burst: 1.0 }));
+    })
+    .await?;
+    let served = app.listen().await?;
+    let url = format!("{}{}", served.origin(), app.acct());
+    Ok((app, served, url))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_runs_without_errors_against_idplane() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = spawn_idplane(&dir.path().join("data")).await?;
+    let (_app, _served, url) = spawn_idplane().await?;
     let results = dir.path().join("results.json");
     let mut run = Command::new(BIN);
     run.args(["run", "--url", &url, "--users", "120", "--duration", "0.2", "--warmup", "0.05", "--concurrency", "4"])
@@ -83,8 +76,7 @@ async fn every_operation_runs_without_errors_against_idplane() -> Result<()> {
 /// The harness flags a server that answers errors: the run fails and says which operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_fails_the_run() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = spawn_idplane(&dir.path().join("data")).await?;
+    let (_app, _served, url) = spawn_idplane().await?;
     let mut run = Command::new(BIN);
     run.args(["run", "--url", &url, "--users", "10", "--duration", "0.1"]).env("IDPLANE_BENCH_TOKEN", "dapi-wrong");
     let out = tokio::task::spawn_blocking(move || run.output()).await??;

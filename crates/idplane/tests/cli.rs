@@ -1,117 +1,40 @@
 //! The real `idplane` binary, end to end: `serve` on 127.0.0.1:0 with a temporary store, its first-start output, the
 //! admin commands (run while the server runs), token scoping, the request log, SIGTERM and restart.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use idplane_testkit::binary::{self, Served, call};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_idplane");
 
-struct Server {
-    child: Child,
-    /// The lines `serve` printed on stdout before it started serving.
-    banner: Vec<String>,
-    origin: String,
-}
+/// `idplane serve` on 127.0.0.1:0, through the test kit.
+struct Server;
 
 impl Server {
-    fn start(data_dir: &Path, bootstrap_token: Option<&str>) -> Result<Server> {
+    fn start(data_dir: &Path, bootstrap_token: Option<&str>) -> Result<Served> {
         Self::start_with(data_dir, bootstrap_token, &[])
     }
 
-    fn start_with(data_dir: &Path, bootstrap_token: Option<&str>, extra: &[&std::ffi::OsStr]) -> Result<Server> {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
-            .env("IDPLANE_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(data_dir.with_extension("log"))?));
-        if let Some(t) = bootstrap_token {
-            cmd.env("IDPLANE_BOOTSTRAP_TOKEN", t);
-        }
-        let mut child = cmd.spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut banner = Vec::new();
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let line = line?;
-            let done = line.trim_start().starts_with("admin token:");
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
-        // Keep reading what else the server prints, as a terminal would.
-        std::thread::spawn(move || lines.for_each(drop));
-        let origin = banner
-            .first()
-            .and_then(|l| l.strip_prefix("idplane is serving on "))
-            .and_then(|l| l.split(' ').next())
-            .context("no origin in the banner")?
-            .to_string();
-        Ok(Server { child, banner, origin })
-    }
-
-    fn value(&self, label: &str) -> Option<String> {
-        self.banner.iter().find_map(|l| l.trim_start().strip_prefix(label).map(|v| v.trim().to_string()))
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    fn terminate(mut self) -> Result<std::process::ExitStatus> {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                self.child.kill()?;
-                bail!("the server did not stop within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start_with(data_dir: &Path, bootstrap_token: Option<&str>, extra: &[&std::ffi::OsStr]) -> Result<Served> {
+        Served::start(BIN, data_dir, bootstrap_token, extra)
     }
 }
 
 fn admin(data_dir: &Path, args: &[&str]) -> Result<Value> {
-    let out = Command::new(BIN).args(args).arg("--json").arg("--data-dir").arg(data_dir).output()?;
-    if !out.status.success() {
-        bail!("idplane {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-async fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> Result<(u16, Value)> {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.header("content-type", "application/scim+json").body(b.to_string());
-    }
-    let res = req.send().await?;
-    let status = res.status().as_u16();
-    let text = res.text().await?;
-    Ok((status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? }))
+    binary::admin(BIN, data_dir, args)
 }
 
 #[tokio::test]
 async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
-    let server = Server::start(&data, None)?;
+    // No auth cache: a revocation through the CLI takes effect at once (the bound of the cache is tested in-process,
+    // with a clock the test moves).
+    let server = Server::start_with(&data, None, &["--auth-cache-seconds".as_ref(), "0".as_ref()])?;
     let account_url = server.value("account SCIM URL:").context("account URL")?;
     let workspace_url = server.value("workspace SCIM URL:").context("workspace URL")?;
     let workspace_url = workspace_url.split_whitespace().next().unwrap_or_default().to_string();
@@ -175,8 +98,6 @@ async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -
     assert!(!listed.to_string().contains(&scim_token), "values are never listed");
     let scim_id = scim["token_info"]["token_id"].as_str().context("token id")?;
     admin(&data, &["token", "delete", "--id", scim_id])?;
-    // The server relies on what it read for at most --auth-cache-seconds (1 s by default).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(reqwest::Method::GET, &format!("{acme_scim}/Users"), &scim_token, None).await?.0, 401);
 
     let status = server.terminate()?;

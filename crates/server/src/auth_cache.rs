@@ -16,6 +16,8 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+
+use crate::clock::{Clock, SystemClock};
 use idplane_core::access::Role;
 use idplane_core::tenancy::{Scope, Workspace};
 use idplane_core::token::{Token, TokenHash};
@@ -26,6 +28,7 @@ const CAPACITY: usize = 10_000;
 #[derive(Debug)]
 pub struct AuthCache {
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     tokens: TtlMap<TokenHash, Token>,
     roles: TtlMap<(String, Scope), Role>,
     workspaces: TtlMap<i64, Workspace>,
@@ -35,8 +38,14 @@ pub struct AuthCache {
 impl AuthCache {
     /// A cache whose entries live `ttl`; a zero `ttl` caches nothing.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_clock(ttl, Arc::new(SystemClock))
+    }
+
+    /// A cache whose entries age by `clock`.
+    pub fn with_clock(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         AuthCache {
             ttl,
+            clock,
             tokens: TtlMap::default(),
             roles: TtlMap::default(),
             workspaces: TtlMap::default(),
@@ -49,7 +58,7 @@ impl AuthCache {
     }
 
     pub fn token(&self, hash: &TokenHash) -> Option<Token> {
-        self.tokens.get(hash, self.ttl, Instant::now())
+        self.tokens.get(hash, self.ttl, self.clock.instant())
     }
 
     pub fn put_token(&self, hash: TokenHash, token: &Token) {
@@ -57,7 +66,7 @@ impl AuthCache {
     }
 
     pub fn role(&self, token_id: &str, scope: &Scope) -> Option<Role> {
-        self.roles.get(&(token_id.to_string(), scope.clone()), self.ttl, Instant::now())
+        self.roles.get(&(token_id.to_string(), scope.clone()), self.ttl, self.clock.instant())
     }
 
     pub fn put_role(&self, token_id: &str, scope: &Scope, role: Role) {
@@ -65,7 +74,7 @@ impl AuthCache {
     }
 
     pub fn workspace(&self, id: i64) -> Option<Workspace> {
-        self.workspaces.get(&id, self.ttl, Instant::now())
+        self.workspaces.get(&id, self.ttl, self.clock.instant())
     }
 
     pub fn put_workspace(&self, workspace: &Workspace) {
@@ -73,7 +82,7 @@ impl AuthCache {
     }
 
     pub fn default_workspace(&self) -> Option<Workspace> {
-        self.default_workspace.get(&(), self.ttl, Instant::now())
+        self.default_workspace.get(&(), self.ttl, self.clock.instant())
     }
 
     pub fn put_default_workspace(&self, workspace: &Workspace) {
@@ -90,7 +99,7 @@ impl AuthCache {
 
     fn put<K: Hash + Eq, V: Clone>(&self, map: &TtlMap<K, V>, key: K, value: &V) {
         if !self.ttl.is_zero() {
-            map.put(key, value.clone(), Instant::now());
+            map.put(key, value.clone(), self.clock.instant());
         }
     }
 }

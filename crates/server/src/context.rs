@@ -108,7 +108,7 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.clock.now();
         let path = original_path(parts);
         let Some(level) = level(&path) else {
             return Err(ApiError::status(404, format!("no SCIM API at {path}")));
@@ -171,7 +171,7 @@ pub async fn authenticated(state: &AppState, parts: &Parts, now: OffsetDateTime)
     if let Some(account) = parts.extensions.get::<crate::metrics::RequestAccount>() {
         account.set(token.scope.account_id());
     }
-    if let Err(seconds) = state.limiter.check(&token.id, std::time::Instant::now()) {
+    if let Err(seconds) = state.limiter.check(&token.id, state.clock.instant()) {
         state.metrics.rate_limited(token.scope.account_id());
         return Err(CoreError::RateLimited(seconds).into());
     }
@@ -239,7 +239,7 @@ impl WorkspaceCaller {
     }
 
     pub async fn of(state: &AppState, parts: &Parts) -> Result<WorkspaceCaller, ApiError> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.clock.now();
         let token = authenticated(state, parts, now).await?;
         let scope = workspace_scope(state, parts, &token).await?;
         authorize(&token, &scope)?;
@@ -282,7 +282,7 @@ impl FromRequestParts<AppState> for AccountAdmin {
     type Rejection = DbError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DbError> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.clock.now();
         let account_id = path_param(parts, state, "account_id").await?;
         let token = authenticated(state, parts, now).await?;
         refuse_scim_token(&token)?;

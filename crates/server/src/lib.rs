@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_cache;
 pub mod body;
 pub mod bulk;
+pub mod clock;
 pub mod context;
 pub mod databricks;
 pub mod discovery;
@@ -75,6 +76,8 @@ pub struct AppState {
     /// How long the store's operations took: the composition root makes the store report to it
     /// ([`idplane_core::store::StoreObserver`]).
     pub store_times: Arc<store_times::StoreTimes>,
+    /// What time it is (tests pass a clock of their own: see [`AppState::with_clock`]).
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl AppState {
@@ -92,7 +95,15 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             auth_cache: Arc::new(auth_cache::AuthCache::new(std::time::Duration::from_secs(1))),
             store_times,
+            clock: Arc::new(clock::SystemClock),
         }
+    }
+
+    /// Reads the time from `clock`, the auth cache included (which then starts empty, with the same time to live).
+    pub fn with_clock(mut self, clock: Arc<dyn clock::Clock>) -> Self {
+        self.auth_cache = Arc::new(auth_cache::AuthCache::with_clock(self.auth_cache.ttl(), clock.clone()));
+        self.clock = clock;
+        self
     }
 
     /// Uses `times`, which the store reports to, for `/metrics`.

@@ -23,7 +23,6 @@ use idplane_core::principal::PrincipalKind;
 use idplane_core::store::{ListSpec, Listing, TokenFilter, Total};
 use idplane_core::tenancy::Scope;
 use idplane_core::token::{TokenKind, TokenScope};
-use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::context::{authenticated, role};
@@ -100,7 +99,7 @@ fn label(v: &str) -> String {
 /// `/metrics` on the API's address: an account's administrators (an administrative token of the account, without a
 /// principal or acting as an account admin) see the requests, latencies and gauges of their own account.
 async fn metrics(State(s): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
-    let token = authenticated(&s, &parts, OffsetDateTime::now_utc()).await?;
+    let token = authenticated(&s, &parts, s.clock.now()).await?;
     let denied = || {
         CoreError::PermissionDenied(
             "metrics need an administrative token of an account: the admin token printed at first start, or one of \
@@ -209,7 +208,7 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
     let _ = writeln!(out, "# TYPE idplane_principals gauge");
     let _ = writeln!(out, "# HELP idplane_active_tokens Tokens that have not expired, by account.");
     let _ = writeln!(out, "# TYPE idplane_active_tokens gauge");
-    let now = OffsetDateTime::now_utc();
+    let now = s.clock.now();
     let accounts: Vec<String> = match only {
         Some(account) => vec![account.to_string()],
         None => s.store.accounts().await.map_err(CoreError::from)?.into_iter().map(|a| a.id).collect(),

@@ -12,6 +12,7 @@ use idplane_core::store::{ListSpec, MemberOp, PrincipalStore, PrincipalUpdate, T
 use idplane_core::tenancy::{Account, Scope};
 use idplane_scim::filter::{CompareOp, Filter};
 use idplane_store::{DATABASE_FILE, SqliteStore};
+use idplane_testkit::postgres::Database;
 use serde_json::json;
 
 fn on_disk() -> Result<(SqliteStore, tempfile::TempDir)> {
@@ -29,88 +30,21 @@ mod sqlite_in_memory {
     conformance_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
 }
 
-// ---- PostgreSQL ----
+// ---- PostgreSQL: `#[ignore]`d, run by scripts/test when it has a server (see `idplane_testkit`) ----
 
-/// The server the PostgreSQL suite runs against (`postgres://user@host:port/database`); `scripts/test` starts a
-/// throwaway cluster and sets it. Without it the PostgreSQL tests pass without running, saying so loudly.
-const TEST_DATABASE_URL: &str = "IDPLANE_TEST_DATABASE_URL";
-
-/// Drops its database when the test ends, whatever the connections still open.
-struct DroppedDatabase {
-    server: String,
-    name: String,
-}
-
-impl Drop for DroppedDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Drop cannot await; a thread of its own with its own runtime can, whatever runtime (if any) we are in.
-        let dropped = std::thread::spawn(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-                let connection = tokio::spawn(connection);
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-                drop(client);
-                let _ = connection.await;
-                Ok(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// A fresh, empty PostgreSQL store in a database of its own, or None (with a loud warning) when there is no server.
-async fn postgres() -> Result<Option<(idplane_store::PgStore, DroppedDatabase)>> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let Ok(server) = std::env::var(TEST_DATABASE_URL) else {
-        // Once per run, and straight to the standard error, which the test harness does not capture (it captures
-        // `eprintln!`): a skipped suite must not look like a passed one.
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nWARNING: {TEST_DATABASE_URL} is not set: the PostgreSQL store suite is SKIPPED \
-                 (scripts/test starts a throwaway PostgreSQL and sets it)\n"
-            );
-        });
-        return Ok(None);
-    };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
-    let name = format!("idplane_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await?;
-    let connection = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-    drop(client);
-    let _ = connection.await;
-    let guard = DroppedDatabase { server: server.clone(), name: name.clone() };
-    let url = database_url(&server, &name)?;
-    Ok(Some((idplane_store::PgStore::connect(&url).await?, guard)))
-}
-
-/// `server` (a URL) with its database replaced by `name`.
-fn database_url(server: &str, name: &str) -> Result<String> {
-    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
-    let rest = base.strip_prefix("postgres://").or_else(|| base.strip_prefix("postgresql://"));
-    let Some(rest) = rest else { anyhow::bail!("{TEST_DATABASE_URL} is not a postgres:// URL") };
-    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
-    Ok(match query {
-        Some(q) => format!("postgres://{authority}/{name}?{q}"),
-        None => format!("postgres://{authority}/{name}"),
-    })
+/// A fresh, empty PostgreSQL store in a database of its own.
+async fn postgres() -> Result<(idplane_store::PgStore, Database)> {
+    let db = Database::fresh("store").await?;
+    Ok((idplane_store::PgStore::connect(&db.url).await?, db))
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn postgres_migrates_once_and_refuses_a_newer_schema() -> Result<()> {
-    let Some((store, db)) = postgres().await? else { return Ok(()) };
+    let (store, db) = postgres().await?;
     let version = store.schema_version().await?;
     ensure!(version >= 1);
-    let url = database_url(&db.server, &db.name)?;
+    let url = db.url.clone();
     let a = account(&store, "kept").await?;
     let again = idplane_store::PgStore::connect(&url).await?;
     assert_eq!(again.schema_version().await?, version, "connecting again applies nothing");
@@ -129,9 +63,10 @@ async fn postgres_migrates_once_and_refuses_a_newer_schema() -> Result<()> {
 /// Two stores on one database (two pools, as two processes would have) updating one principal at once: the row
 /// lock makes the updates apply one after the other, so every version from 2 to n + 1 is handed out exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
-    let Some((store, db)) = postgres().await? else { return Ok(()) };
-    let other = idplane_store::PgStore::connect(&database_url(&db.server, &db.name)?).await?;
+    let (store, db) = postgres().await?;
+    let other = idplane_store::PgStore::connect(&db.url).await?;
     let a = account(&store, "a").await?;
     let g = principal(PrincipalKind::Group, &a, Home::Account, json!({"displayName": "g"}))?;
     store.insert_principal(&bare(g.clone()), &[]).await?;
@@ -159,10 +94,7 @@ async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
 
 mod postgres {
     use super::conformance::conformance_tests;
-    conformance_tests!(match super::postgres().await? {
-        Some(made) => made,
-        None => return Ok(()),
-    });
+    conformance_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
 }
 
 // ---- files and migrations ----

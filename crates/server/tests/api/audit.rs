@@ -11,7 +11,16 @@ use time::OffsetDateTime;
 
 use super::{App, Reply, TOKEN, WS, app, assert_databricks_error};
 
-impl App {
+/// What these tests ask of an app besides the test kit's requests.
+trait Audited {
+    fn audit_url(&self, query: &str) -> String;
+    async fn audit(&self, query: &str) -> Result<Vec<Value>>;
+    async fn recorded(&self, request_id: &str) -> Result<Vec<Value>>;
+    async fn rotate_scim(&self) -> Result<(Secret, Token)>;
+    async fn traced(&self, method: Method, uri: &str, body: Option<Value>, request_id: &str) -> Result<Reply>;
+}
+
+impl Audited for App {
     fn audit_url(&self, query: &str) -> String {
         format!("/api/2.0/accounts/{}/audit?{query}", self.account)
     }

@@ -1,5 +1,6 @@
-//! The HTTP API in-process: the real router over a real SQLite store in a temporary directory, driven with
-//! `tower::ServiceExt::oneshot`. Each test gets a fresh store.
+//! The HTTP API in-process: the real router over a real store (SQLite in a temporary directory, or a throwaway
+//! PostgreSQL database), driven with `tower::ServiceExt::oneshot` through the test kit's [`App`]. Each test gets a
+//! fresh store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,196 +8,37 @@ use std::time::Duration;
 use anyhow::Result;
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use idplane_core::bootstrap::{self, Bootstrapped};
-use idplane_core::store::Store;
-use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_core::token::TokenScope;
 use idplane_server::auth_cache::AuthCache;
-use idplane_server::store_times::StoreTimes;
-use idplane_server::{AppState, Limits, router};
-use idplane_store::SqliteStore;
+use idplane_server::{AppState, Limits};
+use idplane_testkit::{App, Backend, Reply, TOKEN, WS, assert_scim_error};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod audit;
 mod connections;
 mod entra;
-mod postgres;
-mod scaleout;
+mod postgres_scale_out;
 mod spans;
 
-const TOKEN: &str = "dapi-test-admin-token";
-const WS: &str = "/api/2.0/preview/scim/v2";
-
-struct App {
-    router: Router,
-    /// The data directory of the SQLite store (None on PostgreSQL).
-    data_dir: Option<std::path::PathBuf>,
-    store: Arc<dyn Store>,
-    store_times: Arc<StoreTimes>,
-    account: String,
-    workspace: i64,
-    _dir: Option<tempfile::TempDir>,
-    _database: Option<postgres::Database>,
-}
-
-/// The store an app runs on.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
-    }
-}
-
 async fn app() -> Result<App> {
-    app_with(Limits::default()).await
+    App::new().await
 }
 
 async fn app_with(limits: Limits) -> Result<App> {
     app_configured(|state| state.limits = limits).await
 }
 
-/// A fresh app whose state `configure` adjusts before the router is built.
+/// A fresh app on SQLite whose state `configure` adjusts before the router is built.
 async fn app_configured(configure: impl FnOnce(&mut AppState)) -> Result<App> {
-    let dir = tempfile::tempdir()?;
-    let times = Arc::new(StoreTimes::default());
-    let store = Arc::new(SqliteStore::open(dir.path())?.observed_by(times.clone()));
-    serve(store, Some(dir), None, |state| {
-        state.store_times = times;
-        configure(state)
-    })
-    .await
+    App::on(Backend::Sqlite, configure).await
 }
 
-/// A fresh app on `backend`; `None` (after a warning) when it is PostgreSQL and there is none.
-async fn app_on(backend: Backend) -> Result<Option<App>> {
-    match backend {
-        Backend::Sqlite => app().await.map(Some),
-        Backend::Postgres => {
-            let Some(database) = postgres::fresh("api").await? else { return Ok(None) };
-            let store = Arc::new(idplane_store::PgStore::connect(&database.url).await?);
-            serve(store, None, Some(database), |_| {}).await.map(Some)
-        }
-    }
-}
-
-async fn serve(
-    store: Arc<dyn Store>,
-    dir: Option<tempfile::TempDir>,
-    database: Option<postgres::Database>,
-    configure: impl FnOnce(&mut AppState),
-) -> Result<App> {
-    let now = time::OffsetDateTime::now_utc();
-    let Some(Bootstrapped { account, workspace, .. }) =
-        bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.into())), now).await?
-    else {
-        anyhow::bail!("a fresh store must bootstrap");
-    };
-    let mut state = AppState::new(store.clone());
-    // These tests change the store directly, as the CLI or another node would; the auth cache has tests of its own.
-    state.auth_cache = Arc::new(AuthCache::new(Duration::ZERO));
-    configure(&mut state);
-    Ok(App {
-        data_dir: dir.as_ref().map(|d| d.path().to_path_buf()),
-        store_times: state.store_times.clone(),
-        router: router(state),
-        store,
-        account: account.id,
-        workspace: workspace.id,
-        _dir: dir,
-        _database: database,
-    })
-}
-
-impl App {
-    fn acct(&self) -> String {
-        format!("/api/2.0/accounts/{}/scim/v2", self.account)
-    }
-
-    async fn send(&self, method: Method, uri: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Result<Reply> {
-        let uri = uri.to_string();
-        let mut req = Request::builder().method(method).uri(&uri).header(header::HOST, "idp.test");
-        let has_auth = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-        if !has_auth {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/scim+json; charset=utf-8")
-                .body(Body::from(b.to_string()))?,
-            None => req.body(Body::empty())?,
-        };
-        let res = self.router.clone().oneshot(req).await?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await?.to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow::anyhow!("{status} from {uri} is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-            })?
-        };
-        Ok(Reply { status, headers, body })
-    }
-
-    /// A new token acting as `principal` in `scope`.
-    async fn token_for(&self, scope: TokenScope, principal: Option<i64>) -> Result<String> {
-        let secret = Secret::generate()?;
-        let token = Token::new(&secret, scope, principal, "test", time::OffsetDateTime::now_utc(), None);
-        self.store.insert_token(&token, &[]).await?;
-        Ok(secret.expose().to_string())
-    }
-
-    async fn get_as(&self, uri: &str, token: &str) -> Result<Reply> {
-        self.send(Method::GET, uri, None, &[("authorization", &format!("Bearer {token}"))]).await
-    }
-
-    async fn get(&self, uri: &str) -> Result<Reply> {
-        self.send(Method::GET, uri, None, &[]).await
-    }
-
-    async fn post(&self, uri: &str, body: Value) -> Result<Reply> {
-        self.send(Method::POST, uri, Some(body), &[]).await
-    }
-
-    async fn patch(&self, uri: &str, ops: Value) -> Result<Reply> {
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
-        self.send(Method::PATCH, uri, Some(body), &[]).await
-    }
-
-    async fn user(&self, base: &str, user_name: &str) -> Result<String> {
-        let r = self.post(&format!("{base}/Users"), json!({"userName": user_name})).await?;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        Ok(r.body["id"].as_str().unwrap_or_default().to_string())
-    }
-}
-
-fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
-    assert_eq!(r.status.as_u16(), status, "{}", r.body);
-    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", r.body);
-    assert_eq!(r.body["status"], status.to_string(), "status must be a string: {}", r.body);
-    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.body);
-    match scim_type {
-        Some(t) => assert_eq!(r.body["scimType"], t, "{}", r.body),
-        None => assert!(r.body.get("scimType").is_none(), "{}", r.body),
-    }
-    assert!(r.header(header::CONTENT_TYPE).starts_with("application/scim+json"));
+/// A fresh app on `backend`: a PostgreSQL test (see `idplane_testkit`) fails without PostgreSQL.
+async fn app_on(backend: Backend) -> Result<App> {
+    App::on(backend, |_| {}).await
 }
 
 #[tokio::test]
@@ -1574,7 +1416,9 @@ async fn token_lifetimes_past_the_maximum_get_400_naming_the_limit() -> Result<(
 
 #[tokio::test]
 async fn changes_made_through_this_node_take_effect_at_once_despite_the_auth_cache() -> Result<()> {
-    let app = app_configured(|s| s.auth_cache = Arc::new(AuthCache::new(Duration::from_secs(3600)))).await?;
+    let app =
+        app_configured(|s| s.auth_cache = Arc::new(AuthCache::with_clock(Duration::from_secs(3600), s.clock.clone())))
+            .await?;
     let r = app.post("/api/2.0/token/create", json!({"comment": "cached"})).await?;
     let pat = r.body["token_value"].as_str().unwrap_or_default().to_string();
     let id = r.body["token_info"]["token_id"].clone();
@@ -1603,8 +1447,9 @@ async fn changes_made_through_this_node_take_effect_at_once_despite_the_auth_cac
 
 #[tokio::test]
 async fn changes_made_elsewhere_take_effect_within_the_auth_cache_time_to_live() -> Result<()> {
-    let ttl = Duration::from_millis(300);
-    let app = app_configured(|s| s.auth_cache = Arc::new(AuthCache::new(ttl))).await?;
+    // Long enough that the time the test itself takes does not matter: the test moves the clock.
+    let ttl = Duration::from_secs(3600);
+    let app = app_configured(|s| s.auth_cache = Arc::new(AuthCache::with_clock(ttl, s.clock.clone()))).await?;
     let token = app
         .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
         .await?;
@@ -1613,7 +1458,10 @@ async fn changes_made_elsewhere_take_effect_within_the_auth_cache_time_to_live()
     let hash = idplane_core::token::TokenHash::of(&token);
     let stored = app.store.token_by_hash(&hash).await?.map(|t| t.id).unwrap_or_default();
     assert!(app.store.delete_token(&stored, &[]).await?);
-    tokio::time::sleep(ttl).await;
+    // Still relied on within the time to live, refused once it is up.
+    app.clock.advance(ttl / 2);
+    assert_eq!(app.get_as(&format!("{WS}/Users?count=1"), &token).await?.status, StatusCode::OK);
+    app.clock.advance(ttl / 2);
     assert_scim_error(&app.get_as(&format!("{WS}/Users?count=1"), &token).await?, 401, None);
     Ok(())
 }
@@ -2230,7 +2078,7 @@ async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
 async fn metrics_show_the_store_latency_by_operation() -> Result<()> {
     let app = app().await?;
     let internal = || {
-        let state = AppState::new(app.store.clone()).with_store_times(app.store_times.clone());
+        let state = AppState::new(app.store.clone()).with_store_times(app.state.store_times.clone());
         idplane_server::metrics::internal_router(state)
     };
     let scrape = || async {

@@ -26,8 +26,8 @@ use time::format_description::well_known::Rfc3339;
 
 /// Defines one test per conformance case for the backend that `$make` creates.
 macro_rules! conformance_tests {
-    ($make:expr) => {
-        conformance_tests!(@cases $make;
+    ($make:expr $(, #[$attr:meta])?) => {
+        conformance_tests!(@cases $make, [$($attr)?];
             tenancy,
             settings,
             tokens,
@@ -60,14 +60,16 @@ macro_rules! conformance_tests {
             audit_purge_removes_only_older_entries,
         );
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() -> anyhow::Result<()> {
-                let (store, _guard) = $make;
-                crate::conformance::$case(std::sync::Arc::new(store)).await
-            }
-        )*
+    (@cases $make:expr, $attrs:tt; $($case:ident),* $(,)?) => {
+        $(conformance_tests!(@case $make, $attrs, $case);)*
+    };
+    (@case $make:expr, [$($attr:meta)?], $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])?
+        async fn $case() -> anyhow::Result<()> {
+            let (store, _guard) = $make;
+            crate::conformance::$case(std::sync::Arc::new(store)).await
+        }
     };
 }
 pub(crate) use conformance_tests;
