@@ -9,8 +9,11 @@
 //! - A filter every disjunct of which an index narrows (`userName`, `externalId`, `displayName`, `applicationId`,
 //!   `id`, `emails.value` equality or prefix; `members.value` equality) costs O(matches), for its page and its
 //!   count.
-//! - No filter: the page is O(`startIndex` + `count`) in id order (O(`count`) with a cursor); the total is a count
-//!   of the scope, which a listing may take from the store's count cache ([`Total::Recent`]).
+//! - No filter: the page is O(`startIndex` + `count`) in id order (O(`count`) with a cursor), read from the index of
+//!   the scope's principals in id order; the total is a count of the scope, which a listing may take from the store's
+//!   count cache ([`Total::Recent`]). A federated workspace reads two homes (the account's principals, which it keeps
+//!   when assigned, and its own groups) and sorts what it sees, and tests each account principal for an assignment:
+//!   its pages cost O(the account's principals of the kind).
 //! - Anything else (a filter on an attribute without an index, translated to SQL over the JSON document or
 //!   evaluated in memory; a sort on anything but `id`) examines the rows of the scope: allowed when the scope holds
 //!   at most `max_scan` principals of the kind (a bounded, index-only count checks it first), else

@@ -247,6 +247,32 @@ async fn frequent_lookups_use_indexes() -> Result<()> {
     Ok(())
 }
 
+/// A page of a listing without a filter reads the scope's index in id order: no sort of the whole scope, and a cursor
+/// page starts where the last one ended. (A federated workspace reads two homes, the account's and its own, and sorts
+/// what it sees: see the listing module's costs.)
+#[tokio::test]
+async fn pages_without_a_filter_read_the_scope_in_id_order() -> Result<()> {
+    let (store, _dir) = on_disk()?;
+    let a = account(&store, "a").await?;
+    let plain = conformance::workspace(&store, &a, false).await?;
+    for scope in [account_scope(&a), Scope::for_workspace(&plain)] {
+        for after_id in [None, Some(1234567890123456)] {
+            let page = ListSpec { limit: 100, after_id, ..spec(None) };
+            let plan = store.explain_listing(&scope, PrincipalKind::User, &page).await?;
+            if std::env::var_os("SHOW_PLANS").is_some() {
+                eprintln!("page {scope:?} after {after_id:?}\n  {}", plan.join("\n  "));
+            }
+            ensure!(
+                !plan.iter().any(|s| s.contains("TEMP B-TREE FOR ORDER BY"))
+                    && plan.iter().any(|s| s.contains("principals_scope")),
+                "a page of {scope:?} sorts the scope:\n{}",
+                plan.join("\n")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Audit log queries are index searches in newest-first order: by account, actor or resource, and the purge's by time.
 #[tokio::test]
 async fn audit_queries_use_indexes() -> Result<()> {

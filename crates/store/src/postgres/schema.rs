@@ -152,4 +152,12 @@ CREATE INDEX principal_emails_principal ON principal_emails (principal_id);
 "#,
         backfill: Some(crate::schema::backfill_emails),
     },
+    Migration {
+        version: 7,
+        name: "principals of a scope in id order",
+        sql: r#"
+CREATE INDEX principals_scope ON principals (account_id, home_workspace, kind, id);
+"#,
+        backfill: None,
+    },
 ];

@@ -195,4 +195,17 @@ ANALYZE sqlite_schema;
 "#,
         backfill: Some(crate::schema::backfill_emails),
     },
+    Migration {
+        version: 7,
+        name: "principals of a scope in id order",
+        sql: r#"
+-- A listing reads a scope's principals of one kind in id order, a page at a time: an index on the scope's prefix
+-- (whose entries SQLite orders by rowid, the id, within it) serves the order, so that a page costs O(page) rather
+-- than a sort of the whole scope. New ids grow with time, so new entries land at its end.
+CREATE INDEX principals_scope ON principals (account_id, home_workspace, kind);
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('principals', 'principals_scope', '1000000 100000 20000 10000');
+ANALYZE sqlite_schema;
+"#,
+        backfill: None,
+    },
 ];
