@@ -3,6 +3,11 @@
 
 mod config;
 
+/// mimalloc rather than the system allocator: a request allocates and frees many small buffers (JSON values, SQL
+/// rows, headers) across threads, where glibc's allocator showed as a tenth of a request's CPU time in profiles.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
