@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by account, route, method and status; latency histograms by
-//! account and route; rate-limited requests by account; principals by kind and active tokens per account (counted
-//! from the store when scraped); store latency histograms by operation. Counters live in this process.
+//! account and route; rate-limited requests by account; principals by kind and active tokens per account (read
+//! from the store at most every [`GAUGE_TIME_TO_LIVE`] per account, scrapes in between are answered from memory); store latency histograms by operation. Counters live in this process.
 //!
 //! On the API's address an account's administrators see their own account's series only. Everything, the process's
 //! own series included, is served without a token on a separate address (`--metrics-listen`), off by default, for an
@@ -46,6 +46,20 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
     rate_limited: Mutex<BTreeMap<String, u64>>,
+    /// The gauges of each account, as last read from the store, and when.
+    gauges: Mutex<BTreeMap<String, (Gauges, std::time::Instant)>>,
+}
+
+/// How long the gauges read for an account serve scrapes before they are read again: scrapes (every 15 to 60 s,
+/// from one or several scrapers) then cost the store nothing most of the time, whatever the number of accounts.
+pub const GAUGE_TIME_TO_LIVE: Duration = Duration::from_secs(30);
+
+/// An account's gauges.
+#[derive(Debug, Clone, Copy, Default)]
+struct Gauges {
+    /// Users, groups and service principals.
+    principals: [usize; 3],
+    active_tokens: usize,
 }
 
 impl Metrics {
@@ -140,6 +154,37 @@ fn text(body: String) -> Response {
     response
 }
 
+const KINDS: [PrincipalKind; 3] = [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal];
+
+/// The gauges of `account`: as read within [`GAUGE_TIME_TO_LIVE`], else read from the store now.
+async fn gauges(s: &AppState, account: &str) -> Result<Gauges, ApiError> {
+    let now = s.clock.instant();
+    let cached = s.metrics.gauges.lock().unwrap_or_else(|p| p.into_inner()).get(account).copied();
+    if let Some((g, _)) = cached.filter(|(_, at)| now.saturating_duration_since(*at) < GAUGE_TIME_TO_LIVE) {
+        return Ok(g);
+    }
+    let scope = Scope::Account { account_id: account.to_string() };
+    let mut g = Gauges::default();
+    for (i, kind) in KINDS.into_iter().enumerate() {
+        let spec = ListSpec { total: Total::Recent, ..ListSpec::page(None, 0) };
+        g.principals[i] = match s.store.list_principals(&scope, kind, &spec).await.map_err(CoreError::from)? {
+            Listing::Page { total, .. } => total,
+            Listing::Candidates(items) => items.len(),
+            Listing::TooMany { scanned } => scanned,
+        };
+    }
+    let tokens = s.store.tokens(account, &TokenFilter::default()).await.map_err(CoreError::from)?;
+    let wall = s.clock.now();
+    g.active_tokens = tokens.iter().filter(|t| !t.is_expired(wall)).count();
+    let mut cache = s.metrics.gauges.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded by the accounts that exist; one removed is dropped when the cache is full.
+    if cache.len() > 100_000 {
+        cache.clear();
+    }
+    cache.insert(account.to_string(), (g, now));
+    Ok(g)
+}
+
 /// The metrics text: of one account (its requests, rate-limited requests and gauges), or of all and of the process.
 async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
     let shown = |account: &str| only.is_none_or(|o| o == account);
@@ -208,25 +253,16 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
     let _ = writeln!(out, "# TYPE idplane_principals gauge");
     let _ = writeln!(out, "# HELP idplane_active_tokens Tokens that have not expired, by account.");
     let _ = writeln!(out, "# TYPE idplane_active_tokens gauge");
-    let now = s.clock.now();
     let accounts: Vec<String> = match only {
         Some(account) => vec![account.to_string()],
         None => s.store.accounts().await.map_err(CoreError::from)?.into_iter().map(|a| a.id).collect(),
     };
     for account in accounts {
-        let scope = Scope::Account { account_id: account.clone() };
-        for kind in [PrincipalKind::User, PrincipalKind::Group, PrincipalKind::ServicePrincipal] {
-            let spec = ListSpec { total: Total::Recent, ..ListSpec::page(None, 0) };
-            let n = match s.store.list_principals(&scope, kind, &spec).await.map_err(CoreError::from)? {
-                Listing::Page { total, .. } => total,
-                Listing::Candidates(items) => items.len(),
-                Listing::TooMany { scanned } => scanned,
-            };
+        let g = gauges(s, &account).await?;
+        for (kind, n) in KINDS.iter().zip(g.principals) {
             let _ = writeln!(out, "idplane_principals{{account=\"{}\",kind=\"{}\"}} {n}", label(&account), kind.code());
         }
-        let tokens = s.store.tokens(&account, &TokenFilter::default()).await.map_err(CoreError::from)?;
-        let active = tokens.iter().filter(|t| !t.is_expired(now)).count();
-        let _ = writeln!(out, "idplane_active_tokens{{account=\"{}\"}} {active}", label(&account));
+        let _ = writeln!(out, "idplane_active_tokens{{account=\"{}\"}} {}", label(&account), g.active_tokens);
     }
     Ok(out)
 }
