@@ -247,6 +247,45 @@ async fn frequent_lookups_use_indexes() -> Result<()> {
     Ok(())
 }
 
+/// A filter no index serves (an attribute of the document, or only evaluable in memory) is bounded whatever the size
+/// of the store: the listing first counts the scope, no further than the scan limit, on an index alone; over it the
+/// answer is tooMany before anything else is read (the conformance suite checks the answers; this, the plans).
+#[tokio::test]
+async fn filters_without_an_index_count_the_scope_on_an_index_first() -> Result<()> {
+    let (store, _dir) = on_disk()?;
+    let a = account(&store, "a").await?;
+    let plain = conformance::workspace(&store, &a, false).await?;
+    let fed = conformance::workspace(&store, &a, true).await?;
+    let unindexed = [
+        Filter::parse(r#"title eq "Engineer""#)?,
+        Filter::parse(r#"name.familyName sw "Do""#)?,
+        Filter::parse(r#"x509Certificates.value eq "x""#)?,
+        Filter::parse(r#"userName co "x""#)?,
+        Filter::parse(r#"active eq true"#)?,
+    ];
+    for scope in [account_scope(&a), Scope::for_workspace(&plain), Scope::for_workspace(&fed)] {
+        for filter in &unindexed {
+            let listing = spec(Some(filter));
+            ensure!(store.listing_scans(&scope, PrincipalKind::User, &listing), "{filter} scans");
+            let plan = store.explain_listing(&scope, PrincipalKind::User, &listing).await?;
+            // The first statement, the count in a co-routine: a search of a covering index on the scope's prefix.
+            let check = plan.iter().take(2).find(|s| s.starts_with("SEARCH p")).map(String::as_str).unwrap_or_default();
+            ensure!(
+                plan.first().is_some_and(|s| s.starts_with("CO-ROUTINE"))
+                    && check.starts_with("SEARCH p USING COVERING INDEX")
+                    && check.contains("kind=?)"),
+                "{filter} in {scope:?}: the scope is counted on an index alone first:\n{}",
+                plan.join("\n")
+            );
+        }
+        // And indexed lookups never count the scope.
+        for filter in [eq("userName", "a@x"), eq("emails.value", "a@x"), eq("externalId", "x")] {
+            ensure!(!store.listing_scans(&scope, PrincipalKind::User, &spec(Some(&filter))), "{filter} is a lookup");
+        }
+    }
+    Ok(())
+}
+
 /// A page of a listing without a filter reads the scope's index in id order: no sort of the whole scope, and a cursor
 /// page starts where the last one ended. (A federated workspace reads two homes, the account's and its own, and sorts
 /// what it sees: see the listing module's costs.)
