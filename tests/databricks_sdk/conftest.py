@@ -131,7 +131,7 @@ def server(idplane_bin, tmp_path_factory) -> Server:
             if process.poll() is not None:
                 break
             time.sleep(0.05)
-        account = re.search(r"account SCIM URL:\s*(\S+)/api/2\.0/accounts/([^/\s]+)/scim/v2", text)
+        account = re.search(r"account SCIM URL:\s*(\S+)/api/2\.[01]/accounts/([^/\s]+)/scim/v2", text)
         workspace = re.search(r"workspace SCIM URL:.*\(workspace (\d+)\)", text)
         if not account or not workspace:
             raise RuntimeError(f"the server did not start:\n{text}\n{log_path.read_text()}")

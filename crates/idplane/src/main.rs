@@ -551,7 +551,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // The banner is written at once, so that no log line (stderr, on the same terminal) lands inside it.
     let mut banner = vec![
         format!("idplane is serving on {origin} (data {})", store_args.describe()),
-        format!("  account SCIM URL:   {origin}/api/2.0/accounts/{}/scim/v2", account.id),
+        format!("  account SCIM URL:   {origin}/api/2.1/accounts/{}/scim/v2", account.id),
+        format!(
+            "                      (also at {origin}/api/2.0/accounts/{}/scim/v2, where the SDKs call it)",
+            account.id
+        ),
         format!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id),
     ];
     if let Some((_, Some(fingerprint))) = &tls_config {

@@ -40,7 +40,8 @@ async fn serve_bootstraps_prints_working_urls_and_token_and_stops_on_sigterm() -
     let workspace_url = workspace_url.split_whitespace().next().unwrap_or_default().to_string();
     let token = server.value("admin token:").context("token")?;
     assert!(token.starts_with("dapi") && token.len() == 68, "a random token is printed once: {token}");
-    assert!(account_url.starts_with(&server.origin) && account_url.ends_with("/scim/v2"));
+    assert!(account_url.starts_with(&format!("{}/api/2.1/accounts/", server.origin)), "{account_url}");
+    assert!(account_url.ends_with("/scim/v2"), "{account_url}");
 
     let (status, user) =
         call(reqwest::Method::POST, &format!("{workspace_url}/Users"), &token, Some(json!({"userName": "cli@x.com"})))

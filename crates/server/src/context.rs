@@ -83,13 +83,18 @@ impl Level<'_> {
     }
 }
 
-/// Classifies a request path: `/api/2.0/accounts/{account_id}/scim/v2/...` or `/api/2.0/preview/scim[/v2]/...`.
+/// Classifies a request path: `/api/2.1/accounts/{account_id}/scim/v2/...` (the Account SCIM URL Databricks' account
+/// console shows) or `/api/2.0/accounts/{account_id}/scim/v2/...` (what the SDKs call), or
+/// `/api/2.0/preview/scim[/v2]/...`.
 pub fn level(path: &str) -> Option<Level<'_>> {
-    if let Some(rest) = path.strip_prefix("/api/2.0/accounts/") {
-        let account_id = rest.split('/').next().filter(|s| !s.is_empty())?;
-        let base_len = "/api/2.0/accounts/".len() + account_id.len() + "/scim/v2".len();
-        let base = path.get(..base_len)?;
-        return base.ends_with("/scim/v2").then_some(Level::Account { account_id, base });
+    for prefix in ["/api/2.1/accounts/", "/api/2.0/accounts/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let account_id = rest.split('/').next().filter(|s| !s.is_empty())?;
+            let base_len = prefix.len() + account_id.len() + "/scim/v2".len();
+            let base = path.get(..base_len)?;
+            let at_base = path.len() == base_len || path[base_len..].starts_with('/');
+            return (base.ends_with("/scim/v2") && at_base).then_some(Level::Account { account_id, base });
+        }
     }
     let proxy = "/api/2.0/account/scim/v2";
     if path == proxy || path.starts_with("/api/2.0/account/scim/v2/") {
@@ -395,6 +400,12 @@ mod tests {
             Some(Level::Account { account_id: "abc", base: "/api/2.0/accounts/abc/scim/v2" })
         );
         assert_eq!(level("/api/2.0/accounts/abc/workspaces"), None);
+        assert_eq!(
+            level("/api/2.1/accounts/abc/scim/v2/Groups"),
+            Some(Level::Account { account_id: "abc", base: "/api/2.1/accounts/abc/scim/v2" })
+        );
+        assert_eq!(level("/api/2.1/accounts/abc/scim/v2x"), None);
+        assert_eq!(level("/api/2.1/accounts/abc/workspaces"), None);
         assert_eq!(
             level("/api/2.0/preview/scim/v2/Users"),
             Some(Level::Workspace { base: "/api/2.0/preview/scim/v2" })

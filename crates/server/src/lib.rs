@@ -1,6 +1,7 @@
 //! idplane's HTTP API. Thin handlers: extract, call the core, map the result. SCIM lives at the Databricks paths:
 //! workspace level `/api/2.0/preview/scim/v2` (and the same without `/v2`, where Entra ID appends `/Users` to a
-//! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.0/accounts/{account_id}/scim/v2`.
+//! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.1/accounts/{account_id}/scim/v2` (the Account
+//! SCIM URL of Databricks' account console) and `/api/2.0/accounts/{account_id}/scim/v2` (what the SDKs call).
 
 pub mod audit;
 pub mod auth_cache;
@@ -164,6 +165,7 @@ fn api(state: AppState) -> Router {
         .nest("/api/2.0/preview/scim/v2", scim_api())
         .nest("/api/2.0/preview/scim", scim_api())
         .nest("/api/2.0/accounts/{account_id}/scim/v2", scim_api())
+        .nest("/api/2.1/accounts/{account_id}/scim/v2", scim_api())
         .nest("/api/2.0/account/scim/v2", scim_api())
         .merge(databricks::routes())
         .merge(workspaces::routes())

@@ -42,6 +42,8 @@ enum TenantUrl {
     Workspace,
     /// `/api/2.0/accounts/{account_id}/scim/v2`.
     Account,
+    /// `/api/2.1/accounts/{account_id}/scim/v2`: the Account SCIM URL that Databricks' account console shows.
+    Account21,
 }
 
 /// Entra's PATCH dialect, chosen by the tenant URL.
@@ -66,6 +68,7 @@ impl<'a> Entra<'a> {
         let tenant = match tenant {
             TenantUrl::Workspace => "/api/2.0/preview/scim".to_string(),
             TenantUrl::Account => app.acct(),
+            TenantUrl::Account21 => format!("/api/2.1/accounts/{}/scim/v2", app.account),
         };
         Entra { app, tenant, dialect }
     }
@@ -810,6 +813,18 @@ macro_rules! at_both_tenant_urls_in_both_dialects {
             $(#[$attr])?
             async fn account_aad_opt_scim062020() -> anyhow::Result<()> {
                 super::super::$scenario($backend, TenantUrl::Account, Dialect::AadOptscim062020).await
+            }
+
+            #[tokio::test]
+            $(#[$attr])?
+            async fn account_2_1() -> anyhow::Result<()> {
+                super::super::$scenario($backend, TenantUrl::Account21, Dialect::Default).await
+            }
+
+            #[tokio::test]
+            $(#[$attr])?
+            async fn account_2_1_aad_opt_scim062020() -> anyhow::Result<()> {
+                super::super::$scenario($backend, TenantUrl::Account21, Dialect::AadOptscim062020).await
             }
         }
     };

@@ -486,6 +486,59 @@ async fn both_workspace_bases_and_the_account_base_serve_scim() -> Result<()> {
     Ok(())
 }
 
+/// The Account SCIM URL that Databricks' account console shows is `/api/2.1/...`; the SDKs call `/api/2.0/...`. Both
+/// serve the same resources, each with locations under the base the client used.
+#[tokio::test]
+async fn the_account_scim_api_answers_alike_at_2_1_and_2_0() -> Result<()> {
+    let app = app().await?;
+    let v20 = app.acct();
+    let v21 = format!("/api/2.1/accounts/{}/scim/v2", app.account);
+    let r = app.post(&format!("{v21}/Users"), json!({"userName": "two.one@x.com"})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert!(r.header(header::LOCATION).ends_with(&format!("{v21}/Users/{id}")), "{}", r.header(header::LOCATION));
+    assert!(r.body["meta"]["location"].as_str().unwrap_or_default().ends_with(&format!("{v21}/Users/{id}")));
+
+    let at_21 = app.get(&format!("{v21}/Users/{id}")).await?;
+    let at_20 = app.get(&format!("{v20}/Users/{id}")).await?;
+    assert_eq!((at_21.status, at_20.status), (StatusCode::OK, StatusCode::OK));
+    assert!(at_20.body["meta"]["location"].as_str().unwrap_or_default().ends_with(&format!("{v20}/Users/{id}")));
+    let without_meta = |mut body: Value| {
+        body.as_object_mut().map(|o| o.remove("meta"));
+        body
+    };
+    assert_eq!(without_meta(at_21.body.clone()), without_meta(at_20.body.clone()));
+
+    let filter = "filter=userName%20eq%20%22two.one@x.com%22";
+    let listed = app.get(&format!("{v21}/Users?{filter}")).await?;
+    assert_eq!(listed.body["totalResults"], 1, "{}", listed.body);
+    let searched =
+        app.post(&format!("{v21}/Users/.search"), json!({"filter": "userName eq \"two.one@x.com\""})).await?;
+    assert_eq!(searched.body["totalResults"], 1, "{}", searched.body);
+    for discovery in ["ServiceProviderConfig", "ResourceTypes", "Schemas"] {
+        let r = app.get(&format!("{v21}/{discovery}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{discovery}: {}", r.body);
+    }
+    let r = app.get(&format!("{v21}/ResourceTypes")).await?;
+    assert!(r.body.to_string().contains(&format!("{v21}/ResourceTypes/User")), "{}", r.body);
+    let bulk = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "two-one"}}],
+    });
+    let r = app.post(&format!("{v21}/Bulk"), bulk).await?;
+    assert_eq!(r.body["Operations"][0]["status"], "201", "{}", r.body);
+    assert!(r.body["Operations"][0]["location"].as_str().unwrap_or_default().contains(&format!("{v21}/Groups/")));
+
+    let r =
+        app.patch(&format!("{v21}/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.get(&format!("{v20}/Users/{id}")).await?.body["active"], false);
+    assert_scim_error(&app.get(&format!("{v21}/Users/123")).await?, 404, None);
+    let other = "/api/2.1/accounts/00000000-0000-4000-8000-000000000000/scim/v2/Users";
+    assert_scim_error(&app.get(other).await?, 403, None);
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_attribute_less_workspace_extension_round_trips_as_a_marker() -> Result<()> {
     let app = app().await?;
@@ -1480,6 +1533,10 @@ async fn account_scim_tokens_rotate_with_a_grace_period_and_work_on_account_scim
     assert_scim_error(&app.get_as(&format!("{WS}/Users"), first.expose()).await?, 403, None);
     let workspaces = format!("/api/2.0/accounts/{}/workspaces", app.account);
     assert_databricks_error(&app.get_as(&workspaces, first.expose()).await?, 403, "PERMISSION_DENIED");
+    let users_2_1 = format!("/api/2.1/accounts/{}/scim/v2/Users?count=1", app.account);
+    assert_eq!(app.get_as(&users_2_1, first.expose()).await?.status, StatusCode::OK, "the Account SCIM URL of 2.1");
+    let elsewhere = "/api/2.1/accounts/00000000-0000-4000-8000-000000000000/scim/v2/Users";
+    assert_scim_error(&app.get_as(elsewhere, first.expose()).await?, 403, None);
 
     // Rotated 10 hours ago with a 24-hour grace: both work now.
     let (second, _) =
