@@ -5,6 +5,7 @@
 //! the small transaction abstraction in `tx` that both backends implement:
 //! - `tx`: statements, parameters, rows, the dialect differences, the error classes scripts react to;
 //! - `tenancy`, `assignments`, `tokens`, `principals`, `audit`: each aggregate's statements and scripts;
+//! - `provisioning`: the provisioning domain's ports (tenants, directory, applications, jobs), likewise;
 //! - `listing`: visibility, filter and sort translation, the plan of a listing and what it costs;
 //! - `schema`: the migration runner (each backend's schema is in `sqlite::schema`, `postgres::schema`);
 //! - `codec`: how values are stored; `store`: the ports over the scripts, timing and the count cache;
@@ -18,6 +19,7 @@ mod codec;
 mod listing;
 mod postgres;
 mod principals;
+mod provisioning;
 mod schema;
 mod sqlite;
 mod store;

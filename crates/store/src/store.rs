@@ -140,7 +140,11 @@ impl<B: Backend> SqlStore<B> {
     /// Runs a write. Writes other than inserts and deletes of principals leave the counts of accounts and of
     /// workspaces without federation as they are, and forget those of federated workspaces (assignments and
     /// memberships change what they see).
-    async fn write<T: Send + 'static>(&self, operation: &'static str, script: Script<T>) -> Result<T, StoreError> {
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        script: Script<T>,
+    ) -> Result<T, StoreError> {
         let start = Instant::now();
         let out = self.backend.write(script).await;
         if out.is_ok() {
@@ -150,7 +154,11 @@ impl<B: Backend> SqlStore<B> {
         out
     }
 
-    async fn read<T: Send + 'static>(&self, operation: &'static str, script: Script<T>) -> Result<T, StoreError> {
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        script: Script<T>,
+    ) -> Result<T, StoreError> {
         let start = Instant::now();
         let out = self.backend.read(script).await;
         self.observe(operation, start);
@@ -158,7 +166,11 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// A short read (see [`Backend::lookup`]).
-    async fn lookup<T: Send + 'static>(&self, operation: &'static str, script: Script<T>) -> Result<T, StoreError> {
+    pub(crate) async fn lookup<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        script: Script<T>,
+    ) -> Result<T, StoreError> {
         let start = Instant::now();
         let out = self.backend.lookup(script).await;
         self.observe(operation, start);
@@ -178,6 +190,7 @@ macro_rules! script {
         Box::new(move |$tx: &mut dyn crate::tx::Tx| Box::pin($body))
     };
 }
+pub(crate) use script;
 
 #[async_trait]
 impl<B: Backend> TenancyStore for SqlStore<B> {

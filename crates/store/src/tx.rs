@@ -50,6 +50,14 @@ impl Dialect {
         }
     }
 
+    /// A subquery yielding, as column `value`, the strings of a JSON array bound to the placeholder `param`.
+    pub fn text_list(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => format!("SELECT value FROM json_array_elements_text(CAST({param} AS json))"),
+        }
+    }
+
     /// The text at a JSON path (a list of object keys) of a JSON text column, or NULL when absent or not a string.
     pub fn json_text(self, column: &str, path: &[&str]) -> String {
         match self {

@@ -160,4 +160,145 @@ CREATE INDEX principals_scope ON principals (account_id, home_workspace, kind, i
 "#,
         backfill: None,
     },
+    Migration {
+        version: 8,
+        name: "provisioning: tenants, directory, applications, jobs, secrets",
+        sql: r#"
+-- See the SQLite schema for notes. The provisioning service's tables (the source side). Ids are GUID text; every
+-- table carries its tenant, and every lookup is by tenant and id. A tenant's `change_seq` numbers its change feed: writers bump it in their transaction,
+-- so that feed positions follow commit order.
+CREATE TABLE tenants (
+    id             TEXT COLLATE "C" PRIMARY KEY,
+    name           TEXT COLLATE "C" NOT NULL,
+    default_domain TEXT COLLATE "C" NOT NULL,
+    account_id     TEXT COLLATE "C" UNIQUE REFERENCES accounts (id),
+    created        BIGINT NOT NULL,
+    change_seq     BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE tenant_tokens (
+    id        TEXT COLLATE "C" PRIMARY KEY,
+    hash      BYTEA NOT NULL UNIQUE,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    comment   TEXT COLLATE "C" NOT NULL,
+    created   BIGINT NOT NULL,
+    expires   BIGINT
+);
+CREATE INDEX tenant_tokens_tenant ON tenant_tokens (tenant_id);
+
+-- Users and groups. The *_key columns hold the lowercase of their property (computed in Rust), for the
+-- case-insensitive lookups and filters Graph answers. `deleted` is when the object went to the deleted items; a
+-- user principal name is unique among live users only (a deleted user's may be reused, as in Entra ID).
+CREATE TABLE directory_objects (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id        TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    kind             TEXT COLLATE "C" NOT NULL,
+    unique_key       TEXT COLLATE "C",
+    display_key      TEXT COLLATE "C",
+    mail_key         TEXT COLLATE "C",
+    nickname_key     TEXT COLLATE "C",
+    employee_key     TEXT COLLATE "C",
+    account_enabled  BOOLEAN,
+    security_enabled BOOLEAN,
+    mail_enabled     BOOLEAN,
+    manager_id       TEXT COLLATE "C" REFERENCES directory_objects (id) ON DELETE SET NULL,
+    doc              TEXT NOT NULL,
+    deleted          BIGINT,
+    version          BIGINT NOT NULL,
+    created          BIGINT NOT NULL,
+    last_modified    BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX directory_objects_unique ON directory_objects (tenant_id, kind, unique_key) WHERE deleted IS NULL;
+CREATE INDEX directory_objects_scope ON directory_objects (tenant_id, kind, id);
+CREATE INDEX directory_objects_display ON directory_objects (tenant_id, kind, display_key);
+CREATE INDEX directory_objects_mail ON directory_objects (tenant_id, kind, mail_key);
+CREATE INDEX directory_objects_nickname ON directory_objects (tenant_id, kind, nickname_key);
+CREATE INDEX directory_objects_employee ON directory_objects (tenant_id, kind, employee_key);
+CREATE INDEX directory_objects_manager ON directory_objects (manager_id);
+CREATE INDEX directory_objects_deleted ON directory_objects (tenant_id, deleted) WHERE deleted IS NOT NULL;
+
+CREATE TABLE directory_members (
+    group_id  TEXT COLLATE "C" NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    member_id TEXT COLLATE "C" NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE INDEX directory_members_member ON directory_members (member_id, group_id);
+
+-- The change feed: no foreign keys, an entry outlives its object.
+CREATE TABLE directory_changes (
+    tenant_id   TEXT COLLATE "C" NOT NULL,
+    seq         BIGINT NOT NULL,
+    object_id   TEXT COLLATE "C" NOT NULL,
+    object_kind TEXT COLLATE "C" NOT NULL,
+    change      TEXT COLLATE "C" NOT NULL,
+    related_id  TEXT COLLATE "C",
+    at          BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+
+CREATE TABLE applications (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id     TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    app_id        TEXT COLLATE "C" NOT NULL UNIQUE,
+    display_name  TEXT COLLATE "C" NOT NULL,
+    template_id   TEXT COLLATE "C",
+    doc           TEXT NOT NULL,
+    version       BIGINT NOT NULL,
+    created       BIGINT NOT NULL
+);
+CREATE INDEX applications_tenant ON applications (tenant_id, id);
+
+CREATE TABLE service_principals (
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id           TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    app_id              TEXT COLLATE "C" NOT NULL UNIQUE,
+    application_id      TEXT COLLATE "C" NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    display_name        TEXT COLLATE "C" NOT NULL,
+    template_id         TEXT COLLATE "C",
+    assignment_required BOOLEAN NOT NULL,
+    doc                 TEXT NOT NULL,
+    version             BIGINT NOT NULL,
+    created             BIGINT NOT NULL
+);
+CREATE INDEX service_principals_tenant ON service_principals (tenant_id, id);
+CREATE INDEX service_principals_application ON service_principals (application_id);
+
+CREATE TABLE app_role_assignments (
+    id             TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id      TEXT COLLATE "C" NOT NULL,
+    resource_id    TEXT COLLATE "C" NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    principal_id   TEXT COLLATE "C" NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    principal_type TEXT COLLATE "C" NOT NULL,
+    app_role_id    TEXT COLLATE "C" NOT NULL,
+    created        BIGINT NOT NULL,
+    UNIQUE (resource_id, principal_id, app_role_id)
+);
+CREATE INDEX app_role_assignments_resource ON app_role_assignments (resource_id, created, id);
+CREATE INDEX app_role_assignments_principal ON app_role_assignments (principal_id);
+
+CREATE TABLE sync_jobs (
+    id                   TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id            TEXT COLLATE "C" NOT NULL,
+    service_principal_id TEXT COLLATE "C" NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    template_id          TEXT COLLATE "C" NOT NULL,
+    schedule             TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    schema               TEXT,
+    settings             TEXT NOT NULL,
+    version              BIGINT NOT NULL,
+    created              BIGINT NOT NULL,
+    last_modified        BIGINT NOT NULL,
+    UNIQUE (service_principal_id, template_id)
+);
+
+CREATE TABLE sync_secrets (
+    service_principal_id TEXT COLLATE "C" NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    key                  TEXT COLLATE "C" NOT NULL,
+    sealed               BYTEA NOT NULL,
+    PRIMARY KEY (service_principal_id, key)
+);
+
+"#,
+        backfill: None,
+    },
 ];

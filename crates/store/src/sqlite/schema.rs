@@ -208,4 +208,157 @@ ANALYZE sqlite_schema;
 "#,
         backfill: None,
     },
+    Migration {
+        version: 8,
+        name: "provisioning: tenants, directory, applications, jobs, secrets",
+        sql: r#"
+-- The provisioning service's tables (the source side). Ids are GUID text; every table carries its tenant, and every
+-- lookup is by tenant and id. A tenant's `change_seq` numbers its change feed: writers bump it in their transaction,
+-- so that feed positions follow commit order.
+CREATE TABLE tenants (
+    id             TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    default_domain TEXT NOT NULL,
+    account_id     TEXT UNIQUE REFERENCES accounts (id),
+    created        INTEGER NOT NULL,
+    change_seq     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE tenant_tokens (
+    id        TEXT PRIMARY KEY,
+    hash      BLOB NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    comment   TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    expires   INTEGER
+) STRICT;
+CREATE INDEX tenant_tokens_tenant ON tenant_tokens (tenant_id);
+
+-- Users and groups. The *_key columns hold the lowercase of their property (computed in Rust), for the
+-- case-insensitive lookups and filters Graph answers. `deleted` is when the object went to the deleted items; a
+-- user principal name is unique among live users only (a deleted user's may be reused, as in Entra ID).
+CREATE TABLE directory_objects (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id),
+    kind             TEXT NOT NULL,
+    unique_key       TEXT,
+    display_key      TEXT,
+    mail_key         TEXT,
+    nickname_key     TEXT,
+    employee_key     TEXT,
+    account_enabled  INTEGER,
+    security_enabled INTEGER,
+    mail_enabled     INTEGER,
+    manager_id       TEXT REFERENCES directory_objects (id) ON DELETE SET NULL,
+    doc              TEXT NOT NULL,
+    deleted          INTEGER,
+    version          INTEGER NOT NULL,
+    created          INTEGER NOT NULL,
+    last_modified    INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX directory_objects_unique ON directory_objects (tenant_id, kind, unique_key) WHERE deleted IS NULL;
+CREATE INDEX directory_objects_scope ON directory_objects (tenant_id, kind, id);
+CREATE INDEX directory_objects_display ON directory_objects (tenant_id, kind, display_key);
+CREATE INDEX directory_objects_mail ON directory_objects (tenant_id, kind, mail_key);
+CREATE INDEX directory_objects_nickname ON directory_objects (tenant_id, kind, nickname_key);
+CREATE INDEX directory_objects_employee ON directory_objects (tenant_id, kind, employee_key);
+CREATE INDEX directory_objects_manager ON directory_objects (manager_id);
+CREATE INDEX directory_objects_deleted ON directory_objects (tenant_id, deleted) WHERE deleted IS NOT NULL;
+
+CREATE TABLE directory_members (
+    group_id  TEXT NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, member_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX directory_members_member ON directory_members (member_id, group_id);
+
+-- The change feed: no foreign keys, an entry outlives its object.
+CREATE TABLE directory_changes (
+    tenant_id   TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_kind TEXT NOT NULL,
+    change      TEXT NOT NULL,
+    related_id  TEXT,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE applications (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL REFERENCES tenants (id),
+    app_id        TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    template_id   TEXT,
+    doc           TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    created       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX applications_tenant ON applications (tenant_id, id);
+
+CREATE TABLE service_principals (
+    id                  TEXT PRIMARY KEY,
+    tenant_id           TEXT NOT NULL REFERENCES tenants (id),
+    app_id              TEXT NOT NULL UNIQUE,
+    application_id      TEXT NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    display_name        TEXT NOT NULL,
+    template_id         TEXT,
+    assignment_required INTEGER NOT NULL,
+    doc                 TEXT NOT NULL,
+    version             INTEGER NOT NULL,
+    created             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX service_principals_tenant ON service_principals (tenant_id, id);
+CREATE INDEX service_principals_application ON service_principals (application_id);
+
+CREATE TABLE app_role_assignments (
+    id             TEXT PRIMARY KEY,
+    tenant_id      TEXT NOT NULL,
+    resource_id    TEXT NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    principal_id   TEXT NOT NULL REFERENCES directory_objects (id) ON DELETE CASCADE,
+    principal_type TEXT NOT NULL,
+    app_role_id    TEXT NOT NULL,
+    created        INTEGER NOT NULL,
+    UNIQUE (resource_id, principal_id, app_role_id)
+) STRICT;
+CREATE INDEX app_role_assignments_resource ON app_role_assignments (resource_id, created, id);
+CREATE INDEX app_role_assignments_principal ON app_role_assignments (principal_id);
+
+CREATE TABLE sync_jobs (
+    id                   TEXT PRIMARY KEY,
+    tenant_id            TEXT NOT NULL,
+    service_principal_id TEXT NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    template_id          TEXT NOT NULL,
+    schedule             TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    schema               TEXT,
+    settings             TEXT NOT NULL,
+    version              INTEGER NOT NULL,
+    created              INTEGER NOT NULL,
+    last_modified        INTEGER NOT NULL,
+    UNIQUE (service_principal_id, template_id)
+) STRICT;
+
+CREATE TABLE sync_secrets (
+    service_principal_id TEXT NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    key                  TEXT NOT NULL,
+    sealed               BLOB NOT NULL,
+    PRIMARY KEY (service_principal_id, key)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('directory_objects', 'directory_objects_unique', '1000000 100000 50000 1'),
+    ('directory_objects', 'directory_objects_scope', '1000000 100000 50000 1'),
+    ('directory_objects', 'directory_objects_display', '1000000 100000 50000 2'),
+    ('directory_objects', 'directory_objects_mail', '1000000 100000 50000 2'),
+    ('directory_objects', 'directory_objects_nickname', '1000000 100000 50000 2'),
+    ('directory_objects', 'directory_objects_employee', '1000000 100000 50000 2'),
+    ('directory_objects', 'directory_objects_manager', '1000000 10'),
+    ('directory_members', 'directory_members', '10000000 1000 1'),
+    ('directory_members', 'directory_members_member', '10000000 10 1'),
+    ('app_role_assignments', 'app_role_assignments_principal', '100000 2');
+ANALYZE sqlite_schema;
+"#,
+        backfill: None,
+    },
 ];

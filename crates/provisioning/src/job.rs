@@ -1,0 +1,304 @@
+//! Provisioning jobs (Graph's `synchronizationJob`): one per service principal and synchronization template, with a
+//! schedule, a status, the job's schema (its attribute mappings and scoping; the template's until customised) and
+//! settings. This module owns their shapes and the configuration rules; running them is the worker's.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::error::{ProvisioningError, Result};
+use crate::ids;
+
+/// The interval of a job that has never been started, as Graph shows it (.NET's `TimeSpan.MaxValue`).
+pub const NEVER: &str = "P10675199DT2H48M5.4775807S";
+/// The interval a job runs at once started, unless set otherwise: Entra's 40 minutes.
+pub const DEFAULT_INTERVAL: &str = "PT40M";
+
+/// `synchronizationSchedule.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleState {
+    Active,
+    Disabled,
+    Paused,
+}
+
+impl ScheduleState {
+    pub fn code(self) -> &'static str {
+        match self {
+            ScheduleState::Active => "Active",
+            ScheduleState::Disabled => "Disabled",
+            ScheduleState::Paused => "Paused",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [ScheduleState::Active, ScheduleState::Disabled, ScheduleState::Paused]
+            .into_iter()
+            .find(|s| s.code().eq_ignore_ascii_case(code))
+    }
+}
+
+/// When a job runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// An ISO 8601 duration (`PT40M`).
+    pub interval: String,
+    pub state: ScheduleState,
+    pub expiration: Option<OffsetDateTime>,
+}
+
+/// A provisioning job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncJob {
+    /// `<templateId>.<tenant id without dashes>.<guid>`, as Entra shapes job ids.
+    pub id: String,
+    pub tenant_id: String,
+    pub service_principal_id: String,
+    pub template_id: String,
+    pub schedule: Schedule,
+    /// Graph's `synchronizationStatus`, as the job last reported it.
+    pub status: Value,
+    /// The job's schema when customised (`synchronizationSchema` JSON); `None` means the template's.
+    pub schema: Option<Value>,
+    /// `synchronizationJobSettings`: name and value pairs.
+    pub settings: Vec<(String, String)>,
+    pub version: i64,
+    pub created: OffsetDateTime,
+    pub last_modified: OffsetDateTime,
+}
+
+/// The status of a job that has never run.
+pub fn initial_status() -> Value {
+    json!({
+        "code": "NotConfigured",
+        "countSuccessiveCompleteFailures": 0,
+        "escrowsPruned": false,
+        "lastExecution": null,
+        "lastSuccessfulExecution": null,
+        "lastSuccessfulExecutionWithExports": null,
+        "progress": [],
+        "quarantine": null,
+        "steadyStateFirstAchievedTime": "0001-01-01T00:00:00Z",
+        "steadyStateLastAchievedTime": "0001-01-01T00:00:00Z",
+        "synchronizedEntryCountByType": [],
+        "troubleshootingUrl": null,
+    })
+}
+
+/// A new job of `template_id` for a service principal.
+pub fn new(tenant_id: &str, service_principal_id: &str, template_id: &str, now: OffsetDateTime) -> Result<SyncJob> {
+    let id = format!("{template_id}.{}.{}", tenant_id.replace('-', ""), ids::new_guid(now)?);
+    Ok(SyncJob {
+        id,
+        tenant_id: tenant_id.to_string(),
+        service_principal_id: service_principal_id.to_string(),
+        template_id: template_id.to_string(),
+        schedule: Schedule { interval: NEVER.into(), state: ScheduleState::Disabled, expiration: None },
+        status: initial_status(),
+        schema: None,
+        settings: Vec::new(),
+        version: 1,
+        created: now,
+        last_modified: now,
+    })
+}
+
+impl SyncJob {
+    /// Graph's `synchronizationJob` (without its schema, which has its own endpoint).
+    pub fn render(&self) -> Map<String, Value> {
+        let settings: Vec<Value> = self.settings.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        let v = json!({
+            "id": self.id,
+            "templateId": self.template_id,
+            "schedule": {
+                "expiration": self.schedule.expiration.map(crate::directory::rfc3339),
+                "interval": self.schedule.interval,
+                "state": self.schedule.state.code(),
+            },
+            "status": self.status,
+            "synchronizationJobSettings": settings,
+        });
+        v.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// The most seconds an interval may have: the never-run interval's, about 29,000 years.
+const MAX_SECONDS: f64 = 10_675_199.0 * 86_400.0 + 2.0 * 3600.0 + 48.0 * 60.0 + 5.4775807;
+
+/// The seconds in an ISO 8601 duration of days, hours, minutes and seconds (`P1D`, `PT40M`, `PT0.5S`,
+/// `P10675199DT2H48M5.4775807S`), the form Graph's intervals take.
+pub fn parse_duration(s: &str) -> Option<f64> {
+    let rest = s.strip_prefix('P').or_else(|| s.strip_prefix('p'))?;
+    let (date, time) = match rest.split_once(['T', 't']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let mut total = 0.0;
+    let mut any = false;
+    let mut take = |part: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut number = String::new();
+        let mut last = 0usize;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let i = units.iter().position(|(u, _)| u.eq_ignore_ascii_case(&c))?;
+            if i < last || number.is_empty() {
+                return None;
+            }
+            last = i + 1;
+            let n: f64 = number.parse().ok()?;
+            total += n * units[i].1;
+            number.clear();
+            any = true;
+        }
+        number.is_empty().then_some(())
+    };
+    take(date, &[('W', 7.0 * 86_400.0), ('D', 86_400.0)])?;
+    if let Some(t) = time {
+        if t.is_empty() {
+            return None;
+        }
+        take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    }
+    (any && total <= MAX_SECONDS + 1.0).then_some(total)
+}
+
+/// Applies Graph's `PATCH jobs/{id}` body: `schedule.interval` and `schedule.expiration` may change (the state
+/// changes through `start` and `pause`); `synchronizationJobSettings` replaces the settings.
+pub fn patch(job: &mut SyncJob, body: &Value) -> Result<()> {
+    let Some(fields) = body.as_object() else {
+        return Err(ProvisioningError::invalid("The request body must be a JSON object."));
+    };
+    for (name, value) in fields {
+        match name.as_str() {
+            n if n.starts_with('@') => {}
+            "id" | "templateId" | "status" => {
+                if value.is_null() || Some(value) == job.render().get(name.as_str()) {
+                    continue;
+                }
+                return Err(ProvisioningError::invalid_property(name, format!("'{name}' of a job cannot be changed")));
+            }
+            "schedule" => patch_schedule(job, value)?,
+            "synchronizationJobSettings" => {
+                let Some(items) = value.as_array() else {
+                    return Err(ProvisioningError::invalid_property(
+                        name,
+                        "synchronizationJobSettings must be an array",
+                    ));
+                };
+                let mut settings = Vec::new();
+                for item in items {
+                    let (Some(n), Some(v)) =
+                        (item.get("name").and_then(Value::as_str), item.get("value").and_then(Value::as_str))
+                    else {
+                        return Err(ProvisioningError::invalid_property(
+                            name,
+                            "each of synchronizationJobSettings is {\"name\": \"...\", \"value\": \"...\"}",
+                        ));
+                    };
+                    settings.push((n.to_string(), v.to_string()));
+                }
+                job.settings = settings;
+            }
+            other => {
+                return Err(ProvisioningError::invalid_property(
+                    other,
+                    format!("Property '{other}' cannot be changed on a synchronizationJob"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn patch_schedule(job: &mut SyncJob, value: &Value) -> Result<()> {
+    let Some(fields) = value.as_object() else {
+        return Err(ProvisioningError::invalid_property("schedule", "schedule must be an object"));
+    };
+    for (name, v) in fields {
+        match name.as_str() {
+            n if n.starts_with('@') => {}
+            "interval" => {
+                let Some(s) = v.as_str() else {
+                    return Err(ProvisioningError::invalid_property("schedule.interval", "interval must be a string"));
+                };
+                match parse_duration(s) {
+                    Some(secs) if secs >= 1.0 => job.schedule.interval = s.to_string(),
+                    _ => {
+                        return Err(ProvisioningError::invalid_property(
+                            "schedule.interval",
+                            format!("interval '{s}' is not an ISO 8601 duration of at least one second, such as PT40M"),
+                        ));
+                    }
+                }
+            }
+            "expiration" => {
+                job.schedule.expiration = match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(
+                        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+                            ProvisioningError::invalid_property(
+                                "schedule.expiration",
+                                format!("'{s}' is not an RFC 3339 time"),
+                            )
+                        })?,
+                    ),
+                    _ => {
+                        return Err(ProvisioningError::invalid_property(
+                            "schedule.expiration",
+                            "expiration must be a time",
+                        ));
+                    }
+                }
+            }
+            "state" => {
+                let same = v.as_str().and_then(ScheduleState::from_code) == Some(job.schedule.state);
+                if !same && !v.is_null() {
+                    return Err(ProvisioningError::invalid_property(
+                        "schedule.state",
+                        "the schedule's state changes through the job's start and pause actions",
+                    ));
+                }
+            }
+            other => {
+                return Err(ProvisioningError::invalid_property(other, format!("'{other}' is not part of a schedule")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_graph_writes_them() {
+        assert_eq!(parse_duration("PT40M"), Some(2400.0));
+        assert_eq!(parse_duration("P1DT1S"), Some(86_401.0));
+        assert_eq!(parse_duration("PT0.5S"), Some(0.5));
+        assert!(parse_duration(NEVER).is_some_and(|s| s > 9.2e11));
+        for bad in ["", "P", "PT", "40M", "PT40", "PM40", "P1H", "PT1M1H", "P99999999D"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn patches_change_the_interval_and_refuse_the_rest() -> Result<()> {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let mut job = new("8a6e2c53-1b1c-4a3f-9f57-0d8a7d3b2c10", "sp", "scim", now)?;
+        assert!(job.id.starts_with("scim.8a6e2c531b1c4a3f9f570d8a7d3b2c10."), "{}", job.id);
+        patch(&mut job, &json!({"schedule": {"interval": "PT20M", "state": "Disabled"}}))?;
+        assert_eq!(job.schedule.interval, "PT20M");
+        for body in [
+            json!({"schedule": {"interval": "soon"}}),
+            json!({"schedule": {"state": "Active"}}),
+            json!({"templateId": "other"}),
+            json!({"nope": 1}),
+        ] {
+            assert!(patch(&mut job, &body).is_err(), "{body}");
+        }
+        Ok(())
+    }
+}

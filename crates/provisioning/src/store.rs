@@ -1,0 +1,214 @@
+//! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
+//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`]), and [`ProvisioningStore`], all of them
+//! together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
+//!
+//! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
+//! is not found. Every write is one transaction; those that change the directory, memberships or assignments append
+//! to the tenant's change feed in that transaction.
+
+use async_trait::async_trait;
+use idplane_core::error::StoreError;
+use idplane_core::token::TokenHash;
+use time::OffsetDateTime;
+
+use crate::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
+use crate::directory::query::{ObjectPage, ObjectQuery};
+use crate::directory::{Change, DirectoryObject, ObjectKind};
+use crate::job::SyncJob;
+use crate::tenant::{Tenant, TenantToken};
+
+/// Tenants and their tokens.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Inserts a tenant; [`StoreError::Conflict`] if its account already has one.
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// The tenant linked to an identity-service account.
+    async fn tenant_of_account(&self, account_id: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn insert_tenant_token(&self, token: &TenantToken) -> Result<(), StoreError>;
+    /// The tenant token with this hash (an index lookup), expired or not.
+    async fn tenant_token_by_hash(&self, hash: &TokenHash) -> Result<Option<TenantToken>, StoreError>;
+    /// The tokens of a tenant, in creation order.
+    async fn tenant_tokens(&self, tenant_id: &str) -> Result<Vec<TenantToken>, StoreError>;
+    /// Revokes a tenant token. False if it did not exist.
+    async fn delete_tenant_token(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// What adding members found. Nothing is added unless every member could be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddMembers {
+    Added,
+    /// This id names no live user or group of the tenant.
+    Missing(String),
+    /// This object is a member already.
+    AlreadyMember(String),
+    /// This group contains the group, directly or not (or is the group): adding it would make a cycle.
+    Cycle(String),
+}
+
+/// Users, groups, memberships, managers, the deleted items and the change feed.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    /// Inserts an object, with the initial members of a group. [`StoreError::Conflict`] on `userPrincipalName` if
+    /// the name is taken; a member that does not exist (or is the group) is [`AddMembers::Missing`] and nothing is
+    /// written.
+    async fn insert_object(&self, object: &DirectoryObject, members: &[String]) -> Result<AddMembers, StoreError>;
+    /// The object `id` of the tenant, live or deleted as `deleted` says, of `kind` when given. An index lookup.
+    async fn object(
+        &self,
+        tenant_id: &str,
+        kind: Option<ObjectKind>,
+        id: &str,
+        deleted: bool,
+    ) -> Result<Option<DirectoryObject>, StoreError>;
+    /// The live objects among `ids`, in any order; unknown ids are left out.
+    async fn objects(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<DirectoryObject>, StoreError>;
+    /// Replaces an object's document and manager, if its version is still `expected_version` (else
+    /// [`StoreError::VersionMismatch`]); returns the new version. [`StoreError::Conflict`] on a taken
+    /// `userPrincipalName`.
+    async fn update_object(&self, object: &DirectoryObject, expected_version: i64) -> Result<i64, StoreError>;
+    /// Moves a live object to the deleted items. False if there was no such live object.
+    async fn soft_delete(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Brings a deleted object back. False if there was no such deleted object. [`StoreError::Conflict`] if its
+    /// `userPrincipalName` was taken meanwhile.
+    async fn restore(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Deletes an object (live or deleted) permanently, with its memberships both ways and its assignments; the
+    /// users it managed lose their manager. False if there was no such object.
+    async fn purge(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Deletes permanently every object deleted before `before` (the deleted items keep objects 30 days); how many.
+    async fn purge_deleted(&self, before: OffsetDateTime, at: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Adds members to a group (users and groups of the tenant), all or none.
+    async fn add_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        members: &[String],
+        at: OffsetDateTime,
+    ) -> Result<AddMembers, StoreError>;
+    /// Removes a member; false if it was not one.
+    async fn remove_member(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        member_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The live direct members of a group, in id order, a page at a time (`after`, `top`).
+    async fn group_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<DirectoryObject>, bool), StoreError>;
+    /// The live groups an object is a direct member of, in id order, a page at a time.
+    async fn member_of(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<DirectoryObject>, bool), StoreError>;
+    /// The live users whose manager is `manager_id`, in id order, a page at a time.
+    async fn direct_reports(
+        &self,
+        tenant_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<DirectoryObject>, bool), StoreError>;
+    /// One page of a listing.
+    async fn list_objects(&self, tenant_id: &str, query: &ObjectQuery) -> Result<ObjectPage, StoreError>;
+    /// The tenant's changes after `after_seq`, oldest first, at most `limit`.
+    async fn changes(&self, tenant_id: &str, after_seq: i64, limit: usize) -> Result<Vec<Change>, StoreError>;
+    /// The position of the tenant's latest change (0 if none).
+    async fn latest_change(&self, tenant_id: &str) -> Result<i64, StoreError>;
+}
+
+/// Applications, service principals and app role assignments.
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    /// Inserts an application with its service principal, in one transaction.
+    async fn insert_application(&self, app: &Application, sp: &ServicePrincipal) -> Result<(), StoreError>;
+    async fn application(&self, tenant_id: &str, id: &str) -> Result<Option<Application>, StoreError>;
+    /// The tenant's applications in id order, a page at a time.
+    async fn applications(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<Application>, bool), StoreError>;
+    /// Replaces an application's display name and document, if its version is still `expected_version`.
+    async fn update_application(&self, app: &Application, expected_version: i64) -> Result<i64, StoreError>;
+    /// Deletes an application with its service principal, the principal's jobs, secrets and assignments.
+    async fn delete_application(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn service_principal(&self, tenant_id: &str, id: &str) -> Result<Option<ServicePrincipal>, StoreError>;
+    /// The service principal of an application, by the application's `appId`.
+    async fn service_principal_by_app_id(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>, StoreError>;
+    /// The tenant's service principals in id order, a page at a time.
+    async fn service_principals(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<ServicePrincipal>, bool), StoreError>;
+    /// Replaces a service principal's settings, if its version is still `expected_version`.
+    async fn update_service_principal(&self, sp: &ServicePrincipal, expected_version: i64) -> Result<i64, StoreError>;
+    /// Deletes a service principal with its jobs, secrets and assignments (the application stays).
+    async fn delete_service_principal(&self, tenant_id: &str, id: &str, at: OffsetDateTime)
+    -> Result<bool, StoreError>;
+    /// Inserts an assignment; [`StoreError::Conflict`] if the principal has this role on this resource already.
+    async fn insert_assignment(&self, assignment: &AppRoleAssignment) -> Result<(), StoreError>;
+    /// The assignments to a service principal, in creation order, a page at a time (`after`: an assignment id).
+    async fn assignments_to(
+        &self,
+        tenant_id: &str,
+        resource_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<(Vec<AssignmentView>, bool), StoreError>;
+    /// The assignments of a user or group, in creation order.
+    async fn assignments_of(&self, tenant_id: &str, principal_id: &str) -> Result<Vec<AssignmentView>, StoreError>;
+    async fn assignment(&self, tenant_id: &str, id: &str) -> Result<Option<AssignmentView>, StoreError>;
+    /// Removes an assignment; false if it did not exist.
+    async fn delete_assignment(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+/// A secret of a service principal as the store keeps it: sealed ([`crate::secrets::Cipher`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    pub key: String,
+    pub sealed: Vec<u8>,
+}
+
+/// Provisioning jobs and the secrets of service principals.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Inserts a job; [`StoreError::Conflict`] if the service principal has a job of that template already.
+    async fn insert_job(&self, job: &SyncJob) -> Result<(), StoreError>;
+    async fn job(&self, tenant_id: &str, service_principal_id: &str, id: &str) -> Result<Option<SyncJob>, StoreError>;
+    /// The jobs of a service principal, in creation order.
+    async fn jobs(&self, tenant_id: &str, service_principal_id: &str) -> Result<Vec<SyncJob>, StoreError>;
+    /// Replaces a job's schedule, status, schema and settings, if its version is still `expected_version`.
+    async fn update_job(&self, job: &SyncJob, expected_version: i64) -> Result<i64, StoreError>;
+    async fn delete_job(&self, tenant_id: &str, service_principal_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// The sealed secrets of a service principal, in key order.
+    async fn secrets(&self, tenant_id: &str, service_principal_id: &str) -> Result<Vec<SealedSecret>, StoreError>;
+    /// Sets (`Some`) or removes (`None`) secrets of a service principal, in one transaction.
+    async fn put_secrets(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+        changes: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError>;
+}
+
+/// Every port of the provisioning domain.
+pub trait ProvisioningStore: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static {}
+
+impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static> ProvisioningStore for T {}

@@ -1,0 +1,392 @@
+//! The provisioning domain's ports ([`idplane_provisioning::store`]) over [`SqlStore`]: each method one transaction
+//! script of `tenants`, `directory`, `applications` or `jobs`.
+
+mod applications;
+mod directory;
+mod jobs;
+mod tenants;
+
+use async_trait::async_trait;
+use idplane_core::error::StoreError;
+use idplane_core::token::TokenHash;
+use idplane_provisioning::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
+use idplane_provisioning::directory::query::{ObjectPage, ObjectQuery};
+use idplane_provisioning::directory::{Change, DirectoryObject, ObjectKind};
+use idplane_provisioning::job::SyncJob;
+use idplane_provisioning::store::{AddMembers, ApplicationStore, DirectoryStore, JobStore, SealedSecret, TenantStore};
+use idplane_provisioning::tenant::{Tenant, TenantToken};
+use time::OffsetDateTime;
+
+use crate::store::{Backend, SqlStore, script};
+
+/// A page of objects and whether more follow.
+type Page<T> = (Vec<T>, bool);
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_string)
+}
+
+#[async_trait]
+impl<B: Backend> TenantStore for SqlStore<B> {
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let t = tenant.clone();
+        self.write("insert_tenant", script!(tx => async move { tenants::insert(tx, &t).await })).await
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let id = id.to_string();
+        self.lookup("tenant", script!(tx => async move { tenants::by_id(tx, &id).await })).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read("tenants", script!(tx => async move { tenants::all(tx).await })).await
+    }
+
+    async fn tenant_of_account(&self, account_id: &str) -> Result<Option<Tenant>, StoreError> {
+        let a = account_id.to_string();
+        self.lookup("tenant_of_account", script!(tx => async move { tenants::of_account(tx, &a).await })).await
+    }
+
+    async fn insert_tenant_token(&self, token: &TenantToken) -> Result<(), StoreError> {
+        let t = token.clone();
+        self.write("insert_tenant_token", script!(tx => async move { tenants::insert_token(tx, &t).await })).await
+    }
+
+    async fn tenant_token_by_hash(&self, hash: &TokenHash) -> Result<Option<TenantToken>, StoreError> {
+        let h = *hash;
+        self.lookup("tenant_token_by_hash", script!(tx => async move { tenants::token_by_hash(tx, &h).await })).await
+    }
+
+    async fn tenant_tokens(&self, tenant_id: &str) -> Result<Vec<TenantToken>, StoreError> {
+        let t = tenant_id.to_string();
+        self.read("tenant_tokens", script!(tx => async move { tenants::tokens(tx, &t).await })).await
+    }
+
+    async fn delete_tenant_token(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write("delete_tenant_token", script!(tx => async move { tenants::delete_token(tx, &id).await })).await
+    }
+}
+
+/// How many deleted items one transaction of [`DirectoryStore::purge_deleted`] purges.
+const PURGE_BATCH: i64 = 100;
+
+#[async_trait]
+impl<B: Backend> DirectoryStore for SqlStore<B> {
+    async fn insert_object(&self, object: &DirectoryObject, members: &[String]) -> Result<AddMembers, StoreError> {
+        let (o, m) = (object.clone(), members.to_vec());
+        self.write("insert_object", script!(tx => async move { directory::insert(tx, &o, &m).await })).await
+    }
+
+    async fn object(
+        &self,
+        tenant_id: &str,
+        kind: Option<ObjectKind>,
+        id: &str,
+        deleted: bool,
+    ) -> Result<Option<DirectoryObject>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("object", script!(tx => async move { directory::one(tx, &t, kind, &id, deleted).await })).await
+    }
+
+    async fn objects(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<DirectoryObject>, StoreError> {
+        let (t, ids) = (tenant_id.to_string(), ids.to_vec());
+        self.read("objects", script!(tx => async move { directory::many(tx, &t, &ids).await })).await
+    }
+
+    async fn update_object(&self, object: &DirectoryObject, expected_version: i64) -> Result<i64, StoreError> {
+        let o = object.clone();
+        self.write("update_object", script!(tx => async move { directory::update(tx, &o, expected_version).await }))
+            .await
+    }
+
+    async fn soft_delete(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("soft_delete", script!(tx => async move { directory::soft_delete(tx, &t, &id, at).await })).await
+    }
+
+    async fn restore(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("restore", script!(tx => async move { directory::restore(tx, &t, &id, at).await })).await
+    }
+
+    async fn purge(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("purge", script!(tx => async move { directory::purge(tx, &t, &id, at).await })).await
+    }
+
+    async fn purge_deleted(&self, before: OffsetDateTime, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = crate::codec::nanos_bound(before);
+        let mut total = 0;
+        loop {
+            // One transaction per batch: other writers get their turn between batches.
+            let n = self
+                .write(
+                    "purge_deleted",
+                    script!(tx => async move { directory::purge_deleted(tx, before, PURGE_BATCH, at).await }),
+                )
+                .await?;
+            total += n;
+            if n < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn add_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        members: &[String],
+        at: OffsetDateTime,
+    ) -> Result<AddMembers, StoreError> {
+        let (t, g, m) = (tenant_id.to_string(), group_id.to_string(), members.to_vec());
+        self.write("add_members", script!(tx => async move { directory::add_members(tx, &t, &g, &m, at).await })).await
+    }
+
+    async fn remove_member(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        member_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (t, g, m) = (tenant_id.to_string(), group_id.to_string(), member_id.to_string());
+        self.write("remove_member", script!(tx => async move { directory::remove_member(tx, &t, &g, &m, at).await }))
+            .await
+    }
+
+    async fn group_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        let (t, g, a) = (tenant_id.to_string(), group_id.to_string(), owned(after));
+        self.read(
+            "group_members",
+            script!(tx => async move { directory::group_members(tx, &t, &g, a.as_deref(), top).await }),
+        )
+        .await
+    }
+
+    async fn member_of(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        let (t, o, a) = (tenant_id.to_string(), object_id.to_string(), owned(after));
+        self.read("member_of", script!(tx => async move { directory::member_of(tx, &t, &o, a.as_deref(), top).await }))
+            .await
+    }
+
+    async fn direct_reports(
+        &self,
+        tenant_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        let (t, m, a) = (tenant_id.to_string(), manager_id.to_string(), owned(after));
+        self.read(
+            "direct_reports",
+            script!(tx => async move { directory::direct_reports(tx, &t, &m, a.as_deref(), top).await }),
+        )
+        .await
+    }
+
+    async fn list_objects(&self, tenant_id: &str, query: &ObjectQuery) -> Result<ObjectPage, StoreError> {
+        let (t, q) = (tenant_id.to_string(), query.clone());
+        self.read("list_objects", script!(tx => async move { directory::list(tx, &t, &q).await })).await
+    }
+
+    async fn changes(&self, tenant_id: &str, after_seq: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let t = tenant_id.to_string();
+        self.read("changes", script!(tx => async move { directory::changes(tx, &t, after_seq, limit).await })).await
+    }
+
+    async fn latest_change(&self, tenant_id: &str) -> Result<i64, StoreError> {
+        let t = tenant_id.to_string();
+        self.lookup("latest_change", script!(tx => async move { directory::latest_change(tx, &t).await })).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ApplicationStore for SqlStore<B> {
+    async fn insert_application(&self, app: &Application, sp: &ServicePrincipal) -> Result<(), StoreError> {
+        let (a, s) = (app.clone(), sp.clone());
+        self.write("insert_application", script!(tx => async move { applications::insert(tx, &a, &s).await })).await
+    }
+
+    async fn application(&self, tenant_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("application", script!(tx => async move { applications::one(tx, &t, &id).await })).await
+    }
+
+    async fn applications(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<Application>, StoreError> {
+        let (t, a) = (tenant_id.to_string(), owned(after));
+        self.read("applications", script!(tx => async move { applications::list(tx, &t, a.as_deref(), top).await }))
+            .await
+    }
+
+    async fn update_application(&self, app: &Application, expected_version: i64) -> Result<i64, StoreError> {
+        let a = app.clone();
+        self.write(
+            "update_application",
+            script!(tx => async move { applications::update(tx, &a, expected_version).await }),
+        )
+        .await
+    }
+
+    async fn delete_application(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("delete_application", script!(tx => async move { applications::delete(tx, &t, &id, at).await }))
+            .await
+    }
+
+    async fn service_principal(&self, tenant_id: &str, id: &str) -> Result<Option<ServicePrincipal>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("service_principal", script!(tx => async move { applications::sp(tx, &t, &id).await })).await
+    }
+
+    async fn service_principal_by_app_id(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>, StoreError> {
+        let (t, a) = (tenant_id.to_string(), app_id.to_string());
+        self.lookup(
+            "service_principal_by_app_id",
+            script!(tx => async move { applications::sp_by_app_id(tx, &t, &a).await }),
+        )
+        .await
+    }
+
+    async fn service_principals(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<ServicePrincipal>, StoreError> {
+        let (t, a) = (tenant_id.to_string(), owned(after));
+        self.read(
+            "service_principals",
+            script!(tx => async move { applications::sps(tx, &t, a.as_deref(), top).await }),
+        )
+        .await
+    }
+
+    async fn update_service_principal(&self, sp: &ServicePrincipal, expected_version: i64) -> Result<i64, StoreError> {
+        let s = sp.clone();
+        self.write(
+            "update_service_principal",
+            script!(tx => async move { applications::update_sp(tx, &s, expected_version).await }),
+        )
+        .await
+    }
+
+    async fn delete_service_principal(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(
+            "delete_service_principal",
+            script!(tx => async move { applications::delete_sp(tx, &t, &id, at).await }),
+        )
+        .await
+    }
+
+    async fn insert_assignment(&self, assignment: &AppRoleAssignment) -> Result<(), StoreError> {
+        let a = assignment.clone();
+        self.write("insert_assignment", script!(tx => async move { applications::insert_assignment(tx, &a).await }))
+            .await
+    }
+
+    async fn assignments_to(
+        &self,
+        tenant_id: &str,
+        resource_id: &str,
+        after: Option<&str>,
+        top: usize,
+    ) -> Result<Page<AssignmentView>, StoreError> {
+        let (t, r, a) = (tenant_id.to_string(), resource_id.to_string(), owned(after));
+        self.read(
+            "assignments_to",
+            script!(tx => async move { applications::assignments_to(tx, &t, &r, a.as_deref(), top).await }),
+        )
+        .await
+    }
+
+    async fn assignments_of(&self, tenant_id: &str, principal_id: &str) -> Result<Vec<AssignmentView>, StoreError> {
+        let (t, p) = (tenant_id.to_string(), principal_id.to_string());
+        self.read("assignments_of", script!(tx => async move { applications::assignments_of(tx, &t, &p).await })).await
+    }
+
+    async fn assignment(&self, tenant_id: &str, id: &str) -> Result<Option<AssignmentView>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("assignment", script!(tx => async move { applications::assignment_by_id(tx, &t, &id).await })).await
+    }
+
+    async fn delete_assignment(&self, tenant_id: &str, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(
+            "delete_assignment",
+            script!(tx => async move { applications::delete_assignment(tx, &t, &id, at).await }),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> JobStore for SqlStore<B> {
+    async fn insert_job(&self, job: &SyncJob) -> Result<(), StoreError> {
+        let j = job.clone();
+        self.write("insert_job", script!(tx => async move { jobs::insert(tx, &j).await })).await
+    }
+
+    async fn job(&self, tenant_id: &str, service_principal_id: &str, id: &str) -> Result<Option<SyncJob>, StoreError> {
+        let (t, s, id) = (tenant_id.to_string(), service_principal_id.to_string(), id.to_string());
+        self.lookup("job", script!(tx => async move { jobs::one(tx, &t, &s, &id).await })).await
+    }
+
+    async fn jobs(&self, tenant_id: &str, service_principal_id: &str) -> Result<Vec<SyncJob>, StoreError> {
+        let (t, s) = (tenant_id.to_string(), service_principal_id.to_string());
+        self.read("jobs", script!(tx => async move { jobs::list(tx, &t, &s).await })).await
+    }
+
+    async fn update_job(&self, job: &SyncJob, expected_version: i64) -> Result<i64, StoreError> {
+        let j = job.clone();
+        self.write("update_job", script!(tx => async move { jobs::update(tx, &j, expected_version).await })).await
+    }
+
+    async fn delete_job(&self, tenant_id: &str, service_principal_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (t, s, id) = (tenant_id.to_string(), service_principal_id.to_string(), id.to_string());
+        self.write("delete_job", script!(tx => async move { jobs::delete(tx, &t, &s, &id).await })).await
+    }
+
+    async fn secrets(&self, tenant_id: &str, service_principal_id: &str) -> Result<Vec<SealedSecret>, StoreError> {
+        let (t, s) = (tenant_id.to_string(), service_principal_id.to_string());
+        self.read("secrets", script!(tx => async move { jobs::secrets(tx, &t, &s).await })).await
+    }
+
+    async fn put_secrets(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+        changes: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let (t, s, c) = (tenant_id.to_string(), service_principal_id.to_string(), changes.to_vec());
+        self.write("put_secrets", script!(tx => async move { jobs::put_secrets(tx, &t, &s, &c).await })).await
+    }
+}
