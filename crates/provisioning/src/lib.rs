@@ -1,0 +1,18 @@
+//! The provisioning domain: idplane as the *source* of provisioning, as Microsoft Entra ID is for an application.
+//! An Entra-like service holds a directory, enterprise applications and their provisioning jobs; each job has a
+//! synchronization schema (what maps to what, for which objects) and provisions into a SCIM endpoint.
+//!
+//! Pure code: no I/O, no async, no clock. Modules:
+//! - [`schema`]: Microsoft Graph's `synchronizationSchema` (directories, rules, object and attribute mappings) as
+//!   serde types whose JSON is Graph's;
+//! - [`scoping`]: scoping filters, their operators and their evaluation, with explanations;
+//! - [`source`]: the source object, a user or group under the sync-schema attribute names.
+
+pub mod error;
+pub mod schema;
+pub mod scoping;
+pub mod source;
+
+mod wire;
+
+pub use error::Error;
