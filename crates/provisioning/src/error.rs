@@ -9,6 +9,18 @@ pub enum Error {
     /// A scoping filter has problems.
     #[error("the scoping filter is not valid: {}", join(issues))]
     InvalidFilter { issues: Vec<ScopeIssue> },
+
+    /// No synchronization template has that id.
+    #[error("no synchronization template '{id}': use one of {known}")]
+    UnknownSynchronizationTemplate { id: String, known: String },
+
+    /// No application template has that id.
+    #[error("no application template '{id}': list them with GET /applicationTemplates")]
+    UnknownApplicationTemplate { id: String },
+
+    /// A directory object that is not a Graph user or group as this crate reads them.
+    #[error("not a Graph {kind}: {detail}")]
+    InvalidDirectoryObject { kind: &'static str, detail: String },
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {

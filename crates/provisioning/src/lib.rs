@@ -6,12 +6,15 @@
 //! - [`schema`]: Microsoft Graph's `synchronizationSchema` (directories, rules, object and attribute mappings) as
 //!   serde types whose JSON is Graph's;
 //! - [`scoping`]: scoping filters, their operators and their evaluation, with explanations;
+//! - [`templates`]: the application gallery (`applicationTemplate`), the synchronization templates (`dataBricks`,
+//!   `scim`) with their default schemas, and the reading of Graph users and groups as source objects;
 //! - [`source`]: the source object, a user or group under the sync-schema attribute names.
 
 pub mod error;
 pub mod schema;
 pub mod scoping;
 pub mod source;
+pub mod templates;
 
 mod wire;
 

@@ -5,6 +5,8 @@
 //! Values are JSON values, kept simple: strings, booleans, arrays of strings for multi-valued attributes, the
 //! referenced object's id (a string) for a reference, an array of ids for a multi-valued reference. An attribute
 //! with no value is absent. The expression language reads these through an adapter of its own.
+//!
+//! [`crate::templates::source_object_from_graph`] builds one from a Graph user or group.
 
 use std::collections::BTreeMap;
 

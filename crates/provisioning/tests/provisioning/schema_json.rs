@@ -157,3 +157,11 @@ fn a_written_schema_has_every_property_as_graph_returns_it() {
         })
     );
 }
+
+#[test]
+fn a_schema_round_trips() {
+    let schema = idplane_provisioning::templates::synchronization_template("scim").unwrap().schema;
+    let json = serde_json::to_value(&schema).unwrap();
+    let read: SynchronizationSchema = serde_json::from_value(json).unwrap();
+    assert_eq!(read, schema);
+}
