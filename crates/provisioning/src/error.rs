@@ -1,11 +1,16 @@
 //! The provisioning domain's errors: what a client got wrong, said so that it can fix it. Statuses and wire shapes
 //! are chosen at the HTTP edge.
 
+use crate::schema::SchemaIssue;
 use crate::scoping::ScopeIssue;
 
 /// Every error of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A schema a client sent has problems; each says where it is and what to fix.
+    #[error("the synchronization schema is not valid: {}", join(issues))]
+    InvalidSchema { issues: Vec<SchemaIssue> },
+
     /// A scoping filter has problems.
     #[error("the scoping filter is not valid: {}", join(issues))]
     InvalidFilter { issues: Vec<ScopeIssue> },

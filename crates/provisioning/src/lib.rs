@@ -4,7 +4,7 @@
 //!
 //! Pure code: no I/O, no async, no clock. Modules:
 //! - [`schema`]: Microsoft Graph's `synchronizationSchema` (directories, rules, object and attribute mappings) as
-//!   serde types whose JSON is Graph's;
+//!   serde types whose JSON is Graph's, and the validation of a schema a client sends;
 //! - [`scoping`]: scoping filters, their operators and their evaluation, with explanations;
 //! - [`templates`]: the application gallery (`applicationTemplate`), the synchronization templates (`dataBricks`,
 //!   `scim`) with their default schemas, and the reading of Graph users and groups as source objects;

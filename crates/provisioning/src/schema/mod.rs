@@ -9,8 +9,12 @@
 //! `"type":"string"`), numbers are accepted for strings and numeric strings for integers, and an empty
 //! `"source":{}` (as in Microsoft's minimal update sample) means no source. Unknown properties are ignored.
 //!
-//! Attribute mapping sources (`attributeMappingSource`) are kept as Graph's JSON-shaped trees; what an expression
-//! means belongs to the expression language.
+//! [`validate`] checks a schema a client PUTs or PATCHes against the template it replaces, and says how omissions
+//! are resolved. Attribute mapping sources (`attributeMappingSource`) are kept as Graph's JSON-shaped trees; what an
+//! expression means belongs to the expression language, which validation reaches through
+//! [`validate::ExpressionChecker`].
+
+pub mod validate;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -18,6 +22,10 @@ use serde_json::Value;
 use crate::scoping::Filter;
 use crate::wire::{
     graph_enum, lenient_flags, lenient_i32, lenient_string, lenient_strings, null_default, true_unless_false, yes,
+};
+
+pub use validate::{
+    ExpressionChecker, ExpressionNames, ExpressionSyntaxError, SchemaIssue, SchemaLocation, SchemaProblem,
 };
 
 /// `synchronizationSchema`: the directories and the rules of one job or template.
@@ -299,8 +307,8 @@ pub struct ObjectMapping {
     pub name: String,
     #[serde(default = "yes", deserialize_with = "true_unless_false")]
     pub enabled: bool,
-    /// The portal's "Target Object Actions". `None` when a client left it out: msgraph-sdk drops this property when
-    /// it writes a schema back, so an omission cannot mean "no actions".
+    /// The portal's "Target Object Actions". `None` only between reading a client's schema and resolving it against
+    /// its template ([`validate::resolve`]): msgraph-sdk drops this property when it writes a schema back.
     #[serde(default)]
     pub flow_types: Option<ObjectFlowTypes>,
     #[serde(default, deserialize_with = "lenient_string")]
