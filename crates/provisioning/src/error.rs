@@ -1,7 +1,12 @@
-//! The provisioning domain's errors, in domain terms. The Graph API maps each to a status and Microsoft Graph's
-//! error body (`{"error":{"code","message","innerError"}}`) in one place.
+//! The provisioning domain's errors, in domain terms. [`ProvisioningError`] is what its use cases fail with; the
+//! Graph API maps each to a status and Microsoft Graph's error body (`{"error":{"code","message","innerError"}}`) in
+//! one place. [`Error`] is what the schema, scoping and template code says a client got wrong; it becomes a
+//! [`ProvisioningError`].
 
 use idplane_core::error::StoreError;
+
+use crate::schema::SchemaIssue;
+use crate::scoping::ScopeIssue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisioningError {
@@ -43,3 +48,44 @@ impl ProvisioningError {
 }
 
 pub type Result<T, E = ProvisioningError> = std::result::Result<T, E>;
+
+
+/// What a client got wrong in a schema, a scoping filter or a template reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A schema a client sent has problems; each says where it is and what to fix.
+    #[error("the synchronization schema is not valid: {}", join(issues))]
+    InvalidSchema { issues: Vec<SchemaIssue> },
+
+    /// A scoping filter has problems.
+    #[error("the scoping filter is not valid: {}", join(issues))]
+    InvalidFilter { issues: Vec<ScopeIssue> },
+
+    /// No synchronization template has that id.
+    #[error("no synchronization template '{id}': use one of {known}")]
+    UnknownSynchronizationTemplate { id: String, known: String },
+
+    /// No application template has that id.
+    #[error("no application template '{id}': list them with GET /applicationTemplates")]
+    UnknownApplicationTemplate { id: String },
+
+    /// A directory object that is not a Graph user or group as this crate reads them.
+    #[error("not a Graph {kind}: {detail}")]
+    InvalidDirectoryObject { kind: &'static str, detail: String },
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+impl From<Error> for ProvisioningError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::UnknownApplicationTemplate { id } => ProvisioningError::not_found("applicationTemplate", id),
+            Error::UnknownSynchronizationTemplate { .. } => {
+                ProvisioningError::Invalid { detail: e.to_string(), target: Some("templateId".into()) }
+            }
+            other => ProvisioningError::invalid(other.to_string()),
+        }
+    }
+}

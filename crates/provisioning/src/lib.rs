@@ -1,16 +1,26 @@
-//! idplane's provisioning domain: the source side of provisioning, as Microsoft Entra ID has it. Tenants
-//! ([`tenant`]) hold a directory of users and groups ([`directory`]) and enterprise applications with their app role
-//! assignments ([`application`]); an application's service principal has provisioning jobs ([`job`]) and secrets
-//! ([`secrets`]: the tenant URL and secret token of the target, sealed at rest). The ports it needs are in
-//! [`store`]; it takes "now" as a parameter and does no I/O.
+//! idplane's provisioning domain: idplane as the *source* of provisioning, as Microsoft Entra ID is for an
+//! application. Tenants ([`tenant`]) hold a directory of users and groups ([`directory`]) and enterprise
+//! applications with their app role assignments ([`application`]); an application's service principal has
+//! provisioning jobs ([`job`]) and secrets ([`secrets`]: the tenant URL and secret token of the target, sealed at
+//! rest). Each job has a synchronization schema ([`schema`]: what maps to what, for which objects, with
+//! [`scoping`] filters), the template's ([`templates`]) until customised; [`source`] reads directory objects under
+//! the schema's attribute names.
+//!
+//! The ports it needs are in [`store`]; it takes "now" as a parameter and does no I/O.
 
 pub mod application;
 pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod schema;
+pub mod scoping;
 pub mod secrets;
+pub mod source;
 pub mod store;
+pub mod templates;
 pub mod tenant;
 
-pub use error::{ProvisioningError, Result};
+mod wire;
+
+pub use error::{Error, ProvisioningError, Result};
