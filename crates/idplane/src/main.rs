@@ -2,6 +2,7 @@
 //! start, serves the HTTP API, and runs the admin commands.
 
 mod config;
+mod secrets_key;
 
 /// mimalloc rather than the system allocator: a request allocates and frees many small buffers (JSON values, SQL
 /// rows, headers) across threads, where glibc's allocator showed as a tenth of a request's CPU time in profiles.
@@ -27,7 +28,7 @@ use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::serve::{self, ConnectionLimits};
 use idplane_server::store_times::StoreTimes;
 use idplane_server::{AppState, Limits, router, tls};
-use idplane_store::{PgStore, SqliteStore};
+use idplane_store::{Database, PgStore, SqliteStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -134,6 +135,11 @@ struct ServeArgs {
     /// node or the CLI takes effect here within this bound (0: read them on every request).
     #[arg(long, env = "IDPLANE_AUTH_CACHE_SECONDS", default_value_t = 1.0)]
     auth_cache_seconds: f64,
+    /// The file of the key that seals provisioning secrets (a target's secret token) in the store: 64 hexadecimal
+    /// digits, created with mode 0600 if absent. Default: secrets.key in the data directory. Give every node of a
+    /// PostgreSQL deployment the same file.
+    #[arg(long, env = "IDPLANE_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
     /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
     /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
     /// over it, 400 tooMany.
@@ -463,14 +469,14 @@ fn existing_store(args: &StoreArgs) -> Result<()> {
 }
 
 /// Opens the existing store of an admin command (see [`existing_store`]).
-async fn open_existing(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+async fn open_existing(args: &StoreArgs) -> Result<Arc<dyn Database>> {
     existing_store(args)?;
     open(args).await
 }
 
 /// Opens the store: PostgreSQL when a database URL is given, else the embedded SQLite store in the data directory,
 /// created when it does not exist (at `serve`'s first start).
-async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+async fn open(args: &StoreArgs) -> Result<Arc<dyn Database>> {
     open_observed(args, None, idplane_store::DEFAULT_STATEMENT_TIMEOUT).await
 }
 
@@ -480,7 +486,7 @@ async fn open_observed(
     args: &StoreArgs,
     observer: Option<Arc<dyn StoreObserver>>,
     statement_timeout: Duration,
-) -> Result<Arc<dyn Store>> {
+) -> Result<Arc<dyn Database>> {
     match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             // The URL may hold a password: it is never printed.
@@ -548,6 +554,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => None,
     };
     let (account, ws) = wait_for_defaults(store.as_ref()).await?;
+    let key_file = secrets_key::path(args.secrets_key_file.as_deref(), &store_args.data_dir);
+    let secrets_key = secrets_key::load_or_create(&key_file)?;
+    let tenant = idplane_provisioning::tenant::ensure_for_account(store.as_ref(), &account.id, now).await?;
     // The banner is written at once, so that no log line (stderr, on the same terminal) lands inside it.
     let mut banner = vec![
         format!("idplane is serving on {origin} (data {})", store_args.describe()),
@@ -557,6 +566,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             account.id
         ),
         format!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id),
+        format!("  Graph API:          {origin}/v1.0   (tenant {})", tenant.id),
     ];
     if let Some((_, Some(fingerprint))) = &tls_config {
         banner.push(format!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}"));
@@ -578,7 +588,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     say!("{}", banner.join("\n"));
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
     let limits = IdentityLimits { filter_scan: args.filter_scan_limit, filter_candidates: args.filter_candidate_limit };
-    let mut state = AppState::new(store).with_store_times(store_times);
+    let mut state = AppState::new(store.clone(), store).with_store_times(store_times).with_secrets_key(&secrets_key);
     state.identities = state.identities.with_limits(limits);
     state.public_url = public_url.clone();
     state.identities = state.identities.clone().with_databricks_strict(args.databricks_strict);

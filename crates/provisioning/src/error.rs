@@ -49,7 +49,6 @@ impl ProvisioningError {
 
 pub type Result<T, E = ProvisioningError> = std::result::Result<T, E>;
 
-
 /// What a client got wrong in a schema, a scoping filter or a template reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

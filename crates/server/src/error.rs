@@ -162,12 +162,26 @@ pub fn is_databricks_path(path: &str) -> bool {
 
 /// An error answered by the edge itself (no such endpoint, method, time or header limits), in the shape of the path.
 pub fn error_for_path(path: &str, status: StatusCode, detail: impl Into<String>) -> Response {
+    if crate::graph::is_graph_path(path) {
+        return graph_edge_error(path, status, detail.into());
+    }
     let e = ScimError::new(status.as_u16(), None, detail);
     if is_databricks_path(path) {
         crate::databricks::DbError(ApiError::Http(e)).into_response()
     } else {
         scim_error_response(&e)
     }
+}
+
+/// An edge error under `/v1.0`, in Graph's shape. No route is what Graph calls a segment it does not know.
+fn graph_edge_error(path: &str, status: StatusCode, detail: String) -> Response {
+    use crate::graph::error::{code_for, error_response};
+    if status == StatusCode::NOT_FOUND {
+        let segment = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        let message = format!("Resource not found for the segment '{segment}'.");
+        return error_response(400, "BadRequest", &message, None);
+    }
+    error_response(status.as_u16(), code_for(status.as_u16()), &detail, None)
 }
 
 /// The last line of defence: an error response that is not JSON (an extractor's plain-text rejection, a bare 405 of

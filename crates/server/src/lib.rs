@@ -12,6 +12,7 @@ pub mod context;
 pub mod databricks;
 pub mod discovery;
 pub mod error;
+pub mod graph;
 pub mod health;
 pub mod log;
 pub mod metrics;
@@ -31,6 +32,8 @@ use axum::response::Response;
 use axum::routing::post;
 use idplane_core::identities::Identities;
 use idplane_core::store::Store;
+use idplane_provisioning::secrets::Cipher;
+use idplane_provisioning::store::ProvisioningStore;
 use idplane_scim::ScimError;
 
 use crate::error::{error_for_path, scim_error_response};
@@ -65,6 +68,10 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The provisioning service's store (the same database as `store`, through its other ports).
+    pub provisioning: Arc<dyn ProvisioningStore>,
+    /// Seals and opens the secrets of provisioning jobs (the target's tenant URL and secret token).
+    pub secrets: Arc<Cipher>,
     pub identities: Identities,
     pub limits: Limits,
     /// The public origin (`https://idp.example.com`) used in `meta.location`; taken from the request when unset.
@@ -84,11 +91,18 @@ pub struct AppState {
 impl AppState {
     /// The state of a server on `store`, with default settings. For `/metrics` to show the store's latencies, the
     /// store must report to [`AppState::store_times`] (see [`AppState::with_store_times`]).
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// Secrets are sealed with a random key until [`AppState::with_secrets_key`] sets the operator's: the
+    /// composition root must, or they do not outlive the process.
+    pub fn new(store: Arc<dyn Store>, provisioning: Arc<dyn ProvisioningStore>) -> Self {
         let store_times = Arc::new(store_times::StoreTimes::default());
+        let mut key = [0u8; 32];
+        // Without randomness the key stays zero; that only affects a state the composition root replaces.
+        let _ = getrandom::fill(&mut key);
         AppState {
             identities: Identities::new(store.clone()),
             store,
+            provisioning,
+            secrets: Arc::new(Cipher::new(&key)),
             limits: Limits::default(),
             public_url: None,
             limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
@@ -104,6 +118,12 @@ impl AppState {
     pub fn with_clock(mut self, clock: Arc<dyn clock::Clock>) -> Self {
         self.auth_cache = Arc::new(auth_cache::AuthCache::with_clock(self.auth_cache.ttl(), clock.clone()));
         self.clock = clock;
+        self
+    }
+
+    /// Seals provisioning secrets with the operator's key (see `idplane serve --secrets-key-file`).
+    pub fn with_secrets_key(mut self, key: &[u8; 32]) -> Self {
+        self.secrets = Arc::new(Cipher::new(key));
         self
     }
 
@@ -132,8 +152,14 @@ const SCIM_ENDPOINTS: [&str; 8] =
 /// Under a SCIM base, the endpoint's name is matched case-insensitively (`/users`, `/serviceprincipals`) and a
 /// trailing slash is dropped (`/Users/`, `/Users/{id}/`), as Microsoft's reference SCIM client expects; the request
 /// goes on with the canonical path, so that `meta.location` keeps the canonical spelling.
-pub fn canonical_path(mut request: axum::extract::Request) -> axum::extract::Request {
+pub fn canonical_path(request: axum::extract::Request) -> axum::extract::Request {
     let path = request.uri().path();
+    if graph::is_graph_path(path) {
+        return match graph::canonical(path) {
+            Some(canonical) => with_path(request, &canonical),
+            None => request,
+        };
+    }
     let Some(level) = context::level(path) else { return request };
     let base = level.base();
     let rest = &path[base.len()..];
@@ -149,6 +175,11 @@ pub fn canonical_path(mut request: axum::extract::Request) -> axum::extract::Req
         new_path.push('/');
         new_path.push_str(tail);
     }
+    with_path(request, &new_path)
+}
+
+/// The request with its path replaced (its query kept), and that path as its original URI.
+fn with_path(mut request: axum::extract::Request, new_path: &str) -> axum::extract::Request {
     let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
     let mut parts = request.uri().clone().into_parts();
     let Ok(path_and_query) = format!("{new_path}{query}").parse() else { return request };
@@ -173,10 +204,12 @@ fn api(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(health::routes())
         .merge(metrics::routes())
+        .merge(graph::routes())
         .fallback(not_found);
     let router = if strict { router.layer(axum::middleware::from_fn(error::databricks_conflicts)) } else { router };
     router
         .layer(axum::middleware::from_fn(error::uniform_errors))
+        .layer(axum::middleware::from_fn(graph::error::inner_error))
         .layer(axum::middleware::from_fn_with_state(state.auth_cache.clone(), auth_cache::forget_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.limits.request_timeout, time_limit))
         .layer(axum::middleware::from_fn_with_state(state.limits.max_header_bytes, header_limit))

@@ -31,3 +31,9 @@ pub use postgres::{DEFAULT_STATEMENT_TIMEOUT, PgStore, Postgres};
 pub use sqlite::backup;
 pub use sqlite::{DATABASE_FILE, Sqlite, SqliteStore};
 pub use store::{DEFAULT_COUNT_CACHE, SqlStore};
+
+/// What an idplane database offers: both domains' ports (the identity core's and the provisioning domain's). An
+/// `Arc<dyn Database>` coerces to either side's `Arc<dyn Store>` or `Arc<dyn ProvisioningStore>`.
+pub trait Database: idplane_core::store::Store + idplane_provisioning::store::ProvisioningStore {}
+
+impl<T: idplane_core::store::Store + idplane_provisioning::store::ProvisioningStore> Database for T {}

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use idplane_core::bootstrap::{self, Bootstrapped};
 use idplane_core::store::Store;
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_provisioning::store::ProvisioningStore;
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::store_times::StoreTimes;
 use idplane_server::{AppState, router};
@@ -40,6 +41,8 @@ pub struct App {
     pub router: Router,
     pub state: AppState,
     pub store: Arc<dyn Store>,
+    /// The same store, through the provisioning domain's ports.
+    pub provisioning: Arc<dyn ProvisioningStore>,
     pub clock: Arc<ManualClock>,
     pub account: String,
     pub workspace: i64,
@@ -74,7 +77,7 @@ impl App {
     /// own, which set one), and it reads the time from [`App::clock`].
     pub async fn on(backend: Backend, configure: impl FnOnce(&mut AppState)) -> Result<App> {
         let times = Arc::new(StoreTimes::default());
-        let (store, dir, database): (Arc<dyn Store>, _, _) = match backend {
+        let (db, dir, database): (Arc<dyn idplane_store::Database>, _, _) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
                 (Arc::new(SqliteStore::open(dir.path())?.observed_by(times.clone())), Some(dir), None)
@@ -84,19 +87,23 @@ impl App {
                 (Arc::new(PgStore::connect(&database.url).await?.observed_by(times.clone())), None, Some(database))
             }
         };
+        let (store, provisioning): (Arc<dyn Store>, Arc<dyn ProvisioningStore>) = (db.clone(), db);
         let clock = Arc::new(ManualClock::default());
         let Some(Bootstrapped { account, workspace, .. }) =
             bootstrap::bootstrap(store.as_ref(), Some(Secret::new(TOKEN.into())), clock_now(&clock)).await?
         else {
             anyhow::bail!("a fresh store must bootstrap");
         };
-        let mut state = AppState::new(store.clone()).with_store_times(times).with_clock(clock.clone());
+        idplane_provisioning::tenant::ensure_for_account(provisioning.as_ref(), &account.id, clock_now(&clock)).await?;
+        let mut state =
+            AppState::new(store.clone(), provisioning.clone()).with_store_times(times).with_clock(clock.clone());
         state.auth_cache = Arc::new(AuthCache::with_clock(Duration::ZERO, clock.clone()));
         configure(&mut state);
         Ok(App {
             router: router(state.clone()),
             state,
             store,
+            provisioning,
             clock,
             account: account.id,
             workspace: workspace.id,

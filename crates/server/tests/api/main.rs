@@ -20,6 +20,7 @@ use tower::ServiceExt;
 mod audit;
 mod connections;
 mod entra;
+mod graph;
 mod postgres_scale_out;
 mod spans;
 
@@ -2119,7 +2120,7 @@ async fn metrics_count_requests_for_an_administrative_token() -> Result<()> {
     assert_scim_error(&app.get_as("/metrics", &plain).await?, 403, None);
 
     // The internal address: everything, without a token.
-    let internal = idplane_server::metrics::internal_router(AppState::new(app.store.clone()));
+    let internal = idplane_server::metrics::internal_router(AppState::new(app.store.clone(), app.provisioning.clone()));
     let res = internal.oneshot(Request::builder().uri("/metrics").body(Body::empty())?).await?;
     assert_eq!(res.status(), StatusCode::OK);
     let text = String::from_utf8(res.into_body().collect().await?.to_bytes().to_vec())?;

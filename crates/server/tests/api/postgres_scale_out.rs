@@ -48,7 +48,7 @@ async fn cluster(n: usize) -> Result<Cluster> {
     let nodes = stores
         .iter()
         .map(|s| {
-            let mut state = AppState::new(s.clone()).with_clock(clock.clone());
+            let mut state = AppState::new(s.clone(), s.clone()).with_clock(clock.clone());
             state.auth_cache = Arc::new(AuthCache::with_clock(AUTH_CACHE, clock.clone()));
             router(state)
         })

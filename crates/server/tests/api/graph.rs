@@ -1,0 +1,380 @@
+//! The provisioning service's Graph API (`/v1.0`) in-process: errors in Graph's shape, who may call it, the
+//! directory (users, groups, nesting, managers, deleted items, OData paging), applications and assignments.
+
+use anyhow::Result;
+use axum::http::{Method, StatusCode};
+use idplane_core::token::TokenScope;
+use idplane_provisioning::tenant;
+use idplane_testkit::{App, Reply};
+use serde_json::{Value, json};
+
+/// A Graph error of this status and code, with the innerError clients read.
+fn assert_graph_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.body);
+    let inner = &r.body["error"]["innerError"];
+    assert!(inner["date"].as_str().is_some_and(|d| d.ends_with('Z')), "{}", r.body);
+    assert!(inner["request-id"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.body);
+}
+
+async fn post(app: &App, uri: &str, body: Value) -> Result<Reply> {
+    app.send(Method::POST, uri, Some(body), &[]).await
+}
+
+async fn user(app: &App, upn: &str) -> Result<String> {
+    let r = post(
+        app,
+        "/v1.0/users",
+        json!({"displayName": upn, "userPrincipalName": upn, "mailNickname": "x",
+        "accountEnabled": true, "passwordProfile": {"password": "Secret-1", "forceChangePasswordNextSignIn": false}}),
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok(r.body["id"].as_str().unwrap_or_default().to_string())
+}
+
+async fn group(app: &App, name: &str, security: bool) -> Result<String> {
+    let body = json!({"displayName": name, "mailNickname": name, "mailEnabled": !security, "securityEnabled": security,
+                      "groupTypes": if security { json!([]) } else { json!(["Unified"]) }});
+    let r = post(app, "/v1.0/groups", body).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok(r.body["id"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn callers_need_a_tenant_token_or_an_account_administrator_and_errors_take_graph_shape() -> Result<()> {
+    let app = App::new().await?;
+    assert_graph_error(
+        &app.send(Method::GET, "/v1.0/users", None, &[("authorization", "")]).await?,
+        401,
+        "InvalidAuthenticationToken",
+    );
+    let r = app
+        .send(Method::GET, "/v1.0/users", None, &[("authorization", "Bearer nope"), ("client-request-id", "c-1")])
+        .await?;
+    assert_graph_error(&r, 401, "InvalidAuthenticationToken");
+    assert_eq!(r.body["error"]["innerError"]["client-request-id"], "c-1");
+    let scim = app.token_for(TokenScope::Account { account_id: app.account.clone() }, None).await?;
+    let (scim_secret, _) = idplane_core::token::rotate_scim_token(
+        app.store.as_ref(),
+        &app.account,
+        time::Duration::hours(1),
+        time::OffsetDateTime::now_utc(),
+        &idplane_core::audit::Actor::cli(),
+    )
+    .await?;
+    assert_eq!(app.get_as("/v1.0/users", &scim).await?.status, StatusCode::OK, "an account admin token");
+    assert_graph_error(&app.get_as("/v1.0/users", scim_secret.expose()).await?, 403, "Authorization_RequestDenied");
+    let ws = app
+        .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
+        .await?;
+    assert_graph_error(&app.get_as("/v1.0/users", &ws).await?, 403, "Authorization_RequestDenied");
+
+    assert_graph_error(&app.get("/v1.0/nothingHere").await?, 400, "BadRequest");
+    assert_graph_error(
+        &app.send(Method::PUT, "/v1.0/users", Some(json!({})), &[]).await?,
+        405,
+        "Request_MethodNotAllowed",
+    );
+    assert_graph_error(
+        &app.get("/v1.0/users/00000000-0000-4000-8000-000000000000").await?,
+        404,
+        "Request_ResourceNotFound",
+    );
+    assert_graph_error(&app.get("/v1.0/users?$orderby=displayName").await?, 400, "Request_UnsupportedQuery");
+    assert_graph_error(&app.get("/v1.0/users?$filter=department%20eq%20'x'").await?, 400, "Request_UnsupportedQuery");
+    assert_graph_error(&app.get("/v1.0/users?$filter=displayName%20eq").await?, 400, "Request_BadRequest");
+    assert_graph_error(&post(&app, "/v1.0/users", json!({"displayName": "x"})).await?, 400, "Request_BadRequest");
+    let r = app.send(Method::POST, "/v1.0/users", None, &[("content-type", "application/json")]).await?;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    Ok(())
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() -> Result<()> {
+    let app = App::new().await?;
+    let (other, secret) =
+        tenant::create(app.provisioning.as_ref(), "other", None, None, true, time::OffsetDateTime::now_utc()).await?;
+    let secret = secret.ok_or_else(|| anyhow::anyhow!("no token"))?;
+    let mine = user(&app, "ann@contoso.com").await?;
+    let r = app.get_as(&format!("/v1.0/users/{mine}"), secret.expose()).await?;
+    assert_graph_error(&r, 404, "Request_ResourceNotFound");
+    let r = app
+        .send(
+            Method::POST,
+            "/v1.0/users",
+            Some(json!({"displayName": "A", "userPrincipalName": "ann@contoso.com"})),
+            &[("authorization", &format!("Bearer {}", secret.expose()))],
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "the same name in another tenant: {}", r.body);
+    let listed = app.get_as("/v1.0/users", secret.expose()).await?;
+    assert_eq!(listed.body["value"].as_array().map(Vec::len), Some(1));
+    assert_ne!(other.id, "");
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_are_created_read_changed_deleted_restored_and_purged() -> Result<()> {
+    let app = App::new().await?;
+    let r = post(
+        &app,
+        "/V1.0/Users",
+        json!({"@odata.type": "#microsoft.graph.user", "displayName": "Ann Lee",
+        "userPrincipalName": "Ann@Contoso.com", "givenName": "Ann", "surname": "Lee", "businessPhones": ["+1 555"],
+        "accountEnabled": true, "mailNickname": "ann", "passwordProfile": {"password": "P@ss-1"}}),
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(r.body["@odata.context"], "http://idp.test/v1.0/$metadata#users/$entity");
+    assert_eq!(r.header(axum::http::header::LOCATION), format!("http://idp.test/v1.0/users/{id}"));
+    assert!(r.body.get("passwordProfile").is_none(), "a password is never returned");
+    assert_eq!(r.body["mail"], Value::Null, "unset default properties are null");
+    assert!(r.body.get("accountEnabled").is_none(), "not a default property");
+
+    let by_upn = app.get("/v1.0/users/ann@contoso.com?$select=accountEnabled,mailNickname").await?;
+    assert_eq!(by_upn.body["id"], id.as_str());
+    assert_eq!(
+        (by_upn.body["accountEnabled"].clone(), by_upn.body["mailNickname"].clone()),
+        (json!(true), json!("ann"))
+    );
+    let r = app
+        .send(Method::PATCH, &format!("/v1.0/users/{id}"), Some(json!({"department": "Sales", "givenName": null})), &[])
+        .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let read = app.get(&format!("/v1.0/users/{id}?$select=department,givenName")).await?;
+    assert_eq!((read.body["department"].clone(), read.body["givenName"].clone()), (json!("Sales"), Value::Null));
+    let r = post(&app, "/v1.0/users", json!({"displayName": "x", "userPrincipalName": "ANN@contoso.com"})).await?;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("userPrincipalName already exists"));
+
+    assert_eq!(app.send(Method::DELETE, &format!("/v1.0/users/{id}"), None, &[]).await?.status, StatusCode::NO_CONTENT);
+    assert_graph_error(&app.get(&format!("/v1.0/users/{id}")).await?, 404, "Request_ResourceNotFound");
+    let deleted = app.get("/v1.0/directory/deletedItems/microsoft.graph.user").await?;
+    assert_eq!(deleted.body["value"][0]["id"], id.as_str());
+    assert_eq!(deleted.body["value"][0]["@odata.type"], "#microsoft.graph.user");
+    let restored = post(&app, &format!("/v1.0/directory/deletedItems/{id}/restore"), json!({})).await?;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!(app.get(&format!("/v1.0/users/{id}")).await?.status, StatusCode::OK);
+    app.send(Method::DELETE, &format!("/v1.0/users/{id}"), None, &[]).await?;
+    let purged = app.send(Method::DELETE, &format!("/v1.0/directory/deletedItems/{id}"), None, &[]).await?;
+    assert_eq!(purged.status, StatusCode::NO_CONTENT);
+    assert_graph_error(&app.get(&format!("/v1.0/directory/deletedItems/{id}")).await?, 404, "Request_ResourceNotFound");
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_nest_and_membership_is_checked() -> Result<()> {
+    let app = App::new().await?;
+    let (ann, bob) = (user(&app, "ann@contoso.com").await?, user(&app, "bob@contoso.com").await?);
+    let inner = group(&app, "Engineers", true).await?;
+    let r = post(&app, "/v1.0/groups", json!({"displayName": "All", "mailNickname": "all", "mailEnabled": false, "securityEnabled": true,
+        "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{inner}"), format!("https://graph.microsoft.com/v1.0/users/{bob}")]})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let outer = r.body["id"].as_str().unwrap_or_default().to_string();
+    let add = |group: String, member: String| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                &format!("/v1.0/groups/{group}/members/$ref"),
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")}),
+            )
+            .await
+        }
+    };
+    assert_eq!(add(inner.clone(), ann.clone()).await?.status, StatusCode::NO_CONTENT);
+    assert_graph_error(&add(inner.clone(), ann.clone()).await?, 400, "Request_BadRequest");
+    assert_graph_error(&add(inner.clone(), outer.clone()).await?, 400, "Request_BadRequest");
+    assert_graph_error(
+        &add(inner.clone(), "00000000-0000-4000-8000-000000000000".into()).await?,
+        404,
+        "Request_ResourceNotFound",
+    );
+    let members = app.get(&format!("/v1.0/groups/{outer}/members?$select=displayName")).await?;
+    let mut types: Vec<&str> =
+        members.body["value"].as_array().into_iter().flatten().filter_map(|m| m["@odata.type"].as_str()).collect();
+    types.sort_unstable();
+    assert_eq!(types, ["#microsoft.graph.group", "#microsoft.graph.user"], "{}", members.body);
+    let member_of = app.get(&format!("/v1.0/users/{ann}/memberOf")).await?;
+    assert_eq!(member_of.body["value"].as_array().map(Vec::len), Some(1), "direct groups only");
+    let r = app.send(Method::DELETE, &format!("/v1.0/groups/{inner}/members/{ann}/$ref"), None, &[]).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_graph_error(
+        &app.send(Method::DELETE, &format!("/v1.0/groups/{inner}/members/{ann}/$ref"), None, &[]).await?,
+        404,
+        "Request_ResourceNotFound",
+    );
+
+    // A security group is deleted at once; a Microsoft 365 group goes to the deleted items.
+    let m365 = group(&app, "Team", false).await?;
+    app.send(Method::DELETE, &format!("/v1.0/groups/{inner}"), None, &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/groups/{m365}"), None, &[]).await?;
+    let deleted = app.get("/v1.0/directory/deletedItems/microsoft.graph.group").await?;
+    let ids: Vec<&str> =
+        deleted.body["value"].as_array().into_iter().flatten().filter_map(|g| g["id"].as_str()).collect();
+    assert_eq!(ids, [m365.as_str()]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn listings_page_through_absolute_next_links_and_count() -> Result<()> {
+    let app = App::new().await?;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(user(&app, &format!("user{i}@contoso.com")).await?);
+    }
+    let mut seen = Vec::new();
+    let mut url = "/v1.0/users?$top=3&$count=true&$select=id,userPrincipalName".to_string();
+    let mut pages = 0;
+    loop {
+        let r = app.get(&url).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        if pages == 0 {
+            assert_eq!(r.body["@odata.count"], 7);
+        }
+        pages += 1;
+        seen.extend(
+            r.body["value"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str().map(str::to_string)),
+        );
+        match r.body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with("http://idp.test/v1.0/users?"), "{next}");
+                url = next.trim_start_matches("http://idp.test").to_string();
+            }
+            None => break,
+        }
+    }
+    // Every user once; ids created in the same millisecond are in no particular order.
+    made.sort_unstable();
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!((pages, sorted), (3, made));
+    let r = app.get("/v1.0/users?$filter=startsWith(userPrincipalName,'USER1')%20or%20userPrincipalName%20in%20('user5@contoso.com')").await?;
+    assert_eq!(r.body["value"].as_array().map(Vec::len), Some(2), "{}", r.body);
+    let r = app
+        .send(
+            Method::GET,
+            "/v1.0/users/$count?$filter=accountEnabled%20eq%20true",
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await?;
+    assert_eq!(
+        (r.status, r.header(axum::http::header::CONTENT_TYPE), r.body.clone()),
+        (StatusCode::OK, "text/plain", json!(7))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn managers_and_direct_reports() -> Result<()> {
+    let app = App::new().await?;
+    let (boss, ann) = (user(&app, "boss@contoso.com").await?, user(&app, "ann@contoso.com").await?);
+    let put = app
+        .send(
+            Method::PUT,
+            &format!("/v1.0/users/{ann}/manager/$ref"),
+            Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{boss}")})),
+            &[],
+        )
+        .await?;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let m = app.get(&format!("/v1.0/users/{ann}/manager")).await?;
+    assert_eq!((m.body["id"].clone(), m.body["@odata.type"].clone()), (json!(boss), json!("#microsoft.graph.user")));
+    let reports = app.get(&format!("/v1.0/users/{boss}/directReports")).await?;
+    assert_eq!(reports.body["value"][0]["id"], ann.as_str());
+    let own =
+        app.send(Method::PUT, &format!("/v1.0/users/{ann}/manager/$ref"), Some(json!({"@odata.id": ann})), &[]).await?;
+    assert_graph_error(&own, 400, "Request_BadRequest");
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/v1.0/users/{ann}/manager/$ref"), None, &[]).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_graph_error(&app.get(&format!("/v1.0/users/{ann}/manager")).await?, 404, "Request_ResourceNotFound");
+    Ok(())
+}
+
+#[tokio::test]
+async fn applications_come_from_templates_and_take_assignments() -> Result<()> {
+    let app = App::new().await?;
+    let templates = app.get("/v1.0/applicationTemplates?$filter=displayName%20eq%20'Azure%20Databricks%20SCIM%20Provisioning%20Connector'").await?;
+    let template = templates.body["value"][0]["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(templates.body["value"].as_array().map(Vec::len), Some(1), "{}", templates.body);
+    let r =
+        post(&app, &format!("/v1.0/applicationTemplates/{template}/instantiate"), json!({"displayName": "Databricks"}))
+            .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let sp = r.body["servicePrincipal"]["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(r.body["servicePrincipal"]["appId"], r.body["application"]["appId"]);
+    assert_eq!(r.body["servicePrincipal"]["applicationTemplateId"], template.as_str());
+    assert_eq!(r.body["servicePrincipal"]["appRoleAssignmentRequired"], true);
+    assert_graph_error(
+        &post(&app, "/v1.0/applicationTemplates/nope/instantiate", json!({"displayName": "x"})).await?,
+        404,
+        "Request_ResourceNotFound",
+    );
+
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/v1.0/servicePrincipals/{sp}"),
+            Some(json!({"appRoleAssignmentRequired": false, "notes": "n"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let read = app.get(&format!("/v1.0/servicePrincipals/{sp}")).await?;
+    assert_eq!(
+        (read.body["appRoleAssignmentRequired"].clone(), read.body["notes"].clone()),
+        (json!(false), json!("n"))
+    );
+    let found = app
+        .get(&format!(
+            "/v1.0/servicePrincipals?$filter=appId%20eq%20'{}'",
+            read.body["appId"].as_str().unwrap_or_default()
+        ))
+        .await?;
+    assert_eq!(found.body["value"][0]["id"], sp.as_str());
+
+    let ann = user(&app, "ann@contoso.com").await?;
+    let sales = group(&app, "Sales", true).await?;
+    let team = group(&app, "Team", false).await?;
+    let assign = |principal: String| {
+        let (app, sp) = (&app, sp.clone());
+        async move {
+            post(
+                app,
+                &format!("/v1.0/servicePrincipals/{sp}/appRoleAssignedTo"),
+                json!({"principalId": principal, "resourceId": sp,
+                "appRoleId": "00000000-0000-0000-0000-000000000000"}),
+            )
+            .await
+        }
+    };
+    let a = assign(ann.clone()).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(
+        (a.body["principalType"].clone(), a.body["resourceDisplayName"].clone()),
+        (json!("User"), json!("Databricks"))
+    );
+    assert_eq!(a.body["id"].as_str().map(str::len), Some(43));
+    assert_graph_error(&assign(ann.clone()).await?, 400, "Request_BadRequest");
+    assert_eq!(assign(sales.clone()).await?.status, StatusCode::CREATED);
+    let refused = assign(team).await?;
+    assert_graph_error(&refused, 400, "Request_BadRequest");
+    assert!(refused.body["error"]["message"].as_str().unwrap_or_default().contains("security"));
+    let listed = app.get(&format!("/v1.0/servicePrincipals/{sp}/appRoleAssignedTo?$top=1")).await?;
+    assert_eq!(listed.body["value"].as_array().map(Vec::len), Some(1));
+    assert!(listed.body["@odata.nextLink"].is_string());
+    let of_user = app.get(&format!("/v1.0/users/{ann}/appRoleAssignments")).await?;
+    assert_eq!(of_user.body["value"][0]["resourceId"], sp.as_str());
+    let id = a.body["id"].as_str().unwrap_or_default();
+    let r =
+        app.send(Method::DELETE, &format!("/v1.0/servicePrincipals/{sp}/appRoleAssignedTo/{id}"), None, &[]).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("/v1.0/users/{ann}/appRoleAssignments")).await?.body["value"], json!([]));
+    Ok(())
+}
