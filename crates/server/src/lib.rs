@@ -72,6 +72,8 @@ pub struct AppState {
     pub provisioning: Arc<dyn ProvisioningStore>,
     /// Seals and opens the secrets of provisioning jobs (the target's tenant URL and secret token).
     pub secrets: Arc<Cipher>,
+    /// How the provisioning service reaches targets: SCIM over HTTP(S) from this process (see `--target-*`).
+    pub targets: Arc<dyn idplane_scim_client::Transport>,
     pub identities: Identities,
     pub limits: Limits,
     /// The public origin (`https://idp.example.com`) used in `meta.location`; taken from the request when unset.
@@ -103,6 +105,7 @@ impl AppState {
             store,
             provisioning,
             secrets: Arc::new(Cipher::new(&key)),
+            targets: direct_targets(&idplane_scim_client::DirectConfig::default()),
             limits: Limits::default(),
             public_url: None,
             limiter: Arc::new(ratelimit::Limiter::new(ratelimit::RateLimit::default())),
@@ -131,6 +134,31 @@ impl AppState {
     pub fn with_store_times(mut self, times: Arc<store_times::StoreTimes>) -> Self {
         self.store_times = times;
         self
+    }
+}
+
+/// The transport to targets with this policy; one that fails every request with the reason when the policy cannot
+/// be set up (a CA bundle that does not read), so that the server still starts and says why Test Connection fails.
+pub fn direct_targets(config: &idplane_scim_client::DirectConfig) -> Arc<dyn idplane_scim_client::Transport> {
+    match idplane_scim_client::DirectTransport::new(config) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            tracing::error!(error = %e, "the transport to provisioning targets could not be set up");
+            Arc::new(Unreachable(e.to_string()))
+        }
+    }
+}
+
+/// A transport that cannot send: see [`direct_targets`].
+struct Unreachable(String);
+
+#[async_trait::async_trait]
+impl idplane_scim_client::Transport for Unreachable {
+    async fn send(
+        &self,
+        _: idplane_scim_client::HttpRequest,
+    ) -> Result<idplane_scim_client::HttpResponse, idplane_scim_client::Error> {
+        Err(idplane_scim_client::Error::Config(self.0.clone()))
     }
 }
 

@@ -14,6 +14,7 @@
 //! expression means belongs to the expression language, which validation reaches through
 //! [`validate::ExpressionChecker`].
 
+pub mod expressions;
 pub mod validate;
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod language;
 mod schema_json;
 mod scoping;
 mod templates;

@@ -19,6 +19,8 @@ pub enum GraphError {
     Domain(ProvisioningError),
     /// Authentication, authorization and rate limits (the identity core's), and HTTP-level mistakes.
     Api(ApiError),
+    /// An error with a code of its own (Test Connection's `SystemForCrossDomainIdentityManagement...` codes).
+    Coded { status: u16, code: String, message: String },
 }
 
 impl From<ProvisioningError> for GraphError {
@@ -75,7 +77,7 @@ pub fn code_for(status: u16) -> &'static str {
 /// What a response says: status, code, message, target, and seconds to wait before retrying.
 struct Described {
     status: u16,
-    code: &'static str,
+    code: String,
     message: String,
     target: Option<String>,
     retry_after: Option<u64>,
@@ -84,7 +86,7 @@ struct Described {
 fn describe(e: &GraphError) -> Described {
     let plain = |status: u16, message: String| Described {
         status,
-        code: code_for(status),
+        code: code_for(status).to_string(),
         message,
         target: None,
         retry_after: None,
@@ -97,7 +99,7 @@ fn describe(e: &GraphError) -> Described {
                 Described { target: target.clone(), ..plain(400, detail.clone()) }
             }
             ProvisioningError::Unsupported(m) => {
-                Described { code: "Request_UnsupportedQuery", ..plain(400, m.clone()) }
+                Described { code: "Request_UnsupportedQuery".to_string(), ..plain(400, m.clone()) }
             }
             ProvisioningError::Busy(m) => Described { retry_after: Some(1), ..plain(503, m.clone()) },
             ProvisioningError::Store(StoreError::Interrupted(e)) => {
@@ -122,6 +124,9 @@ fn describe(e: &GraphError) -> Described {
                 _ => None,
             };
             Described { retry_after, ..plain(d.status, message) }
+        }
+        GraphError::Coded { status, code, message } => {
+            Described { code: code.clone(), ..plain(*status, message.clone()) }
         }
     }
 }
@@ -153,7 +158,7 @@ fn now_text() -> String {
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let d = describe(&self);
-        let mut response = error_response(d.status, d.code, &d.message, d.target.as_deref());
+        let mut response = error_response(d.status, &d.code, &d.message, d.target.as_deref());
         if let Some(s) = d.retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, s);
         }

@@ -14,6 +14,7 @@ pub mod applications;
 pub mod directory;
 pub mod error;
 pub mod odata;
+pub mod synchronization;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use idplane_core::access::{self, Role};
 use idplane_core::token::{TokenKind, TokenScope};
 use idplane_core::{CoreError, tenancy::Scope};
+use idplane_provisioning::ProvisioningError;
 use idplane_provisioning::tenant::{self, Tenant};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -34,7 +36,7 @@ use error::{GRAPH_JSON, GraphError};
 
 /// The Graph API's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(directory::routes()).merge(applications::routes())
+    Router::new().merge(directory::routes()).merge(applications::routes()).merge(synchronization::routes())
 }
 
 /// True for paths of the Graph API.
@@ -198,6 +200,24 @@ pub fn collection(
 
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// A request's JSON body, or an empty object when it has none (actions whose body is optional).
+pub async fn read_optional_body(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Value, GraphError> {
+    let limit = state.limits.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ProvisioningError::invalid(format!("the request body is larger than the limit of {limit} bytes"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let _ = headers;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProvisioningError::invalid(format!("the body is not valid JSON: {e}")).into())
 }
 
 /// A request's JSON body, with Graph errors.

@@ -378,3 +378,280 @@ async fn applications_come_from_templates_and_take_assignments() -> Result<()> {
     assert_eq!(app.get(&format!("/v1.0/users/{ann}/appRoleAssignments")).await?.body["value"], json!([]));
     Ok(())
 }
+
+/// An enterprise application made from the Databricks gallery template; its service principal's id.
+async fn databricks_app(app: &App) -> Result<String> {
+    let r = post(
+        app,
+        "/v1.0/applicationTemplates/9c9818d2-2900-49e8-8ba4-22688be7c675/instantiate",
+        json!({"displayName": "Databricks"}),
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok(r.body["servicePrincipal"]["id"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn a_job_is_created_from_the_template_and_its_secrets_are_sealed_and_masked() -> Result<()> {
+    let app = App::new().await?;
+    let sp = databricks_app(&app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
+    let templates = app.get(&format!("{sync}/templates")).await?;
+    assert_eq!(templates.body["value"][0]["id"], "dataBricks", "{}", templates.body);
+    assert!(templates.body["value"][0]["schema"]["synchronizationRules"][0]["objectMappings"].is_array());
+
+    assert_graph_error(
+        &post(&app, &format!("{sync}/jobs"), json!({"templateId": "scim"})).await?,
+        400,
+        "Request_BadRequest",
+    );
+    let created = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let job = created.body["id"].as_str().unwrap_or_default().to_string();
+    let tenant =
+        app.provisioning.tenant_of_account(&app.account).await?.map(|t| t.id.replace('-', "")).unwrap_or_default();
+    assert!(job.starts_with(&format!("dataBricks.{tenant}.")), "{job}");
+    assert_eq!(
+        created.body["schedule"],
+        json!({"expiration": null, "interval": "P10675199DT2H48M5.4775807S", "state": "Disabled"})
+    );
+    assert_eq!(created.body["status"]["code"], "NotConfigured");
+    assert_graph_error(
+        &post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?,
+        400,
+        "Request_BadRequest",
+    );
+    let r = app
+        .send(Method::PATCH, &format!("{sync}/jobs/{job}"), Some(json!({"schedule": {"interval": "PT20M"}})), &[])
+        .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(app.get(&format!("{sync}/jobs/{job}")).await?.body["schedule"]["interval"], "PT20M");
+
+    let put = app.send(Method::PUT, &format!("{sync}/secrets"), Some(json!({"value": [
+        {"key": "BaseAddress", "value": "https://adb-1.azuredatabricks.net/api/2.1/accounts/a/scim/v2"},
+        {"key": "SecretToken", "value": "dapi-very-secret"},
+        {"key": "SyncAll", "value": "false"},
+        {"key": "SyncNotificationSettings", "value": "{\"Enabled\":true,\"Recipients\":\"ops@contoso.com\",\"DeleteThresholdEnabled\":true,\"DeleteThresholdValue\":500}"}]})), &[]).await?;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let read = app.get(&format!("{sync}/secrets")).await?;
+    let shown: Vec<(String, String)> = read.body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (p["key"].as_str().unwrap_or_default().to_string(), p["value"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    assert!(shown.contains(&("SecretToken".into(), "*".into())), "{shown:?}");
+    assert!(shown.contains(&("SyncAll".into(), "false".into())), "{shown:?}");
+    let sealed = app
+        .provisioning
+        .secrets(&app.provisioning.tenant_of_account(&app.account).await?.map(|t| t.id).unwrap_or_default(), &sp)
+        .await?;
+    assert_eq!(sealed.len(), 4);
+    assert!(sealed.iter().all(|s| !String::from_utf8_lossy(&s.sealed).contains("dapi-very-secret")), "sealed at rest");
+    // An empty value removes a key; an unknown key or a bad value is refused.
+    app.send(Method::PUT, &format!("{sync}/secrets"), Some(json!({"value": [{"key": "SyncAll", "value": ""}]})), &[])
+        .await?;
+    assert_eq!(app.get(&format!("{sync}/secrets")).await?.body["value"].as_array().map(Vec::len), Some(3));
+    for bad in [
+        json!({"value": [{"key": "Nope", "value": "x"}]}),
+        json!({"value": [{"key": "SyncAll", "value": "maybe"}]}),
+        json!({}),
+    ] {
+        assert_graph_error(
+            &app.send(Method::PUT, &format!("{sync}/secrets"), Some(bad), &[]).await?,
+            400,
+            "Request_BadRequest",
+        );
+    }
+    assert_eq!(
+        app.send(Method::DELETE, &format!("{sync}/jobs/{job}"), None, &[]).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_graph_error(&app.get(&format!("{sync}/jobs/{job}")).await?, 404, "Request_ResourceNotFound");
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> Result<()> {
+    let app = App::new().await?;
+    let served = app.listen().await?;
+    let sp = databricks_app(&app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
+    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (scim_token, _) = idplane_core::token::rotate_scim_token(
+        app.store.as_ref(),
+        &app.account,
+        time::Duration::hours(1),
+        time::OffsetDateTime::now_utc(),
+        &idplane_core::audit::Actor::cli(),
+    )
+    .await?;
+    let account_url = format!("{}/api/2.1/accounts/{}/scim/v2", served.origin(), app.account);
+    let validate = |creds: Value| {
+        let (app, url) = (&app, format!("{sync}/jobs/{job}/validateCredentials"));
+        async move { post(app, &url, json!({"useSavedCredentials": false, "credentials": creds})).await }
+    };
+    let r = validate(
+        json!([{"key": "BaseAddress", "value": account_url}, {"key": "SecretToken", "value": scim_token.expose()}]),
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let ws_token = app
+        .token_for(TokenScope::Workspace { account_id: app.account.clone(), workspace_id: app.workspace }, None)
+        .await?;
+    let ws_url = format!("{}/api/2.0/preview/scim?aadOptscim062020", served.origin());
+    let r =
+        validate(json!([{"key": "BaseAddress", "value": ws_url}, {"key": "SecretToken", "value": ws_token}])).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "workspace level: {}", r.body);
+
+    let r =
+        validate(json!([{"key": "BaseAddress", "value": account_url}, {"key": "SecretToken", "value": "dapiwrong"}]))
+            .await?;
+    assert_graph_error(&r, 400, "SystemForCrossDomainIdentityManagementCredentialValidationFailure");
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("401") && message.contains("GET http://127.0.0.1"), "{message}");
+    assert!(!message.contains("dapiwrong"), "the token is never echoed: {message}");
+
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?
+    };
+    let started = std::time::Instant::now();
+    let r = validate(
+        json!([{"key": "BaseAddress", "value": format!("http://{closed}/scim")}, {"key": "SecretToken", "value": "t"}]),
+    )
+    .await?;
+    assert_graph_error(&r, 400, "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable");
+    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("refused"), "{}", r.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "bounded");
+    assert_graph_error(
+        &validate(json!([{"key": "BaseAddress", "value": "https://"}])).await?,
+        400,
+        "Request_BadRequest",
+    );
+
+    // Saved credentials, and the collection-level variant before any job.
+    app.send(
+        Method::PUT,
+        &format!("{sync}/secrets"),
+        Some(json!({"value": [{"key": "BaseAddress", "value": account_url},
+        {"key": "SecretToken", "value": scim_token.expose()}]})),
+        &[],
+    )
+    .await?;
+    let r = post(&app, &format!("{sync}/jobs/{job}/validateCredentials"), json!({"useSavedCredentials": true})).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = post(
+        &app,
+        &format!("{sync}/jobs/validateCredentials"),
+        json!({"templateId": "dataBricks", "useSavedCredentials": true}),
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
+    let app = App::new().await?;
+    let sp = databricks_app(&app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
+    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let schema_url = format!("{sync}/jobs/{job}/schema");
+    let mut schema = app.get(&schema_url).await?.body;
+    assert_eq!(schema["id"], job.as_str());
+    let users = schema["synchronizationRules"][0]["objectMappings"]
+        .as_array()
+        .and_then(|m| m.iter().position(|o| o["sourceObjectName"] == "User"))
+        .unwrap_or(0);
+    let mapping = &mut schema["synchronizationRules"][0]["objectMappings"][users];
+    mapping["scope"] = json!({"groups": [{"name": "Sales", "clauses": [{"operatorName": "EQUALS", "sourceOperandName": "department", "targetOperand": {"values": ["Sales"]}}]}]});
+    if let Some(list) = mapping["attributeMappings"].as_array_mut()
+        && let Some(display) = list.iter_mut().find(|m| m["targetAttributeName"] == "displayName")
+    {
+        display["source"] = json!({"expression": "Join(\" \", [givenName], [surname])", "type": "Function"});
+    }
+    // The SDK sends PATCH, and drops flowTypes: kept from the template.
+    mapping.as_object_mut().map(|m| m.remove("flowTypes"));
+    let r = app.send(Method::PATCH, &schema_url, Some(schema.clone()), &[]).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let read = app.get(&schema_url).await?.body;
+    let mapping = &read["synchronizationRules"][0]["objectMappings"][users];
+    assert_eq!(mapping["scope"]["groups"][0]["clauses"][0]["sourceOperandName"], "department");
+    assert_eq!(mapping["flowTypes"], "Add, Update, Delete");
+    let display = mapping["attributeMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["targetAttributeName"] == "displayName")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(display["source"]["name"], "Join", "{display}");
+    assert_eq!(display["source"]["parameters"][1]["value"]["expression"], "[givenName]");
+    assert_eq!(read["version"], "2");
+
+    let mut bad = schema.clone();
+    if let Some(list) = bad["synchronizationRules"][0]["objectMappings"][users]["attributeMappings"].as_array_mut() {
+        list.push(json!({"targetAttributeName": "id", "source": {"type": "Attribute", "name": "objectId", "expression": "[objectId]"}}));
+        list.push(json!({"targetAttributeName": "nickName", "source": {"type": "Attribute", "name": "nope", "expression": "[nope]"}}));
+    }
+    let r = app.send(Method::PUT, &schema_url, Some(bad), &[]).await?;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("'id'") && message.contains("nope"), "{message}");
+
+    let parse = post(
+        &app,
+        &format!("{schema_url}/parseExpression"),
+        json!({"expression": "Replace([preferredLanguage], \"-\", , , \"_\", , )",
+        "testInputObject": {"definition": null, "properties": [{"key": "preferredLanguage", "value": "EN-US"}]}}),
+    )
+    .await?;
+    assert_eq!(parse.status, StatusCode::OK, "{}", parse.body);
+    assert_eq!(
+        (parse.body["parsingSucceeded"].clone(), parse.body["evaluationResult"].clone()),
+        (json!(true), json!(["EN_US"]))
+    );
+    let keys: Vec<&str> = parse.body["parsedExpression"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert_eq!((keys.len(), keys.first().copied()), (3, Some("source")), "empty slots are left out: {keys:?}");
+    let broken =
+        post(&app, &format!("{schema_url}/parseExpression"), json!({"expression": "Join(\" \", [givenName]"})).await?;
+    assert_eq!(
+        (broken.body["parsingSucceeded"].clone(), broken.body["parsedExpression"].clone()),
+        (json!(false), Value::Null)
+    );
+    assert!(broken.body["error"]["message"].as_str().unwrap_or_default().contains("character"), "{}", broken.body);
+
+    let functions = app.get(&format!("{schema_url}/functions")).await?;
+    let append = functions.body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "Append")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        append["parameters"][0],
+        json!({"allowMultipleOccurrences": false, "name": "source", "required": true, "type": "String"})
+    );
+    let operators = app.get(&format!("{schema_url}/filterOperators")).await?;
+    assert!(
+        operators.body["value"].as_array().into_iter().flatten().any(|o| o["name"] == "EQUALS"),
+        "{}",
+        operators.body
+    );
+    Ok(())
+}
