@@ -140,6 +140,18 @@ struct ServeArgs {
     /// PostgreSQL deployment the same file.
     #[arg(long, env = "IDPLANE_SECRETS_KEY_FILE")]
     secrets_key_file: Option<PathBuf>,
+    /// Longest a request of the provisioning service to a target (Test Connection, provisioning) may take, from
+    /// connecting to the last byte of the answer.
+    #[arg(long, env = "IDPLANE_TARGET_TIMEOUT_SECONDS", default_value_t = 30)]
+    target_timeout_seconds: u64,
+    /// A PEM file of CA certificates to trust for targets, besides the system's (a private CA, or a self-signed
+    /// target's own certificate).
+    #[arg(long, env = "IDPLANE_TARGET_CA_BUNDLE")]
+    target_ca_bundle: Option<PathBuf>,
+    /// Allow plain http:// tenant URLs on other hosts than this one (the secret token then crosses the network in
+    /// clear text). Without it, http:// is for loopback targets only.
+    #[arg(long, env = "IDPLANE_ALLOW_INSECURE_HTTP_TARGETS")]
+    allow_insecure_http_targets: bool,
     /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
     /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
     /// over it, 400 tooMany.
@@ -597,6 +609,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.limits = Limits { request_timeout, ..Limits::default() };
     state.auth_cache = Arc::new(AuthCache::new(Duration::from_secs_f64(args.auth_cache_seconds)));
     state.tls = tls_config.is_some();
+    let targets = idplane_scim_client::DirectConfig {
+        timeout: Duration::from_secs(args.target_timeout_seconds.clamp(1, 3600)),
+        ca_bundles: args.target_ca_bundle.iter().map(|p| idplane_scim_client::CaBundle::File(p.clone())).collect(),
+        allow_insecure_http: args.allow_insecure_http_targets,
+        ..idplane_scim_client::DirectConfig::default()
+    };
+    // A CA bundle that does not read stops the start: Test Connection would fail with it anyway.
+    let transport = idplane_scim_client::DirectTransport::new(&targets)
+        .context("setting up the transport to provisioning targets")?;
+    state.targets = Arc::new(transport);
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
     let connections = ConnectionLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
