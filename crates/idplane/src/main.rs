@@ -599,6 +599,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     say!("{}", banner.join("\n"));
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
+    purge_deleted_items_hourly(store.clone());
     let limits = IdentityLimits { filter_scan: args.filter_scan_limit, filter_candidates: args.filter_candidate_limit };
     let mut state = AppState::new(store.clone(), store).with_store_times(store_times).with_secrets_key(&secrets_key);
     state.identities = state.identities.with_limits(limits);
@@ -663,6 +664,27 @@ fn purge_hourly(store: Arc<dyn Store>, retention: Retention) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, days = retention.days, "audit log entries past their retention"),
                 Err(e) => tracing::error!(error = %e, "purging the audit log"),
+            }
+        }
+    });
+}
+
+/// How long the provisioning directory keeps deleted users and groups before deleting them for good, as Entra ID
+/// does.
+const DELETED_ITEMS_RETENTION: time::Duration = time::Duration::days(30);
+
+/// Deletes for good the directory's deleted items older than [`DELETED_ITEMS_RETENTION`], now and then every hour.
+fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::ProvisioningStore>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let now = OffsetDateTime::now_utc();
+            match store.purge_deleted(now - DELETED_ITEMS_RETENTION, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "deleted directory items past their 30 days"),
+                Err(e) => tracing::error!(error = %e, "purging the directory's deleted items"),
             }
         }
     });

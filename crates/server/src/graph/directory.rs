@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1.0/users", get(list_objects::<USERS>).post(create_object::<USERS>))
         .route("/v1.0/users/$count", get(count_objects::<USERS>))
+        .route("/v1.0/users/delta", get(super::delta::users))
         .route("/v1.0/users/{id}", get(get_object::<USERS>).patch(patch_object::<USERS>).delete(delete_object::<USERS>))
         .route("/v1.0/users/{id}/memberOf", get(object_member_of::<USERS>))
         .route("/v1.0/users/{id}/manager", get(get_manager))
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1.0/users/{id}/appRoleAssignments", get(object_assignments::<USERS>).post(object_assign::<USERS>))
         .route("/v1.0/groups", get(list_objects::<GROUPS>).post(create_object::<GROUPS>))
         .route("/v1.0/groups/$count", get(count_objects::<GROUPS>))
+        .route("/v1.0/groups/delta", get(super::delta::groups))
         .route(
             "/v1.0/groups/{id}",
             get(get_object::<GROUPS>).patch(patch_object::<GROUPS>).delete(delete_object::<GROUPS>),

@@ -11,6 +11,7 @@
 //! them.
 
 pub mod applications;
+pub mod delta;
 pub mod directory;
 pub mod error;
 pub mod odata;
@@ -75,6 +76,7 @@ const SEGMENTS: &[&str] = &[
     "parseExpression",
     "functions",
     "filterOperators",
+    "delta",
     "microsoft.graph.user",
     "microsoft.graph.group",
 ];

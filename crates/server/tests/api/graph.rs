@@ -655,3 +655,57 @@ async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
     );
     Ok(())
 }
+
+/// Follows `@odata.nextLink`s from `url` to the page with the `@odata.deltaLink`: the objects seen, and that link.
+async fn delta_round(app: &App, url: &str) -> Result<(Vec<Value>, String)> {
+    let mut items = Vec::new();
+    let mut url = url.to_string();
+    for _ in 0..100 {
+        let r = app.get(&url).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        items.extend(r.body["value"].as_array().cloned().unwrap_or_default());
+        if let Some(delta) = r.body["@odata.deltaLink"].as_str() {
+            return Ok((items, delta.trim_start_matches("http://idp.test").to_string()));
+        }
+        url = r.body["@odata.nextLink"].as_str().unwrap_or_default().trim_start_matches("http://idp.test").to_string();
+    }
+    anyhow::bail!("no deltaLink after 100 pages")
+}
+
+#[tokio::test]
+async fn delta_queries_return_everything_then_only_what_changed() -> Result<()> {
+    let app = App::new().await?;
+    let (ann, bob) = (user(&app, "ann@contoso.com").await?, user(&app, "bob@contoso.com").await?);
+    let carl = user(&app, "carl@contoso.com").await?;
+    let (first, link) = delta_round(&app, "/v1.0/users/delta?$top=2&$select=displayName").await?;
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|u| u.get("userPrincipalName").is_none()), "$select holds across pages");
+    let (nothing, link) = delta_round(&app, &link).await?;
+    assert!(nothing.is_empty(), "{nothing:?}");
+
+    app.send(Method::PATCH, &format!("/v1.0/users/{ann}"), Some(json!({"displayName": "Ann Lee"})), &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/users/{bob}"), None, &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/users/{carl}"), None, &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/directory/deletedItems/{carl}"), None, &[]).await?;
+    let dan = user(&app, "dan@contoso.com").await?;
+    let (changed, _) = delta_round(&app, &link).await?;
+    let by_id = |id: &str| changed.iter().find(|u| u["id"] == id).cloned().unwrap_or_default();
+    assert_eq!(changed.len(), 4, "{changed:?}");
+    assert_eq!(by_id(&ann)["displayName"], "Ann Lee");
+    assert_eq!(by_id(&bob)["@removed"]["reason"], "changed", "in the deleted items");
+    assert_eq!(by_id(&carl)["@removed"]["reason"], "deleted", "gone for good");
+    assert_eq!(by_id(&dan)["displayName"], "dan@contoso.com");
+
+    let g = group(&app, "g", true).await?;
+    let (_, glink) = delta_round(&app, "/v1.0/groups/delta").await?;
+    post(&app, &format!("/v1.0/groups/{g}/members/$ref"), json!({"@odata.id": ann})).await?;
+    post(&app, &format!("/v1.0/groups/{g}/members/$ref"), json!({"@odata.id": dan})).await?;
+    app.send(Method::DELETE, &format!("/v1.0/groups/{g}/members/{dan}/$ref"), None, &[]).await?;
+    let (groups, _) = delta_round(&app, &glink).await?;
+    let members = groups[0]["members@delta"].as_array().cloned().unwrap_or_default();
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(members.iter().any(|m| m["id"] == ann.as_str() && m.get("@removed").is_none()));
+    assert!(members.iter().any(|m| m["id"] == dan.as_str() && m["@removed"]["reason"] == "deleted"));
+    assert_graph_error(&app.get("/v1.0/users/delta?$deltatoken=nonsense").await?, 400, "Request_BadRequest");
+    Ok(())
+}
