@@ -167,6 +167,16 @@ fn scim_api() -> Router<AppState> {
     scim::routes().merge(discovery::routes()).route("/Bulk", post(bulk::bulk).fallback(method_not_allowed))
 }
 
+/// The Graph API alone, with its error shapes and path spellings: what each request of a `$batch` runs through.
+pub fn graph_router(state: AppState) -> Router {
+    let api = graph::routes()
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(error::uniform_errors))
+        .layer(axum::middleware::from_fn(graph::error::inner_error))
+        .with_state(state);
+    Router::new().fallback_service(tower::util::MapRequest::new(api, canonical_path))
+}
+
 /// The whole HTTP API. Paths are made canonical before they are routed ([`canonical_path`]).
 pub fn router(state: AppState) -> Router {
     let api = api(state);

@@ -11,6 +11,7 @@
 //! them.
 
 pub mod applications;
+pub mod batch;
 pub mod delta;
 pub mod directory;
 pub mod error;
@@ -37,7 +38,11 @@ use error::{GRAPH_JSON, GraphError};
 
 /// The Graph API's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(directory::routes()).merge(applications::routes()).merge(synchronization::routes())
+    Router::new()
+        .merge(directory::routes())
+        .merge(applications::routes())
+        .merge(synchronization::routes())
+        .route("/v1.0/$batch", axum::routing::post(batch::batch))
 }
 
 /// True for paths of the Graph API.
@@ -77,6 +82,7 @@ const SEGMENTS: &[&str] = &[
     "functions",
     "filterOperators",
     "delta",
+    "$batch",
     "microsoft.graph.user",
     "microsoft.graph.group",
 ];

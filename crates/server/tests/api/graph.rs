@@ -709,3 +709,38 @@ async fn delta_queries_return_everything_then_only_what_changed() -> Result<()> 
     assert_graph_error(&app.get("/v1.0/users/delta?$deltatoken=nonsense").await?, 400, "Request_BadRequest");
     Ok(())
 }
+
+#[tokio::test]
+async fn batches_run_their_requests_in_order_and_answer_each() -> Result<()> {
+    let app = App::new().await?;
+    let g = group(&app, "g", true).await?;
+    let r = post(&app, "/v1.0/$batch", json!({"requests": [
+        {"id": "1", "method": "POST", "url": "/users", "headers": {"Content-Type": "application/json"},
+         "body": {"displayName": "Ann", "userPrincipalName": "ann@contoso.com"}},
+        {"id": "2", "method": "POST", "url": "/users", "body": {"displayName": "Ann again", "userPrincipalName": "ANN@contoso.com"}},
+        {"id": "3", "method": "GET", "url": format!("/groups/{g}?$select=displayName"), "dependsOn": ["1"]},
+        {"id": "4", "method": "DELETE", "url": "/users/ann@contoso.com", "dependsOn": ["2"]},
+        {"id": "5", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users?$select=userPrincipalName"}]})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let answers = r.body["responses"].as_array().cloned().unwrap_or_default();
+    let status: Vec<(String, u64)> = answers
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap_or_default().to_string(), a["status"].as_u64().unwrap_or_default()))
+        .collect();
+    assert_eq!(status, [("1".into(), 201), ("2".into(), 400), ("3".into(), 200), ("4".into(), 424), ("5".into(), 200)]);
+    assert_eq!(answers[1]["body"]["error"]["code"], "Request_BadRequest");
+    assert_eq!(answers[2]["body"]["displayName"], "g");
+    assert_eq!(answers[4]["body"]["value"][0]["userPrincipalName"], "ann@contoso.com", "the DELETE did not run");
+    let too_many: Vec<Value> =
+        (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/users"})).collect();
+    assert_graph_error(&post(&app, "/v1.0/$batch", json!({"requests": too_many})).await?, 400, "Request_BadRequest");
+    let unknown_dependency = json!({"requests": [{"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]}]});
+    assert_graph_error(&post(&app, "/v1.0/$batch", unknown_dependency).await?, 400, "Request_BadRequest");
+    assert_graph_error(
+        &app.send(Method::POST, "/v1.0/$batch", Some(json!({"requests": []})), &[("authorization", "Bearer nope")])
+            .await?,
+        401,
+        "InvalidAuthenticationToken",
+    );
+    Ok(())
+}
