@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(applications::routes())
         .merge(synchronization::routes())
         .route("/v1.0/$batch", axum::routing::post(batch::batch))
+        .route("/v1.0/organization", axum::routing::get(organization))
 }
 
 /// True for paths of the Graph API.
@@ -83,6 +84,7 @@ const SEGMENTS: &[&str] = &[
     "filterOperators",
     "delta",
     "$batch",
+    "organization",
     "microsoft.graph.user",
     "microsoft.graph.group",
 ];
@@ -165,6 +167,17 @@ async fn tenant_of(state: &AppState, parts: &Parts, now: OffsetDateTime) -> Resu
         ))
         .into()
     })
+}
+
+/// `GET /organization`: the caller's tenant, as Graph describes an organization (scripts read its id and domains).
+async fn organization(c: Caller) -> Response {
+    let org = json!({
+        "id": c.tenant.id,
+        "displayName": c.tenant.name,
+        "createdDateTime": idplane_provisioning::directory::rfc3339(c.tenant.created),
+        "verifiedDomains": [{"capabilities": "None", "isDefault": true, "isInitial": true, "name": c.tenant.default_domain, "type": "Managed"}],
+    });
+    collection(&c, "organization", vec![org], None, None)
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {

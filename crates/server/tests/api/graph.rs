@@ -111,7 +111,12 @@ async fn tenants_are_isolated() -> Result<()> {
     assert_eq!(r.status, StatusCode::CREATED, "the same name in another tenant: {}", r.body);
     let listed = app.get_as("/v1.0/users", secret.expose()).await?;
     assert_eq!(listed.body["value"].as_array().map(Vec::len), Some(1));
-    assert_ne!(other.id, "");
+    let org = app.get_as("/v1.0/organization", secret.expose()).await?;
+    assert_eq!(
+        (org.body["value"][0]["id"].clone(), org.body["value"][0]["displayName"].clone()),
+        (json!(other.id), json!("other"))
+    );
+    assert_eq!(org.body["value"][0]["verifiedDomains"][0]["name"], "other.idplane.test");
     Ok(())
 }
 
