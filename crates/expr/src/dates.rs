@@ -88,7 +88,8 @@ impl Scan<'_> {
         while self.pos - start < max
             && let Some(d) = self.peek().and_then(|c| c.to_digit(10))
         {
-            value = value * 10 + d;
+            // More digits than a u32 holds (`yyyyyyyyyyyy`) read as no match rather than overflow.
+            value = value.checked_mul(10)?.checked_add(d)?;
             self.pos += 1;
         }
         (self.pos - start >= min).then_some(value)

@@ -217,6 +217,11 @@ impl Evaluator<'_, '_> {
         }
     }
 
+    /// The environment's time in UTC (as given, near the ends of the calendar where UTC has no equivalent).
+    fn now(&self) -> OffsetDateTime {
+        self.env.now.checked_to_offset(UtcOffset::UTC).unwrap_or(self.env.now)
+    }
+
     /// Slot `i`'s value; null when the slot is empty.
     fn value(&mut self, call: &Call<'_>, i: usize) -> Result<Value, ExprError> {
         match call.arg(i) {
@@ -388,7 +393,7 @@ impl Evaluator<'_, '_> {
             },
             "FormatDateTime" => self.format_date_time(call),
             "Guid" => Ok(Value::String(random::guid(self.env.random))),
-            "Now" => Ok(Value::DateTime(self.env.now.to_offset(UtcOffset::UTC))),
+            "Now" => Ok(Value::DateTime(self.now())),
             "IgnoreFlowIfNullOrEmpty" => {
                 let value = self.value(call, 0)?;
                 if value.is_null_or_empty() {
@@ -569,9 +574,7 @@ impl Evaluator<'_, '_> {
             value => {
                 let text = text_of(&value).unwrap_or_default();
                 let input = Format::parse(&input_format).map_err(|e| call.invalid(input_slot, e))?;
-                input
-                    .read(&text, styles, self.env.now.to_offset(UtcOffset::UTC).date())
-                    .map_err(|e| call.invalid(0, e))?
+                input.read(&text, styles, self.now().date()).map_err(|e| call.invalid(0, e))?
             }
         };
         Ok(Value::String(output.write(t)))

@@ -62,6 +62,14 @@
 //!   regex group from a replacement attribute); see [`catalogue`] for Graph's parameter names.
 //! - Dates are UTC and print as `M/d/yyyy h:mm:ss tt`; `FormatDateTime` takes .NET custom and (en-US) standard
 //!   format strings and `DateTimeStyles` names; `DateAdd`/`DateDiff` take VBA's intervals.
+//! - `Not` is `False` only for true (`True` in any case), `True` for any other value, as documented; `CBool` reads
+//!   `True`/`False` and numbers (non-zero is true); `IsString` is true for string values only, not for booleans,
+//!   numbers or dates.
+//! - The role functions read `[appRoleAssignments]` values that are strings (the role's value and display name) or
+//!   objects with `value` and `displayName` (or `display`), and give SCIM roles
+//!   (`{"primary":false,"type":"WindowsAzureActiveDirectoryRole","display":...,"value":...}`).
+//! - The environment has no culture: Microsoft's `ToLower`/`ToUpper` default to the invariant culture and take
+//!   one as an argument, and dates follow en-US, the culture of Microsoft's documented outputs.
 //! - `IgnoreFlowIfNullOrEmpty`, `Redact` and `AssertiveAppRoleAssignmentsComplex` set the flags of [`Evaluation`].
 //!
 //! # Where idplane departs from Microsoft, and why

@@ -58,7 +58,8 @@ pub(crate) fn random_string(request: Request<'_>, random: &mut dyn RandomSource)
     if minimums.iter().any(|m| *m < 0) {
         return Err("the minimums cannot be negative".to_string());
     }
-    let required: i64 = minimums.iter().sum();
+    // Each minimum is at most Length (256) here, so their sum cannot overflow.
+    let required: i64 = minimums.iter().map(|m| (*m).min(length + 1)).sum();
     if required > length {
         return Err(format!("the minimums add up to {required}, more than Length ({length})"));
     }

@@ -20,8 +20,8 @@ pub(crate) enum Failure {
 /// Compiles a pattern within bounds on the compiled program's size.
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     RegexBuilder::new(pattern)
-        .size_limit(1 << 21)
-        .dfa_size_limit(1 << 21)
+        .size_limit(1 << 18)
+        .dfa_size_limit(1 << 20)
         .build()
         .map_err(|e| format!("`{pattern}` is not a regular expression idplane can run: {e}"))
 }

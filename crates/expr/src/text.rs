@@ -101,7 +101,7 @@ pub(crate) fn proper_case(s: &str, separators: Option<&str>) -> String {
 /// `Word`: the `number`th (1-based) word of `s`, words being the non-empty runs between characters of
 /// `delimiters`; empty when there is no such word.
 pub(crate) fn word(s: &str, number: i64, delimiters: &str) -> String {
-    let Ok(index) = usize::try_from(number - 1) else { return String::new() };
+    let Some(index) = number.checked_sub(1).and_then(|i| usize::try_from(i).ok()) else { return String::new() };
     s.split(|c| delimiters.contains(c)).filter(|w| !w.is_empty()).nth(index).unwrap_or_default().to_string()
 }
 

@@ -140,7 +140,8 @@ impl From<i64> for Value {
 
 impl From<OffsetDateTime> for Value {
     fn from(t: OffsetDateTime) -> Value {
-        Value::DateTime(t.to_offset(time::UtcOffset::UTC))
+        // Near the ends of the calendar the UTC equivalent may not exist; keep the time as given then.
+        Value::DateTime(t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t))
     }
 }
 

@@ -690,3 +690,16 @@ fn evaluation_returns_the_flags_of_its_whole_tree() {
         evaluate(r#"Join(",", Redact([a]), IgnoreFlowIfNullOrEmpty([b]))"#, &[("a", s("x"))]).unwrap();
     assert!(evaluation.redact && evaluation.ignore_flow && !evaluation.assertive);
 }
+
+#[test]
+fn extreme_numbers_are_answers_or_errors_never_overflows() {
+    assert_eq!(value(r#"Word("a b", -9223372036854775808, " ")"#, &[]), s(""));
+    let e = error("RandomString(10, 9223372036854775807, 9223372036854775807, 0, 0)", &[]);
+    assert!(e.to_string().contains("more than Length"), "{e}");
+    let e = error(r#"FormatDateTime("123456789012", , "yyyyyyyyyyyy", "yyyy")"#, &[]);
+    assert!(e.to_string().contains("does not match"), "{e}");
+    let e = error("Item([x], -9223372036854775808)", &[("x", s("a"))]);
+    assert!(e.to_string().contains("outside the 1 values"), "{e}");
+    let e = error(r#"DateAdd("s", 9223372036854775807, Now())"#, &[]);
+    assert!(e.to_string().contains("outside years"), "{e}");
+}
