@@ -473,6 +473,9 @@ async fn import(
             break;
         }
         tokio::select! {
+            // Ctrl-C first: its handler is installed when it is first polled, which is then this loop's first
+            // turn, before any row is counted; and an interrupt is seen before one more answer is.
+            biased;
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
                 progress.say(&format!("interrupted: waiting for the {} requests in flight, sending no more", in_flight.len()));

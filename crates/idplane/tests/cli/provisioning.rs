@@ -1,7 +1,9 @@
 //! The provisioning service's command line against the real server: the seed flow (directory, the Databricks app
 //! from its template, credentials pointing at the server's own account SCIM URL, Test Connection, mappings,
-//! scoping, settings, assignments), a CSV import with bad rows under a rate limit, the tenant commands, and HTTPS
-//! with `--ca-bundle`.
+//! scoping, settings, assignments), CSV imports with bad rows, 429 and 503 answers and Ctrl-C, the tenant commands,
+//! and HTTPS with `--ca-bundle`. Where a test needs the server to answer at a given point of a run (a refusal to
+//! retry, a request held while the test interrupts), a [`Gate`] in front of the real server does it, so that nothing
+//! depends on how fast the machine is.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -238,6 +240,95 @@ async fn the_seed_flow_from_the_command_line() -> Result<()> {
     Ok(())
 }
 
+/// A proxy in front of the real server that answers some requests itself, by their order of arrival (from 1): those
+/// in `refuse` get 429 or 503 with `Retry-After: 1`, and those after the first `open` are held until
+/// [`Gate::release`]. A client behind it meets answers it must retry, or gets exactly so far and no further, at
+/// known points of a run instead of wherever the machine's speed puts them.
+struct Gate {
+    origin: String,
+    state: std::sync::Arc<GateState>,
+}
+
+struct GateState {
+    upstream: String,
+    refuse: std::ops::Range<usize>,
+    open: usize,
+    arrived: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::watch::Sender<bool>,
+    http: reqwest::Client,
+}
+
+impl Gate {
+    async fn start(upstream: &str, refuse: std::ops::Range<usize>, open: usize) -> Result<Gate> {
+        let state = std::sync::Arc::new(GateState {
+            upstream: upstream.to_string(),
+            refuse,
+            open,
+            arrived: Default::default(),
+            released: tokio::sync::watch::Sender::new(false),
+            http: reqwest::Client::new(),
+        });
+        let app = axum::Router::new().fallback(pass).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Gate { origin, state })
+    }
+
+    /// How many requests reached the gate, refused and held ones included.
+    fn arrived(&self) -> usize {
+        self.state.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Lets the held requests, and every later one, through.
+    fn release(&self) {
+        self.state.released.send_replace(true);
+    }
+}
+
+async fn pass(
+    axum::extract::State(gate): axum::extract::State<std::sync::Arc<GateState>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse as _;
+    let n = gate.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if gate.refuse.contains(&n) {
+        let (status, code) = if n % 2 == 0 {
+            (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+        };
+        let body = json!({"error": {"code": code, "message": "the gate refuses this one"}}).to_string();
+        return (status, [(header::RETRY_AFTER, "1"), (header::CONTENT_TYPE, "application/json")], body)
+            .into_response();
+    }
+    if n > gate.open {
+        // Held until released; the sender lives as long as the gate's state, which this handler holds.
+        let _ = gate.released.subscribe().wait_for(|released| *released).await;
+    }
+    let (parts, body) = request.into_parts();
+    let forwarded = async {
+        let body = axum::body::to_bytes(body, usize::MAX).await?;
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut upstream = gate.http.request(parts.method, format!("{}{path}", gate.upstream)).body(body);
+        for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+            if let Some(value) = parts.headers.get(&name) {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let answer = upstream.send().await?;
+        let status = answer.status();
+        let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+        let mut response = (status, answer.bytes().await?).into_response();
+        if let Some(ct) = content_type {
+            response.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        anyhow::Ok(response)
+    };
+    forwarded.await.unwrap_or_else(|e| (StatusCode::BAD_GATEWAY, format!("{e:#}")).into_response())
+}
+
 /// Entra's bulk-create file of `n` users, with a malformed user name on row `bad` and a taken one on row `taken`.
 fn users_csv(path: &Path, n: usize, bad: usize, taken: usize) -> Result<()> {
     let mut text = String::from(
@@ -259,25 +350,32 @@ fn users_csv(path: &Path, n: usize, bad: usize, taken: usize) -> Result<()> {
     Ok(std::fs::write(path, text)?)
 }
 
-#[tokio::test]
-async fn a_csv_import_reports_bad_rows_by_line_writes_them_out_and_rides_out_the_rate_limit() -> Result<()> {
+// The gate runs on this runtime while the test waits on the CLI: a worker thread serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_reports_bad_rows_by_line_writes_them_out_and_retries_429_and_503() -> Result<()> {
+    const REFUSED: usize = 10;
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
-    // A low rate limit: the import meets 429s with Retry-After, and retries them.
-    let limit = ["--rate-limit-per-second", "400", "--rate-limit-burst", "50"].map(std::ffi::OsStr::new);
-    let server = Server::start_with(&data, Some(TOKEN), &limit)?;
+    let server = Server::start(&data, Some(TOKEN))?;
     let s = &server;
+    // Ten requests in a row, from the twentieth, answered 429 or 503 with Retry-After: 1.
+    let gate = Gate::start(&server.origin, 20..20 + REFUSED, usize::MAX).await?;
     let file = tmp.path().join("users.csv");
     users_csv(&file, 300, 123, 251)?;
     let file_arg = file.to_string_lossy().to_string();
-    let run = fails(s, TOKEN, &["directory", "import", "users", &file_arg, "--json"])?;
+    let run = cli_with(&gate.origin, TOKEN, &["directory", "import", "users", &file_arg, "--json"], None, &[])?;
+    assert!(!run.ok, "an import with failed rows exits non-zero: {}", run.out);
     let summary = run.json()?;
     assert_eq!(
         (summary["rows"].clone(), summary["succeeded"].clone(), summary["failed"].clone()),
         (json!(300), json!(298), json!(2)),
-        "{summary}"
+        "the refused requests were retried, not failed: {summary}"
     );
-    assert!(summary["retriedAfter429Or503"].as_u64().is_some_and(|n| n > 0), "the rate limit was met: {summary}");
+    let retried = summary["retriedAfter429Or503"].as_u64().context("retried")?;
+    // A retry that lands in the refused run again is refused again: at least REFUSED, and every one counted.
+    assert!(retried >= REFUSED as u64, "{summary}");
+    assert_eq!(gate.arrived() as u64, 299 + retried, "one request per row but the bad one, and one per retry");
+    assert!(summary["seconds"].as_f64().is_some_and(|t| t >= 1.0), "the retries waited Retry-After: {summary}");
     assert_eq!(summary["failures"][0]["line"], 126, "lines count from the version line: {summary}");
     assert!(summary["failures"][1]["reason"].as_str().is_some_and(|r| r.contains("already exists")), "{summary}");
     assert!(run.err.contains("line 126: User name [userPrincipalName] \"not-a-user-name\""), "{}", run.err);
@@ -399,5 +497,75 @@ async fn https_with_a_ca_bundle() -> Result<()> {
     assert!(untrusted.err.contains("could not reach"), "{}", untrusted.err);
     let trusted = ok(&server, TOKEN, &["app", "templates", "--ca-bundle", &cert_path.to_string_lossy()])?;
     assert!(trusted.out.contains("Azure Databricks SCIM Provisioning Connector"), "{}", trusted.out);
+    Ok(())
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_an_import_cleanly_and_the_rows_not_sent_go_to_the_errors_file() -> Result<()> {
+    const ROWS: usize = 1000;
+    const OPEN: usize = 100; // the first progress line: a tenth of the rows
+    const CONCURRENCY: usize = 16;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, Some(TOKEN))?;
+    // The import gets exactly OPEN rows through; the next CONCURRENCY requests wait at the gate, so the import is
+    // still running, at a known point, when it is interrupted.
+    let gate = Gate::start(&server.origin, 0..0, OPEN).await?;
+    let file = tmp.path().join("many.csv");
+    users_csv(&file, ROWS, ROWS, ROWS)?;
+    let mut child = Command::new(BIN)
+        .args(["directory", "import", "users"])
+        .arg(&file)
+        .args(["--json", "--concurrency", &CONCURRENCY.to_string(), "--url", &gate.origin, "--token", TOKEN])
+        .env_remove("IDPLANE_CA_BUNDLE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Standard error line by line, read on a thread of its own so that this runtime keeps serving the gate.
+    let stderr = child.stderr.take().context("stderr")?;
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(std::result::Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines.recv().await.context("the import ended without a progress line")?;
+    assert!(first.starts_with(&format!("{OPEN}/{ROWS} rows, 0 failed")), "{first}");
+
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+    let next = lines.recv().await.context("the import ended without saying it was interrupted")?;
+    assert_eq!(next, format!("interrupted: waiting for the {CONCURRENCY} requests in flight, sending no more"));
+    gate.release();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let mut rest = Vec::new();
+    while let Some(line) = lines.recv().await {
+        rest.push(line);
+    }
+    assert!(!out.status.success(), "an interrupted import exits non-zero");
+    assert!(rest.iter().any(|l| l.contains("the import was interrupted")), "{rest:?}");
+
+    // The rows in flight finished; none was sent after Ctrl-C; every row is accounted for.
+    let summary: Value = serde_json::from_slice(&out.stdout)?;
+    let sent = OPEN + CONCURRENCY;
+    assert_eq!(
+        (&summary["interrupted"], &summary["succeeded"], &summary["failed"], &summary["notSent"]),
+        (&json!(true), &json!(sent), &json!(0), &json!(ROWS - sent)),
+        "{summary}"
+    );
+    assert_eq!(gate.arrived(), sent, "no request after Ctrl-C");
+    let users = ok(&server, TOKEN, &["directory", "user", "list", "--json"])?.json()?;
+    assert_eq!(users["value"].as_array().map(Vec::len), Some(sent), "the server has the rows sent, and only those");
+
+    // The rows not sent, in order, ready to import again: lines count from the version line (row i is on line i+3).
+    let errors = std::fs::read_to_string(tmp.path().join("many.errors.csv"))?;
+    let rows: Vec<&str> = errors.lines().skip(2).collect();
+    assert_eq!(rows.len(), ROWS - sent, "{errors}");
+    for (i, row) in (sent..).zip(&rows) {
+        assert!(row.ends_with(&format!(",{},not sent: the import was interrupted", i + 3)), "{row}");
+        assert!(row.starts_with(&format!("User {i},user{i}@contoso.com,")), "{row}");
+    }
     Ok(())
 }
