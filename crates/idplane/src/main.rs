@@ -2,7 +2,9 @@
 //! start, serves the HTTP API, and runs the admin commands.
 
 mod config;
+mod graph_client;
 mod secrets_key;
+mod tenant;
 
 /// mimalloc rather than the system allocator: a request allocates and frees many small buffers (JSON values, SQL
 /// rows, headers) across threads, where glibc's allocator showed as a tenth of a request's CPU time in profiles.
@@ -212,6 +214,15 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Provisioning tenants (directories) and their tokens, on the local store.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
+    /// The provisioning service's directory (users, groups, bulk imports), through a running server's Graph API.
+    Directory(graph_client::DirectoryArgs),
+    /// Enterprise applications and their provisioning, through a running server's Graph API.
+    App(graph_client::AppArgs),
     /// Install a backup as the embedded store of the data directory. Stop the server first.
     Restore {
         /// The backup file.
@@ -398,6 +409,9 @@ async fn main() -> Result<()> {
         Command::Workspace { command } => workspace(command).await,
         Command::Token { command } => token(command).await,
         Command::Audit { command } => audit_command(command).await,
+        Command::Tenant { command } => tenant::run(command).await,
+        Command::Directory(args) => graph_client::exit_on_error(graph_client::directory(args).await),
+        Command::App(args) => graph_client::exit_on_error(graph_client::app(args).await),
         Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
             existing_store(&store)?;

@@ -9,6 +9,9 @@ use anyhow::{Context, Result, bail};
 use idplane_testkit::binary::{self, Served, call};
 use serde_json::{Value, json};
 
+#[path = "cli/provisioning.rs"]
+mod provisioning;
+
 const BIN: &str = env!("CARGO_BIN_EXE_idplane");
 
 /// `idplane serve` on 127.0.0.1:0, through the test kit.
