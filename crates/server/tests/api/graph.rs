@@ -391,6 +391,13 @@ async fn databricks_app(app: &App) -> Result<String> {
     Ok(r.body["servicePrincipal"]["id"].as_str().unwrap_or_default().to_string())
 }
 
+/// The provisioning job of an application made from the Databricks template (`sync`: its synchronization path).
+async fn databricks_job(app: &App, sync: &str) -> Result<String> {
+    let r = post(app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok(r.body["id"].as_str().unwrap_or_default().to_string())
+}
+
 #[tokio::test]
 async fn a_job_is_created_from_the_template_and_its_secrets_are_sealed_and_masked() -> Result<()> {
     let app = App::new().await?;
@@ -479,10 +486,7 @@ async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> R
     let served = app.listen().await?;
     let sp = databricks_app(&app).await?;
     let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let job = databricks_job(&app, &sync).await?;
     let (scim_token, _) = idplane_core::token::rotate_scim_token(
         app.store.as_ref(),
         &app.account,
@@ -561,10 +565,7 @@ async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
     let app = App::new().await?;
     let sp = databricks_app(&app).await?;
     let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let job = databricks_job(&app, &sync).await?;
     let schema_url = format!("{sync}/jobs/{job}/schema");
     let mut schema = app.get(&schema_url).await?.body;
     assert_eq!(schema["id"], job.as_str());
@@ -653,5 +654,31 @@ async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
         "{}",
         operators.body
     );
+    Ok(())
+}
+
+/// The spellings msgraph-sdk's request builders send: the deleted items cast to `graph.user` / `graph.group` (the
+/// short namespace) and the schema's functions called with parentheses (`functions()`, `filterOperators()`).
+#[tokio::test]
+async fn the_sdks_cast_and_function_call_spellings_are_routed() -> Result<()> {
+    let app = App::new().await?;
+    let ann = user(&app, "ann@contoso.com").await?;
+    let team = group(&app, "Team", false).await?;
+    app.send(Method::DELETE, &format!("/v1.0/users/{ann}"), None, &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/groups/{team}"), None, &[]).await?;
+    for (cast, id) in [("graph.user", &ann), ("Graph.Group", &team), ("microsoft.graph.user", &ann)] {
+        let r = app.get(&format!("/v1.0/directory/deletedItems/{cast}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{cast}: {}", r.body);
+        assert_eq!(r.body["value"][0]["id"], id.as_str(), "{cast}: {}", r.body);
+    }
+
+    let sp = databricks_app(&app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
+    let job = databricks_job(&app, &sync).await?;
+    for (call, listed) in [("functions()", "Append"), ("filterOperators()", "EQUALS"), ("functions", "Join")] {
+        let r = app.get(&format!("{sync}/jobs/{job}/schema/{call}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{call}: {}", r.body);
+        assert!(r.body["value"].as_array().into_iter().flatten().any(|f| f["name"] == listed), "{call}: {}", r.body);
+    }
     Ok(())
 }
