@@ -391,11 +391,13 @@ async fn databricks_app(app: &App) -> Result<String> {
     Ok(r.body["servicePrincipal"]["id"].as_str().unwrap_or_default().to_string())
 }
 
-/// The provisioning job of an application made from the Databricks template (`sync`: its synchronization path).
-async fn databricks_job(app: &App, sync: &str) -> Result<String> {
+/// An application made from the Databricks template, with a provisioning job: its synchronization path and the job.
+async fn databricks_job(app: &App) -> Result<(String, String)> {
+    let sp = databricks_app(app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
     let r = post(app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    Ok(r.body["id"].as_str().unwrap_or_default().to_string())
+    Ok((sync, r.body["id"].as_str().unwrap_or_default().to_string()))
 }
 
 #[tokio::test]
@@ -484,9 +486,7 @@ async fn a_job_is_created_from_the_template_and_its_secrets_are_sealed_and_maske
 async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> Result<()> {
     let app = App::new().await?;
     let served = app.listen().await?;
-    let sp = databricks_app(&app).await?;
-    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = databricks_job(&app, &sync).await?;
+    let (sync, job) = databricks_job(&app).await?;
     let (scim_token, _) = idplane_core::token::rotate_scim_token(
         app.store.as_ref(),
         &app.account,
@@ -563,9 +563,7 @@ async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> R
 #[tokio::test]
 async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
     let app = App::new().await?;
-    let sp = databricks_app(&app).await?;
-    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = databricks_job(&app, &sync).await?;
+    let (sync, job) = databricks_job(&app).await?;
     let schema_url = format!("{sync}/jobs/{job}/schema");
     let mut schema = app.get(&schema_url).await?.body;
     assert_eq!(schema["id"], job.as_str());
@@ -672,13 +670,30 @@ async fn the_sdks_cast_and_function_call_spellings_are_routed() -> Result<()> {
         assert_eq!(r.body["value"][0]["id"], id.as_str(), "{cast}: {}", r.body);
     }
 
-    let sp = databricks_app(&app).await?;
-    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = databricks_job(&app, &sync).await?;
+    let (sync, job) = databricks_job(&app).await?;
     for (call, listed) in [("functions()", "Append"), ("filterOperators()", "EQUALS"), ("functions", "Join")] {
         let r = app.get(&format!("{sync}/jobs/{job}/schema/{call}")).await?;
         assert_eq!(r.status, StatusCode::OK, "{call}: {}", r.body);
         assert!(r.body["value"].as_array().into_iter().flatten().any(|f| f["name"] == listed), "{call}: {}", r.body);
     }
+    Ok(())
+}
+
+/// msgraph-sdk for Python writes a schedule's `timedelta` interval as Python prints it (`1 day, 0:20:00`): taken,
+/// and kept as the ISO 8601 duration Graph shows.
+#[tokio::test]
+async fn a_schedule_interval_is_taken_in_the_clock_form_the_python_sdk_writes() -> Result<()> {
+    let app = App::new().await?;
+    let (sync, job) = databricks_job(&app).await?;
+    for (sent, shown) in [("0:20:00", "PT20M"), ("1 day, 0:20:00", "P1DT20M"), ("PT45M", "PT45M")] {
+        let body = json!({"schedule": {"interval": sent}});
+        let r = app.send(Method::PATCH, &format!("{sync}/jobs/{job}"), Some(body), &[]).await?;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{sent}: {}", r.body);
+        assert_eq!(app.get(&format!("{sync}/jobs/{job}")).await?.body["schedule"]["interval"], shown, "{sent}");
+    }
+    let r = app
+        .send(Method::PATCH, &format!("{sync}/jobs/{job}"), Some(json!({"schedule": {"interval": "0:00:00"}})), &[])
+        .await?;
+    assert_graph_error(&r, 400, "Request_BadRequest");
     Ok(())
 }
