@@ -697,3 +697,33 @@ async fn a_schedule_interval_is_taken_in_the_clock_form_the_python_sdk_writes() 
     assert_graph_error(&r, 400, "Request_BadRequest");
     Ok(())
 }
+
+/// parseExpression reads a test object's strings with their attributes' types, as a cycle reads the directory:
+/// Microsoft's sample test object sends `IsSoftDeleted` as "false", which the default `active` mapping must see as
+/// a Boolean; a definition given with the object decides instead.
+#[tokio::test]
+async fn parse_expression_types_the_test_objects_values_as_the_source_defines_them() -> Result<()> {
+    let app = App::new().await?;
+    let (sync, job) = databricks_job(&app).await?;
+    let active = "Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")";
+    let evaluate = |properties: Value, definition: Value| {
+        let (app, url) = (&app, format!("{sync}/jobs/{job}/schema/parseExpression"));
+        async move {
+            let body = json!({"expression": active,
+                              "testInputObject": {"definition": definition, "properties": properties}});
+            let r = post(app, &url, body).await?;
+            assert_eq!((r.status, r.body["evaluationSucceeded"].clone()), (StatusCode::OK, json!(true)), "{}", r.body);
+            anyhow::Ok(r.body["evaluationResult"].clone())
+        }
+    };
+    let sample = |soft_deleted: &str| {
+        json!([{"key": "objectId", "value": "66E4A8CC-1B7B-435E-95F8-F06CEA133828"},
+               {"key": "IsSoftDeleted", "value": soft_deleted}, {"key": "preferredLanguage", "value": "EN-US"},
+               {"key": "appRoleAssignments", "value@odata.type": "#Collection(String)", "value": ["Default Assignment"]}])
+    };
+    assert_eq!(evaluate(sample("false"), Value::Null).await?, json!(["True"]));
+    assert_eq!(evaluate(sample("True"), Value::Null).await?, json!(["False"]));
+    let as_text = json!({"name": "User", "attributes": [{"name": "IsSoftDeleted", "type": "String"}]});
+    assert_eq!(evaluate(sample("false"), as_text).await?, json!([]), "no case matches the text 'false'");
+    Ok(())
+}
