@@ -6,13 +6,10 @@ first account without identity federation, a workspace in the second account, an
 the server only through the real databricks-sdk clients (PAT auth, explicit host/token/account_id/workspace_id).
 """
 
-import json
 import os
-import re
 import secrets
-import subprocess
-import time
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -21,10 +18,8 @@ from databricks.sdk import AccountClient, WorkspaceClient
 from databricks.sdk.core import Config
 from helpers import DATABRICKS_STRICT, uid
 
-REPO = Path(__file__).resolve().parents[2]
-
-# The environment as pytest found it, for cargo and the server (cargo and rustup find their homes through HOME).
-ORIGINAL_ENV = dict(os.environ)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from idplane_server import Server, idplane_binary, start  # noqa: E402 (after the path it is found on)
 
 # Bounded so that a hanging or refusing server fails a test within seconds, not the SDK's default 300 s.
 RETRY_TIMEOUT_SECONDS = 10
@@ -57,101 +52,17 @@ def clean_environment(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def idplane_bin() -> str:
-    configured = os.environ.get("IDPLANE_BIN")
-    if configured:
-        return str(Path(configured).resolve())
-    subprocess.run(
-        ["cargo", "build", "--locked", "--quiet", "--bin", "idplane"], cwd=REPO, check=True, env=ORIGINAL_ENV
-    )
-    return str(REPO / "target" / "debug" / "idplane")
-
-
-@dataclass
-class Server:
-    bin: str
-    data_dir: Path
-    origin: str
-    account_id: str
-    workspace_id: int
-    token: str
-    log: Path
-    process: subprocess.Popen = field(repr=False)
-
-    def cli(self, *args: str) -> dict:
-        """Runs an admin command (`idplane account create ...`) on the server's data directory; returns its JSON."""
-        command = [self.bin, *args, "--json", "--data-dir", str(self.data_dir)]
-        out = subprocess.run(command, capture_output=True, text=True, env=server_env(), timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
-        return json.loads(out.stdout)
-
-    def create_token(self, account: str, workspace: Optional[int] = None, principal: Optional[str] = None,
-                     **extra: str) -> str:
-        args = ["token", "create", "--account", account]
-        if workspace is not None:
-            args += ["--workspace", str(workspace)]
-        if principal is not None:
-            args += ["--principal", str(principal)]
-        for key, value in extra.items():
-            args += ["--" + key.replace("_", "-"), str(value)]
-        return self.cli(*args)["token_value"]
-
-
-# The server's settings the run chooses: serving HTTPS, and the store (scripts/test runs the suite over HTTPS, over
-# HTTP, and on PostgreSQL).
-PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY", "IDPLANE_DATABASE_URL")
-
-
-def server_env(**extra: str) -> dict:
-    env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("IDPLANE_") or k in PASSED_THROUGH}
-    env.update(extra)
-    return env
+    return idplane_binary()
 
 
 @pytest.fixture(scope="session")
 def server(idplane_bin, tmp_path_factory) -> Server:
-    work = tmp_path_factory.mktemp("idplane")
-    token = new_token()
-    out_path, log_path = work / "out", work / "server.log"
-    with open(out_path, "w") as out, open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [idplane_bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(work / "data")]
-            + (["--databricks-strict"] if DATABRICKS_STRICT else []),
-            stdout=out,
-            stderr=log,
-            env=server_env(IDPLANE_BOOTSTRAP_TOKEN=token, IDPLANE_LOG="warn"),
-        )
+    extra = ["--databricks-strict"] if DATABRICKS_STRICT else []
+    started = start(idplane_bin, tmp_path_factory.mktemp("idplane"), new_token(), extra)
     try:
-        deadline = time.monotonic() + 30
-        text = ""
-        while time.monotonic() < deadline:
-            text = out_path.read_text()
-            if "workspace SCIM URL" in text:
-                break
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        account = re.search(r"account SCIM URL:\s*(\S+)/api/2\.[01]/accounts/([^/\s]+)/scim/v2", text)
-        workspace = re.search(r"workspace SCIM URL:.*\(workspace (\d+)\)", text)
-        if not account or not workspace:
-            raise RuntimeError(f"the server did not start:\n{text}\n{log_path.read_text()}")
-        yield Server(
-            bin=idplane_bin,
-            data_dir=work / "data",
-            origin=account.group(1),
-            account_id=account.group(2),
-            workspace_id=int(workspace.group(1)),
-            token=token,
-            log=log_path,
-            process=process,
-        )
+        yield started
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        started.stop()
 
 
 class Clients:

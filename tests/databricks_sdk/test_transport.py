@@ -1,7 +1,7 @@
 """The transport the suite runs over: HTTPS when scripts/test gives the server a certificate (IDPLANE_TLS_CERT), so
 that the same SDK calls are proven over TLS too; plain HTTP otherwise."""
 
-from conftest import ORIGINAL_ENV
+from idplane_server import ORIGINAL_ENV
 
 
 def test_the_server_speaks_the_transport_the_run_asked_for(env, w_fed):

@@ -164,6 +164,60 @@ pub fn parse_duration(s: &str) -> Option<f64> {
     (any && total <= MAX_SECONDS + 1.0).then_some(total)
 }
 
+/// An interval as a client wrote it, as the ISO 8601 duration that is stored and shown, with its seconds: ISO 8601 as
+/// given (`PT40M`), or a clock form converted (`0:40:00` → `PT40M`). msgraph-sdk for Python writes a `timedelta`
+/// as Python prints it (`0:20:00`, `1 day, 0:20:00`, `0:00:01.500000`), and .NET prints a `TimeSpan` as
+/// `1.00:20:00`: a script that sets `interval=timedelta(minutes=20)` sends the first.
+pub fn interval(s: &str) -> Option<(String, f64)> {
+    if let Some(seconds) = parse_duration(s) {
+        return Some((s.to_string(), seconds));
+    }
+    let s = s.trim();
+    // Days: Python's "N day, " or "N days, ", .NET's "N." before the clock.
+    let (days, clock) = match s.split_once(", ") {
+        Some((d, clock)) => (d.strip_suffix(" days").or_else(|| d.strip_suffix(" day"))?, clock),
+        None => match s.split_once(':').and_then(|(h, _)| h.split_once('.')) {
+            Some((d, _)) => (d, &s[d.len() + 1..]),
+            None => ("0", s),
+        },
+    };
+    let number = |t: &str| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<u64>().ok())?;
+    let mut parts = clock.split(':');
+    let (Some(h), Some(m), Some(sec), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let (whole, fraction) = sec.split_once('.').unwrap_or((sec, ""));
+    let (days, hours, minutes, whole) = (number(days)?, number(h)?, number(m)?, number(whole)?);
+    if minutes >= 60 || whole >= 60 || m.len() != 2 || sec.len() < 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let mut iso = String::from("P");
+    if days > 0 {
+        iso.push_str(&format!("{days}D"));
+    }
+    let mut time = String::new();
+    for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
+        if n > 0 {
+            time.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if whole > 0 || !fraction.is_empty() {
+        time.push_str(&whole.to_string());
+        if !fraction.is_empty() {
+            time.push('.');
+            time.push_str(fraction);
+        }
+        time.push('S');
+    }
+    if !time.is_empty() || days == 0 {
+        iso.push('T');
+        iso.push_str(if time.is_empty() { "0S" } else { &time });
+    }
+    let seconds = parse_duration(&iso)?;
+    Some((iso, seconds))
+}
+
 /// Applies Graph's `PATCH jobs/{id}` body: `schedule.interval` and `schedule.expiration` may change (the state
 /// changes through `start` and `pause`); `synchronizationJobSettings` replaces the settings.
 pub fn patch(job: &mut SyncJob, body: &Value) -> Result<()> {
@@ -223,12 +277,14 @@ fn patch_schedule(job: &mut SyncJob, value: &Value) -> Result<()> {
                 let Some(s) = v.as_str() else {
                     return Err(ProvisioningError::invalid_property("schedule.interval", "interval must be a string"));
                 };
-                match parse_duration(s) {
-                    Some(secs) if secs >= 1.0 => job.schedule.interval = s.to_string(),
+                match interval(s) {
+                    Some((iso, secs)) if secs >= 1.0 => job.schedule.interval = iso,
                     _ => {
                         return Err(ProvisioningError::invalid_property(
                             "schedule.interval",
-                            format!("interval '{s}' is not an ISO 8601 duration of at least one second, such as PT40M"),
+                            format!(
+                                "interval '{s}' is not a duration of at least one second: ISO 8601 (PT40M) or a clock (0:40:00)"
+                            ),
                         ));
                     }
                 }
@@ -285,12 +341,36 @@ mod tests {
     }
 
     #[test]
+    fn intervals_are_taken_as_iso_or_as_the_clocks_sdks_print_and_kept_as_iso() {
+        for (given, iso, seconds) in [
+            ("PT40M", "PT40M", 2400.0),
+            ("0:20:00", "PT20M", 1200.0),
+            ("1 day, 0:20:00", "P1DT20M", 87_600.0),
+            ("2 days, 0:00:00", "P2D", 172_800.0),
+            ("0:00:01.500000", "PT1.5S", 1.5),
+            ("1.02:03:04", "P1DT2H3M4S", 93_784.0),
+            ("3 days, 1:00:00.250000", "P3DT1H0.25S", 262_800.25),
+            ("0:00:00", "PT0S", 0.0),
+        ] {
+            assert_eq!(interval(given), Some((iso.to_string(), seconds)), "{given}");
+        }
+        // The never-run interval, as the SDK reads it back and writes it again.
+        let never = interval("10675199 days, 2:48:05.477580").map(|(iso, _)| iso);
+        assert_eq!(never.as_deref(), Some("P10675199DT2H48M5.47758S"));
+        for bad in ["soon", "20:00", "0:60:00", "0:5:00", "1 week, 0:00:00", "-0:20:00", "1.2.03:04:05", "0:00:0x"] {
+            assert_eq!(interval(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn patches_change_the_interval_and_refuse_the_rest() -> Result<()> {
         let now = OffsetDateTime::UNIX_EPOCH;
         let mut job = new("8a6e2c53-1b1c-4a3f-9f57-0d8a7d3b2c10", "sp", "scim", now)?;
         assert!(job.id.starts_with("scim.8a6e2c531b1c4a3f9f570d8a7d3b2c10."), "{}", job.id);
         patch(&mut job, &json!({"schedule": {"interval": "PT20M", "state": "Disabled"}}))?;
         assert_eq!(job.schedule.interval, "PT20M");
+        patch(&mut job, &json!({"schedule": {"interval": "0:30:00"}}))?;
+        assert_eq!(job.schedule.interval, "PT30M");
         for body in [
             json!({"schedule": {"interval": "soon"}}),
             json!({"schedule": {"state": "Active"}}),

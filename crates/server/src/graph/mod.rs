@@ -89,17 +89,34 @@ const SEGMENTS: &[&str] = &[
     "microsoft.graph.group",
 ];
 
+/// Other spellings Graph answers to, and the routed segment each stands for: a type cast in its short namespace
+/// (`deletedItems/graph.user`, as the SDKs' request builders write it) and a function called with its parentheses
+/// (`schema/functions()`, `schema/filterOperators()`, OData's call syntax, which the SDKs send).
+const ALIASES: &[(&str, &str)] = &[
+    ("graph.user", "microsoft.graph.user"),
+    ("graph.group", "microsoft.graph.group"),
+    ("functions()", "functions"),
+    ("filterOperators()", "filterOperators"),
+];
+
 /// A Graph path with its known segment names in their routed spelling and no trailing slash; `None` if it is
 /// canonical already.
 pub fn canonical(path: &str) -> Option<String> {
     let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     let mut changed = trimmed.len() != path.len();
+    let routed = |s: &str| {
+        SEGMENTS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(s))
+            .or_else(|| ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(s)).map(|(_, k)| k))
+            .copied()
+    };
     let segments: Vec<String> = trimmed
         .split('/')
-        .map(|s| match SEGMENTS.iter().find(|k| k.eq_ignore_ascii_case(s)) {
-            Some(k) if *k != s => {
+        .map(|s| match routed(s) {
+            Some(k) if k != s => {
                 changed = true;
-                (*k).to_string()
+                k.to_string()
             }
             _ => s.to_string(),
         })

@@ -15,9 +15,9 @@ use idplane_core::error::StoreError;
 use idplane_expr::{Environment, Expr};
 use idplane_provisioning::application::{self, ServicePrincipal};
 use idplane_provisioning::job::{self, SyncJob};
-use idplane_provisioning::schema::SynchronizationSchema;
 use idplane_provisioning::schema::expressions::{Language, canonicalize};
 use idplane_provisioning::schema::validate::{resolve, validate};
+use idplane_provisioning::schema::{AttributeType, ObjectDefinition, SynchronizationSchema};
 use idplane_provisioning::secrets::{self, Credentials};
 use idplane_provisioning::templates::{self, SynchronizationTemplate};
 use idplane_provisioning::{Error as SchemaError, ProvisioningError, ids, scoping};
@@ -320,7 +320,7 @@ async fn parse_expression(
 ) -> Res {
     let body = read_body(&s, &headers, body).await?;
     let sp = service_principal(&s, &c, &id).await?;
-    load_job(&s, &c, &sp, &job_id).await?;
+    let job = load_job(&s, &c, &sp, &job_id).await?;
     let Some(text) = body.get("expression").and_then(Value::as_str) else {
         return Err(ProvisioningError::invalid_property(
             "expression",
@@ -341,7 +341,7 @@ async fn parse_expression(
     let mut out = json!({"error": null, "evaluationResult": [], "evaluationSucceeded": false, "parsedExpression": tree,
                          "parsingSucceeded": true});
     if let Some(object) = body.get("testInputObject").filter(|o| !o.is_null()) {
-        let input = test_input(object)?;
+        let input = test_input(object, &schema_of(&sp, &job)?)?;
         let mut random = || {
             let mut b = [0u8; 8];
             // Without randomness Guid() and RandomString() give zeros: a test evaluation, never a stored value.
@@ -370,8 +370,12 @@ fn with_context(c: &Caller, mut v: Value) -> Value {
     v
 }
 
-/// Graph's `expressionInputObject`: `{"properties": [{"key", "value"}]}`, a value a string or an array.
-fn test_input(object: &Value) -> Result<Map<String, Value>, GraphError> {
+/// Graph's `expressionInputObject`: `{"definition"?, "properties": [{"key", "value"}]}`, a value a string or an
+/// array. A string is read with the type its attribute has in the object's definition, or else in the job's
+/// source object that defines most of the keys (a user, unless the keys are a group's), as a cycle reads the
+/// directory: Microsoft's sample sends `{"key": "IsSoftDeleted", "value": "false"}`, which the default `active`
+/// mapping (`Switch([IsSoftDeleted], , "False", "True", "True", "False")`) must see as the Boolean it is.
+fn test_input(object: &Value, schema: &SynchronizationSchema) -> Result<Map<String, Value>, GraphError> {
     let mut input = Map::new();
     let properties = object.get("properties").and_then(Value::as_array);
     for p in properties.into_iter().flatten() {
@@ -383,6 +387,32 @@ fn test_input(object: &Value) -> Result<Map<String, Value>, GraphError> {
             .into());
         };
         input.insert(key.to_string(), p.get("value").cloned().unwrap_or(Value::Null));
+    }
+    let given: Option<ObjectDefinition> = object
+        .get("definition")
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .filter(|d: &ObjectDefinition| !d.attributes.is_empty());
+    let sources: Vec<&ObjectDefinition> = schema
+        .directories
+        .iter()
+        .filter(|d| schema.synchronization_rules.iter().any(|r| r.source_directory_name == d.name))
+        .flat_map(|d| &d.objects)
+        .collect();
+    let defined = |o: &ObjectDefinition| input.keys().filter(|k| o.attribute_exact(k).is_some()).count();
+    let best = sources.iter().copied().rev().max_by_key(|o| defined(o));
+    let Some(definition) = given.as_ref().or(best) else { return Ok(input) };
+    for (key, value) in &mut input {
+        let (Some(text), Some(attribute)) = (value.as_str(), definition.attribute_exact(key)) else { continue };
+        let typed = match attribute.attribute_type {
+            AttributeType::Boolean if text.trim().eq_ignore_ascii_case("true") => json!(true),
+            AttributeType::Boolean if text.trim().eq_ignore_ascii_case("false") => json!(false),
+            AttributeType::Integer => match text.trim().parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        *value = typed;
     }
     Ok(input)
 }

@@ -396,6 +396,15 @@ async fn databricks_app(app: &App) -> Result<String> {
     Ok(r.body["servicePrincipal"]["id"].as_str().unwrap_or_default().to_string())
 }
 
+/// An application made from the Databricks template, with a provisioning job: its synchronization path and the job.
+async fn databricks_job(app: &App) -> Result<(String, String)> {
+    let sp = databricks_app(app).await?;
+    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
+    let r = post(app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    Ok((sync, r.body["id"].as_str().unwrap_or_default().to_string()))
+}
+
 #[tokio::test]
 async fn a_job_is_created_from_the_template_and_its_secrets_are_sealed_and_masked() -> Result<()> {
     let app = App::new().await?;
@@ -482,12 +491,7 @@ async fn a_job_is_created_from_the_template_and_its_secrets_are_sealed_and_maske
 async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> Result<()> {
     let app = App::new().await?;
     let served = app.listen().await?;
-    let sp = databricks_app(&app).await?;
-    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (sync, job) = databricks_job(&app).await?;
     let (scim_token, _) = idplane_core::token::rotate_scim_token(
         app.store.as_ref(),
         &app.account,
@@ -564,12 +568,7 @@ async fn test_connection_probes_the_target_over_scim_and_says_what_failed() -> R
 #[tokio::test]
 async fn schemas_are_replaced_validated_and_expressions_parsed() -> Result<()> {
     let app = App::new().await?;
-    let sp = databricks_app(&app).await?;
-    let sync = format!("/v1.0/servicePrincipals/{sp}/synchronization");
-    let job = post(&app, &format!("{sync}/jobs"), json!({"templateId": "dataBricks"})).await?.body["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (sync, job) = databricks_job(&app).await?;
     let schema_url = format!("{sync}/jobs/{job}/schema");
     let mut schema = app.get(&schema_url).await?.body;
     assert_eq!(schema["id"], job.as_str());
@@ -747,5 +746,78 @@ async fn batches_run_their_requests_in_order_and_answer_each() -> Result<()> {
         401,
         "InvalidAuthenticationToken",
     );
+    Ok(())
+}
+
+/// The spellings msgraph-sdk's request builders send: the deleted items cast to `graph.user` / `graph.group` (the
+/// short namespace) and the schema's functions called with parentheses (`functions()`, `filterOperators()`).
+#[tokio::test]
+async fn the_sdks_cast_and_function_call_spellings_are_routed() -> Result<()> {
+    let app = App::new().await?;
+    let ann = user(&app, "ann@contoso.com").await?;
+    let team = group(&app, "Team", false).await?;
+    app.send(Method::DELETE, &format!("/v1.0/users/{ann}"), None, &[]).await?;
+    app.send(Method::DELETE, &format!("/v1.0/groups/{team}"), None, &[]).await?;
+    for (cast, id) in [("graph.user", &ann), ("Graph.Group", &team), ("microsoft.graph.user", &ann)] {
+        let r = app.get(&format!("/v1.0/directory/deletedItems/{cast}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{cast}: {}", r.body);
+        assert_eq!(r.body["value"][0]["id"], id.as_str(), "{cast}: {}", r.body);
+    }
+
+    let (sync, job) = databricks_job(&app).await?;
+    for (call, listed) in [("functions()", "Append"), ("filterOperators()", "EQUALS"), ("functions", "Join")] {
+        let r = app.get(&format!("{sync}/jobs/{job}/schema/{call}")).await?;
+        assert_eq!(r.status, StatusCode::OK, "{call}: {}", r.body);
+        assert!(r.body["value"].as_array().into_iter().flatten().any(|f| f["name"] == listed), "{call}: {}", r.body);
+    }
+    Ok(())
+}
+
+/// msgraph-sdk for Python writes a schedule's `timedelta` interval as Python prints it (`1 day, 0:20:00`): taken,
+/// and kept as the ISO 8601 duration Graph shows.
+#[tokio::test]
+async fn a_schedule_interval_is_taken_in_the_clock_form_the_python_sdk_writes() -> Result<()> {
+    let app = App::new().await?;
+    let (sync, job) = databricks_job(&app).await?;
+    for (sent, shown) in [("0:20:00", "PT20M"), ("1 day, 0:20:00", "P1DT20M"), ("PT45M", "PT45M")] {
+        let body = json!({"schedule": {"interval": sent}});
+        let r = app.send(Method::PATCH, &format!("{sync}/jobs/{job}"), Some(body), &[]).await?;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{sent}: {}", r.body);
+        assert_eq!(app.get(&format!("{sync}/jobs/{job}")).await?.body["schedule"]["interval"], shown, "{sent}");
+    }
+    let r = app
+        .send(Method::PATCH, &format!("{sync}/jobs/{job}"), Some(json!({"schedule": {"interval": "0:00:00"}})), &[])
+        .await?;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    Ok(())
+}
+
+/// parseExpression reads a test object's strings with their attributes' types, as a cycle reads the directory:
+/// Microsoft's sample test object sends `IsSoftDeleted` as "false", which the default `active` mapping must see as
+/// a Boolean; a definition given with the object decides instead.
+#[tokio::test]
+async fn parse_expression_types_the_test_objects_values_as_the_source_defines_them() -> Result<()> {
+    let app = App::new().await?;
+    let (sync, job) = databricks_job(&app).await?;
+    let active = "Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")";
+    let evaluate = |properties: Value, definition: Value| {
+        let (app, url) = (&app, format!("{sync}/jobs/{job}/schema/parseExpression"));
+        async move {
+            let body = json!({"expression": active,
+                              "testInputObject": {"definition": definition, "properties": properties}});
+            let r = post(app, &url, body).await?;
+            assert_eq!((r.status, r.body["evaluationSucceeded"].clone()), (StatusCode::OK, json!(true)), "{}", r.body);
+            anyhow::Ok(r.body["evaluationResult"].clone())
+        }
+    };
+    let sample = |soft_deleted: &str| {
+        json!([{"key": "objectId", "value": "66E4A8CC-1B7B-435E-95F8-F06CEA133828"},
+               {"key": "IsSoftDeleted", "value": soft_deleted}, {"key": "preferredLanguage", "value": "EN-US"},
+               {"key": "appRoleAssignments", "value@odata.type": "#Collection(String)", "value": ["Default Assignment"]}])
+    };
+    assert_eq!(evaluate(sample("false"), Value::Null).await?, json!(["True"]));
+    assert_eq!(evaluate(sample("True"), Value::Null).await?, json!(["False"]));
+    let as_text = json!({"name": "User", "attributes": [{"name": "IsSoftDeleted", "type": "String"}]});
+    assert_eq!(evaluate(sample("false"), as_text).await?, json!([]), "no case matches the text 'false'");
     Ok(())
 }
