@@ -9,6 +9,7 @@
 //! The ports it needs are in [`store`]; it takes "now" as a parameter and does no I/O.
 
 pub mod application;
+pub mod cycle;
 pub mod directory;
 pub mod error;
 pub mod ids;

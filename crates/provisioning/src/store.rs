@@ -1,5 +1,5 @@
 //! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
-//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`]), and [`ProvisioningStore`], all of them
+//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`CycleStore`]), and [`ProvisioningStore`], all of them
 //! together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
 //!
 //! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
@@ -12,6 +12,7 @@ use idplane_core::token::TokenHash;
 use time::OffsetDateTime;
 
 use crate::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
+use crate::cycle::state::{Escrow, Link, RunState};
 use crate::directory::query::{ObjectPage, ObjectQuery};
 use crate::directory::{Change, DirectoryObject, ObjectKind};
 use crate::job::SyncJob;
@@ -208,7 +209,52 @@ pub trait JobStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Every port of the provisioning domain.
-pub trait ProvisioningStore: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static {}
+/// What provisioning jobs keep between cycles: run state and leases, links, escrows.
+#[async_trait]
+pub trait CycleStore: Send + Sync {
+    async fn run_state(&self, job_id: &str) -> Result<Option<RunState>, StoreError>;
+    /// Inserts or replaces a job's run state; its lease is left as it is.
+    async fn put_run_state(&self, state: &RunState) -> Result<(), StoreError>;
+    /// Forgets everything a job kept: its run state, links and escrows.
+    async fn delete_run_state(&self, job_id: &str) -> Result<(), StoreError>;
+    /// Run states due at `now` (`next_run` passed) whose lease is free or expired, soonest first.
+    async fn due_runs(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<RunState>, StoreError>;
+    /// Takes or renews the lease of a job for `owner` until `until`: true if `owner` holds it now (it was free,
+    /// expired at `now`, or already `owner`'s). A job without run state cannot be leased.
+    async fn acquire_lease(
+        &self,
+        job_id: &str,
+        owner: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Gives up `owner`'s lease of a job (nothing if another node holds it).
+    async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), StoreError>;
+    /// The links of the given source objects that exist.
+    async fn links(&self, job_id: &str, source_ids: &[String]) -> Result<Vec<Link>, StoreError>;
+    /// The job's links in source id order after `after`, at most `top`.
+    async fn links_page(&self, job_id: &str, after: Option<&str>, top: usize) -> Result<Vec<Link>, StoreError>;
+    /// The link to a target object.
+    async fn link_by_target(&self, job_id: &str, target_id: &str) -> Result<Option<Link>, StoreError>;
+    /// The links of the given target objects that exist.
+    async fn links_by_target(&self, job_id: &str, target_ids: &[String]) -> Result<Vec<Link>, StoreError>;
+    /// Inserts or replaces a link.
+    async fn put_link(&self, link: &Link) -> Result<(), StoreError>;
+    async fn delete_link(&self, job_id: &str, source_id: &str) -> Result<bool, StoreError>;
+    async fn delete_links(&self, job_id: &str) -> Result<u64, StoreError>;
+    /// How many links the job has, by object type.
+    async fn link_counts(&self, job_id: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Escrows whose next attempt is due at `now`, soonest first.
+    async fn escrows_due(&self, job_id: &str, now: OffsetDateTime, top: usize) -> Result<Vec<Escrow>, StoreError>;
+    async fn escrow(&self, job_id: &str, source_id: &str) -> Result<Option<Escrow>, StoreError>;
+    /// Inserts or replaces an escrow.
+    async fn put_escrow(&self, escrow: &Escrow) -> Result<(), StoreError>;
+    async fn delete_escrow(&self, job_id: &str, source_id: &str) -> Result<bool, StoreError>;
+    async fn delete_escrows(&self, job_id: &str) -> Result<u64, StoreError>;
+    async fn escrow_count(&self, job_id: &str) -> Result<u64, StoreError>;
+}
 
-impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static> ProvisioningStore for T {}
+/// Every port of the provisioning domain.
+pub trait ProvisioningStore: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + 'static {}
+
+impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + 'static> ProvisioningStore for T {}

@@ -301,4 +301,53 @@ CREATE TABLE sync_secrets (
 "#,
         backfill: None,
     },
+    Migration {
+        version: 9,
+        name: "provisioning: run state, links, escrows",
+        sql: r#"
+-- What a provisioning job keeps between cycles. `sync_job_runs`: one row per started job, with its watermark in the
+-- tenant's change feed, when it runs next, and the lease of the node running it (`lease_owner` until
+-- `lease_expires`); the scheduler reads the due rows by `next_run`. `sync_links`: the source object each target
+-- object was provisioned from (an index on the target id answers "which source object is this"). `sync_escrows`:
+-- failed objects and when to try them again. All go with their job.
+CREATE TABLE sync_job_runs (
+    job_id               TEXT COLLATE "C" PRIMARY KEY REFERENCES sync_jobs (id) ON DELETE CASCADE,
+    tenant_id            TEXT COLLATE "C" NOT NULL,
+    service_principal_id TEXT COLLATE "C" NOT NULL,
+    watermark            BIGINT,
+    next_run             BIGINT,
+    schema_version       TEXT,
+    data                 TEXT NOT NULL,
+    lease_owner          TEXT,
+    lease_expires        BIGINT
+);
+CREATE INDEX sync_job_runs_due ON sync_job_runs (next_run);
+
+CREATE TABLE sync_links (
+    job_id       TEXT COLLATE "C" NOT NULL REFERENCES sync_jobs (id) ON DELETE CASCADE,
+    source_id    TEXT COLLATE "C" NOT NULL,
+    object_type  TEXT NOT NULL,
+    target_id    TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    active       BOOLEAN NOT NULL,
+    updated      BIGINT NOT NULL,
+    PRIMARY KEY (job_id, source_id)
+);
+CREATE INDEX sync_links_target ON sync_links (job_id, target_id);
+
+CREATE TABLE sync_escrows (
+    job_id       TEXT COLLATE "C" NOT NULL REFERENCES sync_jobs (id) ON DELETE CASCADE,
+    source_id    TEXT COLLATE "C" NOT NULL,
+    object_type  TEXT NOT NULL,
+    attempts     BIGINT NOT NULL,
+    first_failed BIGINT NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    error_code   TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    PRIMARY KEY (job_id, source_id)
+);
+CREATE INDEX sync_escrows_due ON sync_escrows (job_id, next_attempt);
+"#,
+        backfill: None,
+    },
 ];

@@ -1,7 +1,8 @@
 //! The provisioning domain's ports ([`idplane_provisioning::store`]) over [`SqlStore`]: each method one transaction
-//! script of `tenants`, `directory`, `applications` or `jobs`.
+//! script of `tenants`, `directory`, `applications`, `jobs` or `cycles`.
 
 mod applications;
+mod cycles;
 mod directory;
 mod jobs;
 mod tenants;
@@ -10,10 +11,13 @@ use async_trait::async_trait;
 use idplane_core::error::StoreError;
 use idplane_core::token::TokenHash;
 use idplane_provisioning::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
+use idplane_provisioning::cycle::state::{Escrow, Link, RunState};
 use idplane_provisioning::directory::query::{ObjectPage, ObjectQuery};
 use idplane_provisioning::directory::{Change, DirectoryObject, ObjectKind};
 use idplane_provisioning::job::SyncJob;
-use idplane_provisioning::store::{AddMembers, ApplicationStore, DirectoryStore, JobStore, SealedSecret, TenantStore};
+use idplane_provisioning::store::{
+    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, SealedSecret, TenantStore,
+};
 use idplane_provisioning::tenant::{Tenant, TenantToken};
 use time::OffsetDateTime;
 
@@ -388,5 +392,113 @@ impl<B: Backend> JobStore for SqlStore<B> {
     ) -> Result<(), StoreError> {
         let (t, s, c) = (tenant_id.to_string(), service_principal_id.to_string(), changes.to_vec());
         self.write("put_secrets", script!(tx => async move { jobs::put_secrets(tx, &t, &s, &c).await })).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> CycleStore for SqlStore<B> {
+    async fn run_state(&self, job_id: &str) -> Result<Option<RunState>, StoreError> {
+        let j = job_id.to_string();
+        self.lookup("run_state", script!(tx => async move { cycles::run(tx, &j).await })).await
+    }
+
+    async fn put_run_state(&self, state: &RunState) -> Result<(), StoreError> {
+        let s = state.clone();
+        self.write("put_run_state", script!(tx => async move { cycles::put_run(tx, &s).await })).await
+    }
+
+    async fn delete_run_state(&self, job_id: &str) -> Result<(), StoreError> {
+        let j = job_id.to_string();
+        self.write("delete_run_state", script!(tx => async move { cycles::delete_run(tx, &j).await })).await
+    }
+
+    async fn due_runs(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<RunState>, StoreError> {
+        self.read("due_runs", script!(tx => async move { cycles::due(tx, now, limit).await })).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        job_id: &str,
+        owner: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (j, o) = (job_id.to_string(), owner.to_string());
+        self.write("acquire_lease", script!(tx => async move { cycles::acquire(tx, &j, &o, until, now).await })).await
+    }
+
+    async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), StoreError> {
+        let (j, o) = (job_id.to_string(), owner.to_string());
+        self.write("release_lease", script!(tx => async move { cycles::release(tx, &j, &o).await })).await
+    }
+
+    async fn links(&self, job_id: &str, source_ids: &[String]) -> Result<Vec<Link>, StoreError> {
+        let (j, ids) = (job_id.to_string(), source_ids.to_vec());
+        self.read("links", script!(tx => async move { cycles::links(tx, &j, &ids).await })).await
+    }
+
+    async fn links_page(&self, job_id: &str, after: Option<&str>, top: usize) -> Result<Vec<Link>, StoreError> {
+        let (j, a) = (job_id.to_string(), owned(after));
+        self.read("links_page", script!(tx => async move { cycles::links_page(tx, &j, a.as_deref(), top).await })).await
+    }
+
+    async fn link_by_target(&self, job_id: &str, target_id: &str) -> Result<Option<Link>, StoreError> {
+        Ok(self.links_by_target(job_id, &[target_id.to_string()]).await?.into_iter().next())
+    }
+
+    async fn links_by_target(&self, job_id: &str, target_ids: &[String]) -> Result<Vec<Link>, StoreError> {
+        let (j, ids) = (job_id.to_string(), target_ids.to_vec());
+        self.read("links_by_target", script!(tx => async move { cycles::links_by_target(tx, &j, &ids).await })).await
+    }
+
+    async fn put_link(&self, link: &Link) -> Result<(), StoreError> {
+        let l = link.clone();
+        self.write("put_link", script!(tx => async move { cycles::put_link(tx, &l).await })).await
+    }
+
+    async fn delete_link(&self, job_id: &str, source_id: &str) -> Result<bool, StoreError> {
+        let (j, s) = (job_id.to_string(), source_id.to_string());
+        self.write("delete_link", script!(tx => async move { cycles::delete_link(tx, &j, &s).await })).await
+    }
+
+    async fn delete_links(&self, job_id: &str) -> Result<u64, StoreError> {
+        let j = job_id.to_string();
+        self.write("delete_links", script!(tx => async move { cycles::delete_all(tx, "sync_links", &j).await })).await
+    }
+
+    async fn link_counts(&self, job_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let j = job_id.to_string();
+        self.read("link_counts", script!(tx => async move { cycles::link_counts(tx, &j).await })).await
+    }
+
+    async fn escrows_due(&self, job_id: &str, now: OffsetDateTime, top: usize) -> Result<Vec<Escrow>, StoreError> {
+        let j = job_id.to_string();
+        self.read("escrows_due", script!(tx => async move { cycles::escrows_due(tx, &j, now, top).await })).await
+    }
+
+    async fn escrow(&self, job_id: &str, source_id: &str) -> Result<Option<Escrow>, StoreError> {
+        let (j, s) = (job_id.to_string(), source_id.to_string());
+        self.lookup("escrow", script!(tx => async move { cycles::escrow_of(tx, &j, &s).await })).await
+    }
+
+    async fn put_escrow(&self, escrow: &Escrow) -> Result<(), StoreError> {
+        let e = escrow.clone();
+        self.write("put_escrow", script!(tx => async move { cycles::put_escrow(tx, &e).await })).await
+    }
+
+    async fn delete_escrow(&self, job_id: &str, source_id: &str) -> Result<bool, StoreError> {
+        let (j, s) = (job_id.to_string(), source_id.to_string());
+        self.write("delete_escrow", script!(tx => async move { cycles::delete_escrow(tx, &j, &s).await })).await
+    }
+
+    async fn delete_escrows(&self, job_id: &str) -> Result<u64, StoreError> {
+        let j = job_id.to_string();
+        self.write("delete_escrows", script!(tx => async move { cycles::delete_all(tx, "sync_escrows", &j).await }))
+            .await
+    }
+
+    async fn escrow_count(&self, job_id: &str) -> Result<u64, StoreError> {
+        let j = job_id.to_string();
+        self.read("escrow_count", script!(tx => async move { cycles::escrow_count(tx, &j).await })).await
     }
 }

@@ -9,6 +9,7 @@ use idplane_core::error::StoreError;
 use idplane_core::store::Store;
 use idplane_core::token::{Secret, TokenHash};
 use idplane_provisioning::application::{AppRoleAssignment, Application, DEFAULT_ACCESS_ROLE, ServicePrincipal};
+use idplane_provisioning::cycle::state::{Escrow, Link, RunState};
 use idplane_provisioning::directory::query::{Field, Literal, ObjectFilter, ObjectQuery};
 use idplane_provisioning::directory::{ChangeKind, DirectoryObject, ObjectKind};
 use idplane_provisioning::job;
@@ -32,6 +33,7 @@ macro_rules! provisioning_tests {
             the_change_feed_follows_commit_order,
             applications_and_assignments,
             jobs_and_secrets,
+            run_state_leases_links_and_escrows,
         );
     };
     (@cases $make:expr, $attrs:tt; $($case:ident),* $(,)?) => {
@@ -506,5 +508,91 @@ pub async fn jobs_and_secrets<S: Both>(store: Arc<S>) -> Result<()> {
     ensure!(store.delete_service_principal(&t.id, &sp.id, at(5)).await?);
     assert!(store.jobs(&t.id, &sp.id).await?.is_empty(), "jobs go with their service principal");
     assert!(store.secrets(&t.id, &sp.id).await?.is_empty(), "secrets too");
+    Ok(())
+}
+
+pub async fn run_state_leases_links_and_escrows<S: Both>(store: Arc<S>) -> Result<()> {
+    let t = new_tenant(store.as_ref(), "t").await?;
+    let (a, sp) = app(&t, "Databricks", 1)?;
+    store.insert_application(&a, &sp).await?;
+    let j = job::new(&t.id, &sp.id, "dataBricks", at(2))?;
+    store.insert_job(&j).await?;
+    assert_eq!(store.run_state(&j.id).await?, None);
+    ensure!(!store.acquire_lease(&j.id, "n1", at(100), at(3)).await?, "no run state, no lease");
+
+    let mut state = RunState::new(&j.id, &t.id, &sp.id, at(10));
+    state.data.cycles = 2;
+    store.put_run_state(&state).await?;
+    assert_eq!(store.run_state(&j.id).await?, Some(state.clone()));
+    assert!(store.due_runs(at(9), 10).await?.is_empty(), "not due before next_run");
+    assert_eq!(store.due_runs(at(10), 10).await?, vec![state.clone()]);
+
+    ensure!(store.acquire_lease(&j.id, "n1", at(70), at(10)).await?);
+    ensure!(!store.acquire_lease(&j.id, "n2", at(80), at(20)).await?, "held by n1 until 70");
+    assert!(store.due_runs(at(20), 10).await?.is_empty(), "a leased job is not due to others");
+    ensure!(store.acquire_lease(&j.id, "n1", at(90), at(30)).await?, "n1 renews");
+    state.watermark = Some(42);
+    store.put_run_state(&state).await?;
+    ensure!(!store.acquire_lease(&j.id, "n2", at(99), at(60)).await?, "writing the state keeps the lease");
+    ensure!(store.acquire_lease(&j.id, "n2", at(200), at(91)).await?, "expired: n2 takes over");
+    store.release_lease(&j.id, "n1").await?;
+    ensure!(!store.acquire_lease(&j.id, "n1", at(300), at(92)).await?, "n1 cannot release n2's lease");
+    store.release_lease(&j.id, "n2").await?;
+    ensure!(store.acquire_lease(&j.id, "n1", at(300), at(93)).await?);
+    assert_eq!(store.run_state(&j.id).await?.and_then(|s| s.watermark), Some(42));
+
+    let link = |source: &str, target: &str, kind: &str| Link {
+        job_id: j.id.clone(),
+        source_id: source.into(),
+        object_type: kind.into(),
+        target_id: target.into(),
+        display_name: format!("name of {source}"),
+        active: true,
+        updated: at(5),
+    };
+    for l in [link("s1", "t1", "User"), link("s2", "t2", "User"), link("g1", "tg", "Group")] {
+        store.put_link(&l).await?;
+    }
+    store.put_link(&Link { active: false, ..link("s2", "t2b", "User") }).await?;
+    let got = store.links(&j.id, &["s2".into(), "s1".into(), "nope".into()]).await?;
+    assert_eq!(
+        got.iter().map(|l| (l.source_id.as_str(), l.target_id.as_str(), l.active)).collect::<Vec<_>>(),
+        vec![("s1", "t1", true), ("s2", "t2b", false)]
+    );
+    assert_eq!(store.link_by_target(&j.id, "t2b").await?.map(|l| l.source_id), Some("s2".into()));
+    assert_eq!(store.link_by_target(&j.id, "t2").await?, None);
+    let page = store.links_page(&j.id, Some("g1"), 1).await?;
+    assert_eq!(page.iter().map(|l| l.source_id.as_str()).collect::<Vec<_>>(), vec!["s1"]);
+    assert_eq!(store.link_counts(&j.id).await?, vec![("Group".into(), 1), ("User".into(), 2)]);
+    ensure!(store.delete_link(&j.id, "s1").await?);
+    ensure!(!store.delete_link(&j.id, "s1").await?);
+
+    let escrow = |source: &str, next: i64| Escrow {
+        job_id: j.id.clone(),
+        source_id: source.into(),
+        object_type: "User".into(),
+        attempts: 1,
+        first_failed: at(5),
+        next_attempt: at(next),
+        error_code: "InternalServerError".into(),
+        reason: "500".into(),
+    };
+    store.put_escrow(&escrow("s1", 50)).await?;
+    store.put_escrow(&escrow("s2", 40)).await?;
+    store.put_escrow(&Escrow { attempts: 2, ..escrow("s1", 30) }).await?;
+    let due = store.escrows_due(&j.id, at(45), 10).await?;
+    assert_eq!(due.iter().map(|e| (e.source_id.as_str(), e.attempts)).collect::<Vec<_>>(), vec![("s1", 2), ("s2", 1)]);
+    assert_eq!(store.escrow_count(&j.id).await?, 2);
+    assert_eq!(store.escrow(&j.id, "s2").await?, Some(escrow("s2", 40)));
+    ensure!(store.delete_escrow(&j.id, "s2").await?);
+    assert_eq!(store.delete_escrows(&j.id).await?, 1);
+
+    store.delete_run_state(&j.id).await?;
+    assert_eq!(store.run_state(&j.id).await?, None);
+    assert!(store.links(&j.id, &["s2".into()]).await?.is_empty(), "links go with the run state");
+    store.put_run_state(&state).await?;
+    store.put_link(&link("s9", "t9", "User")).await?;
+    ensure!(store.delete_job(&t.id, &sp.id, &j.id).await?);
+    assert_eq!(store.run_state(&j.id).await?, None, "and with the job");
     Ok(())
 }
