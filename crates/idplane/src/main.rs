@@ -154,6 +154,12 @@ struct ServeArgs {
     /// clear text). Without it, http:// is for loopback targets only.
     #[arg(long, env = "IDPLANE_ALLOW_INSECURE_HTTP_TARGETS")]
     allow_insecure_http_targets: bool,
+    /// How often this node looks for provisioning jobs whose next cycle is due (seconds).
+    #[arg(long, env = "IDPLANE_WORKER_POLL_SECONDS", default_value_t = 1.0)]
+    worker_poll_seconds: f64,
+    /// How many provisioning jobs this node runs at once (0: none; the node then only serves the APIs).
+    #[arg(long, env = "IDPLANE_WORKER_JOBS", default_value_t = 4)]
+    worker_jobs: usize,
     /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
     /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
     /// over it, 400 tooMany.
@@ -635,6 +641,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("setting up the transport to provisioning targets")?;
     state.targets = Arc::new(transport);
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
+    let scheduler = (args.worker_jobs > 0).then(|| idplane_worker::scheduler::Scheduler {
+        services: idplane_worker::job::Services {
+            store: state.provisioning.clone(),
+            cipher: state.secrets.clone(),
+            transport: state.targets.clone(),
+        },
+        node: format!("{}-{}", hostname(), std::process::id()),
+        now: Arc::new(OffsetDateTime::now_utc),
+        poll: Duration::from_secs_f64(args.worker_poll_seconds.clamp(0.05, 3600.0)),
+        max_jobs: args.worker_jobs,
+    });
     let connections = ConnectionLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout_seconds.max(1)),
@@ -652,6 +669,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
+    if let Some(scheduler) = scheduler {
+        tokio::spawn(scheduler.run(until_stopped()));
+    }
     if let Some(l) = metrics_listener {
         let metrics = idplane_server::metrics::internal_router(state.clone());
         tokio::spawn(serve::serve(l, metrics, None, connections, until_stopped()));
@@ -681,6 +701,16 @@ fn purge_hourly(store: Arc<dyn Store>, retention: Retention) {
             }
         }
     });
+}
+
+/// This machine's name, for the leases this node takes on provisioning jobs.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
 }
 
 /// How long the provisioning directory keeps deleted users and groups before deleting them for good, as Entra ID

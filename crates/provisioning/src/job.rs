@@ -382,3 +382,112 @@ mod tests {
         Ok(())
     }
 }
+
+/// What a restart resets (`synchronizationJobRestartScope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResetScope {
+    None,
+    ConnectorDataStore,
+    Escrows,
+    Watermark,
+    QuarantineState,
+    /// Everything, the links between source and target objects too.
+    Full,
+    /// Approves the deletions held by the accidental-deletion threshold.
+    ForceDeletes,
+}
+
+impl ResetScope {
+    const ALL: [ResetScope; 7] = [
+        ResetScope::None,
+        ResetScope::ConnectorDataStore,
+        ResetScope::Escrows,
+        ResetScope::Watermark,
+        ResetScope::QuarantineState,
+        ResetScope::Full,
+        ResetScope::ForceDeletes,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResetScope::None => "None",
+            ResetScope::ConnectorDataStore => "ConnectorDataStore",
+            ResetScope::Escrows => "Escrows",
+            ResetScope::Watermark => "Watermark",
+            ResetScope::QuarantineState => "QuarantineState",
+            ResetScope::Full => "Full",
+            ResetScope::ForceDeletes => "ForceDeletes",
+        }
+    }
+}
+
+/// Reads a restart's body: `{"criteria": {"resetScope": ...}}` with the scope as a comma-separated string (any
+/// case, spaces optional) or a JSON array of names; no body, no criteria or an empty scope is the portal's
+/// "Restart provisioning": Watermark, Escrows and QuarantineState.
+pub fn reset_scope(body: &Value) -> Result<Vec<ResetScope>> {
+    let scope = body.get("criteria").and_then(|c| c.get("resetScope"));
+    let names: Vec<String> = match scope {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect(),
+        Some(Value::Array(items)) => {
+            let mut names = Vec::new();
+            for i in items {
+                let Some(n) = i.as_str() else {
+                    return Err(ProvisioningError::invalid_property(
+                        "resetScope",
+                        "resetScope lists names, as strings",
+                    ));
+                };
+                names.push(n.trim().to_owned());
+            }
+            names
+        }
+        Some(_) => {
+            return Err(ProvisioningError::invalid_property(
+                "resetScope",
+                "resetScope is a comma-separated string such as \"Watermark, Escrows\", or an array of names",
+            ));
+        }
+    };
+    if names.is_empty() {
+        return Ok(vec![ResetScope::Escrows, ResetScope::Watermark, ResetScope::QuarantineState]);
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let Some(s) = ResetScope::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(&n)) else {
+            let known: Vec<&str> = ResetScope::ALL.iter().map(|s| s.name()).collect();
+            return Err(ProvisioningError::invalid_property(
+                "resetScope",
+                format!("'{n}' is not a restart scope: use {}", known.join(", ")),
+            ));
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod reset_tests {
+    use super::*;
+
+    #[test]
+    fn restart_scopes_are_read_in_every_spelling_clients_send() {
+        let default = vec![ResetScope::Escrows, ResetScope::Watermark, ResetScope::QuarantineState];
+        assert_eq!(reset_scope(&json!({})).ok(), Some(default.clone()));
+        assert_eq!(reset_scope(&json!({"criteria": {}})).ok(), Some(default.clone()));
+        assert_eq!(reset_scope(&json!({"criteria": {"resetScope": ""}})).ok(), Some(default));
+        assert_eq!(
+            reset_scope(&json!({"criteria": {"resetScope": "watermark,FULL"}})).ok(),
+            Some(vec![ResetScope::Watermark, ResetScope::Full])
+        );
+        assert_eq!(
+            reset_scope(&json!({"criteria": {"resetScope": ["ForceDeletes"]}})).ok(),
+            Some(vec![ResetScope::ForceDeletes])
+        );
+        assert!(reset_scope(&json!({"criteria": {"resetScope": "Everything"}})).is_err());
+        assert!(reset_scope(&json!({"criteria": {"resetScope": 3}})).is_err());
+    }
+}

@@ -283,3 +283,49 @@ fn rule(id: &str, object_mappings: Vec<ObjectMapping>) -> SynchronizationRule {
         ..SynchronizationRule::default()
     }
 }
+
+/// The synchronization template jobs of a service principal start from: its gallery entry's, with the schema's
+/// expressions in canonical form.
+pub fn of_service_principal(
+    sp: &crate::application::ServicePrincipal,
+) -> crate::Result<Option<SynchronizationTemplate>> {
+    let Some(app_template) = &sp.template_id else { return Ok(None) };
+    let entry = gallery_application(app_template)?;
+    let mut template = entry.synchronization_template()?;
+    template.application_id = Some(sp.app_id.clone());
+    crate::schema::expressions::canonicalize(&mut template.schema);
+    Ok(Some(template))
+}
+
+/// The template of a job: the service principal's, or (for an application made without a template) the one the
+/// job names.
+pub fn of_job(
+    sp: &crate::application::ServicePrincipal,
+    job: &crate::job::SyncJob,
+) -> crate::Result<SynchronizationTemplate> {
+    if let Some(t) = of_service_principal(sp)?.filter(|t| t.id == job.template_id) {
+        return Ok(t);
+    }
+    let mut t = synchronization_template(&job.template_id)?;
+    crate::schema::expressions::canonicalize(&mut t.schema);
+    Ok(t)
+}
+
+/// A job's schema: its own, or its template's; with the job's id and a version, as Graph shows it.
+pub fn job_schema(
+    sp: &crate::application::ServicePrincipal,
+    job: &crate::job::SyncJob,
+) -> crate::Result<SynchronizationSchema> {
+    let mut schema: SynchronizationSchema = match &job.schema {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            crate::ProvisioningError::Store(idplane_core::error::StoreError::Backend(format!(
+                "stored schema of job {}: {e}",
+                job.id
+            )))
+        })?,
+        None => of_job(sp, job)?.schema,
+    };
+    schema.id = Some(job.id.clone());
+    schema.version.get_or_insert_with(|| "1".to_string());
+    Ok(schema)
+}

@@ -16,6 +16,7 @@ pub mod delta;
 pub mod directory;
 pub mod error;
 pub mod odata;
+pub mod runs;
 pub mod synchronization;
 
 use axum::Router;

@@ -39,37 +39,31 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{base}/jobs/validateCredentials"), post(validate_new_credentials))
         .route(&format!("{base}/jobs/{{job}}"), get(get_job).patch(patch_job).delete(delete_job))
         .route(&format!("{base}/jobs/{{job}}/validateCredentials"), post(validate_credentials))
+        .route(&format!("{base}/jobs/{{job}}/start"), post(super::runs::start))
+        .route(&format!("{base}/jobs/{{job}}/pause"), post(super::runs::pause))
+        .route(&format!("{base}/jobs/{{job}}/restart"), post(super::runs::restart))
+        .route(&format!("{base}/jobs/{{job}}/provisionOnDemand"), post(super::runs::provision_on_demand))
+        .route(&format!("{base}/jobs/{{job}}/preview"), post(super::runs::preview))
         .route(&format!("{base}/jobs/{{job}}/schema"), get(get_schema).put(put_schema).patch(put_schema))
         .route(&format!("{base}/jobs/{{job}}/schema/parseExpression"), post(parse_expression))
         .route(&format!("{base}/jobs/{{job}}/schema/functions"), get(functions))
         .route(&format!("{base}/jobs/{{job}}/schema/filterOperators"), get(filter_operators))
 }
 
-type Res = Result<Response, GraphError>;
+pub(super) type Res = Result<Response, GraphError>;
 
-async fn service_principal(s: &AppState, c: &Caller, id: &str) -> Result<ServicePrincipal, GraphError> {
+pub(super) async fn service_principal(s: &AppState, c: &Caller, id: &str) -> Result<ServicePrincipal, GraphError> {
     Ok(application::service_principal(s.provisioning.as_ref(), &c.tenant.id, id).await?)
 }
 
 /// The synchronization template jobs of this service principal start from: its gallery entry's.
 fn template_of(sp: &ServicePrincipal) -> Result<Option<SynchronizationTemplate>, GraphError> {
-    let Some(app_template) = &sp.template_id else { return Ok(None) };
-    let entry = templates::gallery_application(app_template).map_err(ProvisioningError::from)?;
-    let mut template = entry.synchronization_template().map_err(ProvisioningError::from)?;
-    template.application_id = Some(sp.app_id.clone());
-    canonicalize(&mut template.schema);
-    Ok(Some(template))
+    Ok(templates::of_service_principal(sp)?)
 }
 
-/// The template of a job: the service principal's, or (for an application made without a template) the one the
-/// job names.
+/// The template of a job.
 fn job_template(sp: &ServicePrincipal, job: &SyncJob) -> Result<SynchronizationTemplate, GraphError> {
-    if let Some(t) = template_of(sp)?.filter(|t| t.id == job.template_id) {
-        return Ok(t);
-    }
-    let mut t = templates::synchronization_template(&job.template_id).map_err(ProvisioningError::from)?;
-    canonicalize(&mut t.schema);
-    Ok(t)
+    Ok(templates::of_job(sp, job)?)
 }
 
 fn to_map<T: serde::Serialize>(value: &T) -> Map<String, Value> {
@@ -79,7 +73,7 @@ fn to_map<T: serde::Serialize>(value: &T) -> Map<String, Value> {
     }
 }
 
-async fn load_job(s: &AppState, c: &Caller, sp: &ServicePrincipal, id: &str) -> Result<SyncJob, GraphError> {
+pub(super) async fn load_job(s: &AppState, c: &Caller, sp: &ServicePrincipal, id: &str) -> Result<SyncJob, GraphError> {
     s.provisioning
         .job(&c.tenant.id, &sp.id, id)
         .await?
@@ -88,15 +82,7 @@ async fn load_job(s: &AppState, c: &Caller, sp: &ServicePrincipal, id: &str) -> 
 
 /// A job's schema: its own, or its template's; with the job's id, as Graph shows it.
 fn schema_of(sp: &ServicePrincipal, job: &SyncJob) -> Result<SynchronizationSchema, GraphError> {
-    let mut schema = match &job.schema {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            ProvisioningError::Store(StoreError::Backend(format!("stored schema of job {}: {e}", job.id)))
-        })?,
-        None => job_template(sp, job)?.schema,
-    };
-    schema.id = Some(job.id.clone());
-    schema.version.get_or_insert_with(|| "1".to_string());
-    Ok(schema)
+    Ok(templates::job_schema(sp, job)?)
 }
 
 async fn synchronization(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Res {
@@ -166,7 +152,10 @@ async fn put_secrets(
 async fn list_jobs(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Res {
     let sp = service_principal(&s, &c, &id).await?;
     let jobs = s.provisioning.jobs(&c.tenant.id, &sp.id).await?;
-    let items = jobs.iter().map(|j| Value::Object(j.render())).collect();
+    let mut items = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        items.push(Value::Object(super::runs::render_job(&s, j).await?));
+    }
     Ok(collection(&c, &format!("servicePrincipals('{}')/synchronization/jobs", sp.id), items, None, None))
 }
 
@@ -222,7 +211,7 @@ async fn get_job(State(s): State<AppState>, c: Caller, Path((id, job_id)): Path<
         &c,
         StatusCode::OK,
         &format!("servicePrincipals('{}')/synchronization/jobs/$entity", sp.id),
-        job.render(),
+        super::runs::render_job(&s, &job).await?,
     ))
 }
 
@@ -230,7 +219,7 @@ async fn get_job(State(s): State<AppState>, c: Caller, Path((id, job_id)): Path<
 const RETRIES: usize = 5;
 
 /// Applies `change` to the job and writes it, retrying on a concurrent change.
-async fn change_job(
+pub(super) async fn change_job(
     s: &AppState,
     c: &Caller,
     sp: &ServicePrincipal,

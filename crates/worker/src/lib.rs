@@ -1,0 +1,22 @@
+//! idplane's provisioning worker: it runs provisioning jobs. The provisioning domain decides what a target object
+//! should look like and which SCIM requests bring it there ([`idplane_provisioning::cycle`]); the worker reads the
+//! directory and the target, sends the requests, records links, escrows and outcomes, and owns time: the schedule
+//! of cycles, the lease that keeps a job on one node, and retries.
+//!
+//! - [`job`]: one job made ready to run (its schema compiled, its target client built from its secrets).
+//! - [`object`]: the pipeline of one source object (import, scope, match, export), as a cycle and provision on
+//!   demand run it.
+//! - [`cycle`]: a whole cycle, initial or incremental, and the job's run state after it.
+//! - [`on_demand`]: provision on demand, one user or a group with up to five members, answered with every step.
+//! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
+//! - [`report`]: what happened to each object, as logs and provisionOnDemand show it.
+
+pub mod cycle;
+pub mod error;
+pub mod job;
+pub mod object;
+pub mod on_demand;
+pub mod report;
+pub mod scheduler;
+
+pub use error::WorkerError;
