@@ -639,13 +639,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // A CA bundle that does not read stops the start: Test Connection would fail with it anyway.
     let transport = idplane_scim_client::DirectTransport::new(&targets)
         .context("setting up the transport to provisioning targets")?;
-    state.targets = Arc::new(transport);
+    state.targets = Arc::new(idplane_worker::metrics::MeasuredTransport {
+        inner: Arc::new(transport),
+        metrics: state.engine.clone(),
+    });
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
     let scheduler = (args.worker_jobs > 0).then(|| idplane_worker::scheduler::Scheduler {
         services: idplane_worker::job::Services {
             store: state.provisioning.clone(),
             cipher: state.secrets.clone(),
             transport: state.targets.clone(),
+            metrics: state.engine.clone(),
         },
         node: format!("{}-{}", hostname(), std::process::id()),
         now: Arc::new(OffsetDateTime::now_utc),

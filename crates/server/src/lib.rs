@@ -88,6 +88,8 @@ pub struct AppState {
     pub store_times: Arc<store_times::StoreTimes>,
     /// What time it is (tests pass a clock of their own: see [`AppState::with_clock`]).
     pub clock: Arc<dyn clock::Clock>,
+    /// The provisioning engine's counters (cycles, exports, escrows, target latency), shown by `/metrics`.
+    pub engine: Arc<idplane_worker::metrics::EngineMetrics>,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ impl AppState {
             auth_cache: Arc::new(auth_cache::AuthCache::new(std::time::Duration::from_secs(1))),
             store_times,
             clock: Arc::new(clock::SystemClock),
+            engine: Arc::default(),
         }
     }
 

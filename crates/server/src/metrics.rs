@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by account, route, method and status; latency histograms by
 //! account and route; rate-limited requests by account; principals by kind and active tokens per account (read
-//! from the store at most every [`GAUGE_TIME_TO_LIVE`] per account, scrapes in between are answered from memory); store latency histograms by operation. Counters live in this process.
+//! from the store at most every [`GAUGE_TIME_TO_LIVE`] per account, scrapes in between are answered from memory); store latency histograms by operation; the provisioning engine's cycles, exports, escrows, quarantined jobs and target latency by status. Counters live in this process.
 //!
 //! On the API's address an account's administrators see their own account's series only. Everything, the process's
 //! own series included, is served without a token on a separate address (`--metrics-listen`), off by default, for an
@@ -249,6 +249,8 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
         }
     }
 
+    engine(s, only, &mut out).await?;
+
     let _ = writeln!(out, "# HELP idplane_principals Account principals, by account and kind.");
     let _ = writeln!(out, "# TYPE idplane_principals gauge");
     let _ = writeln!(out, "# HELP idplane_active_tokens Tokens that have not expired, by account.");
@@ -265,4 +267,72 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
         let _ = writeln!(out, "idplane_active_tokens{{account=\"{}\"}} {}", label(&account), g.active_tokens);
     }
     Ok(out)
+}
+
+/// The provisioning engine's series: of the account's tenant, or of every tenant and the process's target latency.
+async fn engine(s: &AppState, only: Option<&str>, out: &mut String) -> Result<(), ApiError> {
+    let tenant = match only {
+        Some(account) => {
+            let t = s.provisioning.tenant_of_account(account).await.map_err(|e| CoreError::Store(e))?;
+            Some(t.map(|t| t.id).unwrap_or_default())
+        }
+        None => None,
+    };
+    let shown = |t: &str| tenant.as_deref().is_none_or(|only| only == t);
+    let m = &s.engine;
+    let _ =
+        writeln!(out, "# HELP idplane_provisioning_cycles_total Provisioning cycles run, by tenant, kind and result.");
+    let _ = writeln!(out, "# TYPE idplane_provisioning_cycles_total counter");
+    for ((t, kind, result), n) in m.cycles.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if shown(t) {
+            let _ = writeln!(
+                out,
+                "idplane_provisioning_cycles_total{{tenant=\"{}\",kind=\"{kind}\",result=\"{result}\"}} {n}",
+                label(t)
+            );
+        }
+    }
+    let _ =
+        writeln!(out, "# HELP idplane_provisioning_exports_total Objects provisioned, by tenant, action and outcome.");
+    let _ = writeln!(out, "# TYPE idplane_provisioning_exports_total counter");
+    for ((t, action, outcome), n) in m.exports.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if shown(t) {
+            let _ = writeln!(
+                out,
+                "idplane_provisioning_exports_total{{tenant=\"{}\",action=\"{action}\",outcome=\"{outcome}\"}} {n}",
+                label(t)
+            );
+        }
+    }
+    let _ =
+        writeln!(out, "# HELP idplane_provisioning_escrows Objects waiting for a retry, by job, after its last cycle.");
+    let _ = writeln!(out, "# TYPE idplane_provisioning_escrows gauge");
+    let _ =
+        writeln!(out, "# HELP idplane_provisioning_quarantined Whether a job is quarantined (1) after its last cycle.");
+    let _ = writeln!(out, "# TYPE idplane_provisioning_quarantined gauge");
+    for ((t, job), g) in m.jobs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if shown(t) {
+            let labels = format!("tenant=\"{}\",job=\"{}\"", label(t), label(job));
+            let _ = writeln!(out, "idplane_provisioning_escrows{{{labels}}} {}", g.escrows);
+            let _ = writeln!(out, "idplane_provisioning_quarantined{{{labels}}} {}", u8::from(g.quarantined));
+        }
+    }
+    if only.is_none() {
+        use idplane_worker::metrics::BUCKETS as TARGET_BUCKETS;
+        let _ = writeln!(
+            out,
+            "# HELP idplane_target_request_duration_seconds Requests to provisioning targets, by status."
+        );
+        let _ = writeln!(out, "# TYPE idplane_target_request_duration_seconds histogram");
+        for (status, h) in m.target_latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let labels = format!("status=\"{}\"", label(status));
+            for (n, bound) in h.buckets.iter().zip(TARGET_BUCKETS) {
+                let _ = writeln!(out, "idplane_target_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "idplane_target_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "idplane_target_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "idplane_target_request_duration_seconds_count{{{labels}}} {}", h.count);
+        }
+    }
+    Ok(())
 }

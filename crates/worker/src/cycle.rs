@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::error::WorkerError;
 use crate::job::{JobRun, Services};
@@ -210,18 +211,22 @@ async fn pass(
         while tasks.len() < CONCURRENCY && !stop.load(Ordering::Relaxed) {
             let Some(id) = queue.next() else { break };
             let (run, cache, now) = (run.clone(), cache.clone(), now.clone());
-            tasks.spawn(async move {
-                let started = now();
-                let imported = object::import(&run, &cache, &id, kind).await?;
-                if imported.object.as_ref().is_some_and(|o| o.kind != kind) {
-                    return Ok((new_report(&id, kind, started), Processed::default()));
+            tasks.spawn(
+                async move {
+                    let started = now();
+                    let imported = object::import(&run, &cache, &id, kind).await?;
+                    if imported.object.as_ref().is_some_and(|o| o.kind != kind) {
+                        return Ok((new_report(&id, kind, started), Processed::default()));
+                    }
+                    let link =
+                        run.services.store.links(&run.job.id, std::slice::from_ref(&id)).await?.into_iter().next();
+                    let mut report = new_report(&id, kind, started);
+                    let processed = object::process(&run, imported, link, &mut report, true, preview, started).await;
+                    report.ended = now();
+                    Ok((report, processed))
                 }
-                let link = run.services.store.links(&run.job.id, std::slice::from_ref(&id)).await?.into_iter().next();
-                let mut report = new_report(&id, kind, started);
-                let processed = object::process(&run, imported, link, &mut report, true, preview, started).await;
-                report.ended = now();
-                Ok((report, processed))
-            });
+                .instrument(tracing::Span::current()),
+            );
         }
         let Some(joined) = tasks.join_next().await else { break };
         let (report, processed) = match joined {
@@ -278,8 +283,10 @@ pub async fn run_cycle(
 ) -> (RunState, Result<CycleOutcome, WorkerError>) {
     let began = now();
     let cycle_id = ids::random_guid().unwrap_or_default();
-    let result = cycle(services, &state, &cycle_id, stop, &now, false).await;
+    let span = tracing::info_span!("provisioning_cycle", job = %state.job_id, cycle = %cycle_id);
+    let result = cycle(services, &state, &cycle_id, stop, &now, false).instrument(span).await;
     let ended = now();
+    record_metrics(services, &state, &result);
     let interval = services
         .store
         .job(&state.tenant_id, &state.service_principal_id, &state.job_id)
@@ -357,6 +364,21 @@ pub async fn run_cycle(
         }
     }
     (state, result.map(|(o, _, _)| o))
+}
+
+fn record_metrics(services: &Services, state: &RunState, result: &Result<CycleResult, WorkerError>) {
+    let m = &services.metrics;
+    let tenant = &state.tenant_id;
+    match result {
+        Ok((outcome, _, _)) => {
+            let kind = if outcome.interrupted { "interrupted" } else { "succeeded" };
+            m.cycle(tenant, outcome.initial, kind);
+            for r in outcome.reports.iter().filter(|r| r.loggable()) {
+                m.export(tenant, r.action.name(), r.outcome.name());
+            }
+        }
+        Err(_) => m.cycle(tenant, state.watermark.is_none(), "failed"),
+    }
 }
 
 fn error_code(e: &WorkerError) -> String {

@@ -18,12 +18,14 @@ use idplane_scim_client::{Endpoint, ScimClient, SecretToken, TenantUrl, Transpor
 
 use crate::error::WorkerError;
 
-/// What the worker works with: the store, the key that opens secrets, and the way to reach targets.
+/// What the worker works with: the store, the key that opens secrets, the way to reach targets, and the counters
+/// `/metrics` shows.
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn ProvisioningStore>,
     pub cipher: Arc<Cipher>,
     pub transport: Arc<dyn Transport>,
+    pub metrics: Arc<crate::metrics::EngineMetrics>,
 }
 
 /// A job ready to run.

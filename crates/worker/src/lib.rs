@@ -9,11 +9,13 @@
 //! - [`cycle`]: a whole cycle, initial or incremental, and the job's run state after it.
 //! - [`on_demand`]: provision on demand, one user or a group with up to five members, answered with every step.
 //! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
+//! - [`metrics`]: the engine's counters, and the transport wrapper that times requests to targets.
 //! - [`report`]: what happened to each object, as logs and provisionOnDemand show it.
 
 pub mod cycle;
 pub mod error;
 pub mod job;
+pub mod metrics;
 pub mod object;
 pub mod on_demand;
 pub mod report;

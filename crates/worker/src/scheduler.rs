@@ -108,6 +108,9 @@ impl Scheduler {
             tracing::warn!(job = %job_id, error = %e, "provisioning cycle failed");
         }
         let store = &self.services.store;
+        let escrows = store.escrow_count(&job_id).await.unwrap_or(0);
+        let gauges = crate::metrics::JobGauges { escrows, quarantined: after.data.quarantine.is_some() };
+        self.services.metrics.job(&after.tenant_id, &job_id, gauges);
         match store.run_state(&job_id).await {
             Ok(Some(fresh)) => {
                 if let Err(e) = store.put_run_state(&merge(&before, fresh, after)).await {

@@ -96,6 +96,7 @@ impl Setup {
                 store: s.provisioning.clone(),
                 cipher: s.secrets.clone(),
                 transport: s.targets.clone(),
+                metrics: s.engine.clone(),
             },
             node: "test".into(),
             now: Arc::new(time::OffsetDateTime::now_utc),
@@ -239,6 +240,29 @@ async fn lifecycle(flags: &str) -> Result<()> {
     let status = s.cycle().await?;
     assert_eq!(status["lastExecution"]["countExported"], 0, "{status}");
     assert_eq!(status["synchronizedEntryCountByType"].as_array().map(Vec::len), Some(2), "{status}");
+
+    // /metrics counts the cycles and exports of the account's tenant.
+    let metrics = s
+        .target
+        .client
+        .get(format!("{}/metrics", s.target.origin()))
+        .bearer_auth(idplane_testkit::TOKEN)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let initial = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("idplane_provisioning_cycles_total{") && l.contains("kind=\"initial\",result=\"succeeded\"")
+        })
+        .context("initial cycles counted")?;
+    assert!(initial.ends_with(" 2"), "the first cycle and the restart's: {initial}");
+    assert!(
+        metrics.lines().any(|l| l.contains("idplane_provisioning_exports_total{")
+            && l.contains("action=\"Create\",outcome=\"Success\"")),
+        "{metrics}"
+    );
 
     // Pause: no cycle is due.
     graph(app, Method::POST, &format!("{}/jobs/{}/pause", s.sync, s.job), None).await?;

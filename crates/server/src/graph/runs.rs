@@ -20,7 +20,12 @@ use super::{Caller, json_response, no_content, read_body, read_optional_body};
 use crate::AppState;
 
 fn services(s: &AppState) -> Services {
-    Services { store: s.provisioning.clone(), cipher: s.secrets.clone(), transport: s.targets.clone() }
+    Services {
+        store: s.provisioning.clone(),
+        cipher: s.secrets.clone(),
+        transport: s.targets.clone(),
+        metrics: s.engine.clone(),
+    }
 }
 
 impl From<WorkerError> for GraphError {
