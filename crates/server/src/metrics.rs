@@ -273,7 +273,7 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
 async fn engine(s: &AppState, only: Option<&str>, out: &mut String) -> Result<(), ApiError> {
     let tenant = match only {
         Some(account) => {
-            let t = s.provisioning.tenant_of_account(account).await.map_err(|e| CoreError::Store(e))?;
+            let t = s.provisioning.tenant_of_account(account).await.map_err(CoreError::Store)?;
             Some(t.map(|t| t.id).unwrap_or_default())
         }
         None => None,
