@@ -12,6 +12,7 @@ mod histogram;
 mod http;
 mod load;
 mod process;
+mod provision;
 mod report;
 mod scim;
 
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Load a server and measure every operation.
     Run(Box<RunArgs>),
+    /// Time a provisioning job's initial and incremental cycles between two idplane processes.
+    Provision(Box<provision::ProvisionArgs>),
     /// Print the markdown report of result files written by `run --json` (and update a document's report).
     Report {
         /// Result files.
@@ -115,6 +118,10 @@ fn main() -> Result<()> {
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build()?;
             runtime.block_on(run(*args))
+        }
+        Command::Provision(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            runtime.block_on(provision::run(*args))
         }
         Command::Report { results, doc } => {
             let runs = report::read(&results)?;
