@@ -15,9 +15,16 @@ use clap::{ArgMatches, Command};
 const LAYERED: [&str; 2] = ["serve", "config"];
 
 /// Variables idplane reads directly rather than through a flag.
-const DIRECT_VARIABLES: [&str; 3] = ["IDPLANE_BOOTSTRAP_TOKEN", "IDPLANE_LOG", "IDPLANE_CONFIG"];
+const DIRECT_VARIABLES: [&str; 4] =
+    ["IDPLANE_BOOTSTRAP_TOKEN", "IDPLANE_LOG", "IDPLANE_CONFIG", crate::mail::PASSWORD_VARIABLE];
 /// Variables the project's own test scripts set.
-const TEST_VARIABLES: [&str; 2] = ["IDPLANE_BIN", "IDPLANE_TEST_DATABASE_URL"];
+const TEST_VARIABLES: [&str; 5] = [
+    "IDPLANE_BIN",
+    "IDPLANE_TEST_DATABASE_URL",
+    "IDPLANE_TEST_PYTHON",
+    "IDPLANE_REQUIRE_POSTGRES",
+    "IDPLANE_REQUIRE_SMTP",
+];
 
 /// The command line with the config file's settings added where no flag or variable gave one, and the names of the
 /// flags the file supplied.
@@ -108,13 +115,18 @@ pub fn describe(cmd: &Command, matches: &ArgMatches, from_file: &BTreeSet<String
         };
         rows.push((long, mask(&value.join(",")), source, env.unwrap_or_default()));
     }
-    let token = std::env::var_os("IDPLANE_BOOTSTRAP_TOKEN").map(|_| "***".to_string());
-    rows.push((
-        "bootstrap-token".into(),
-        token.clone().unwrap_or_default(),
-        if token.is_some() { "environment" } else { "unset" },
-        "IDPLANE_BOOTSTRAP_TOKEN".into(),
-    ));
+    // Secrets that only a variable gives: whether they are set, never their value.
+    for (setting, variable) in
+        [("bootstrap-token", "IDPLANE_BOOTSTRAP_TOKEN"), ("smtp-password", crate::mail::PASSWORD_VARIABLE)]
+    {
+        let set = std::env::var_os(variable).is_some();
+        rows.push((
+            setting.into(),
+            if set { "***".into() } else { String::new() },
+            if set { "environment" } else { "unset" },
+            variable.into(),
+        ));
+    }
     if json {
         let items: Vec<serde_json::Value> = rows
             .iter()

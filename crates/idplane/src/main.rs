@@ -3,6 +3,7 @@
 
 mod config;
 mod graph_client;
+mod mail;
 mod secrets_key;
 mod tenant;
 
@@ -170,6 +171,8 @@ struct ServeArgs {
     #[arg(long, env = "IDPLANE_FILTER_CANDIDATE_LIMIT", default_value_t = idplane_core::store::DEFAULT_MAX_CANDIDATES)]
     filter_candidate_limit: usize,
     #[command(flatten)]
+    smtp: mail::SmtpArgs,
+    #[command(flatten)]
     retention: RetentionArgs,
     #[command(flatten)]
     tls: TlsArgs,
@@ -229,6 +232,11 @@ enum Command {
     Directory(graph_client::DirectoryArgs),
     /// Enterprise applications and their provisioning, through a running server's Graph API.
     App(graph_client::AppArgs),
+    /// Notification email: send a test message through the SMTP relay.
+    Mail {
+        #[command(subcommand)]
+        command: mail::MailCommand,
+    },
     /// Install a backup as the embedded store of the data directory. Stop the server first.
     Restore {
         /// The backup file.
@@ -418,6 +426,7 @@ async fn main() -> Result<()> {
         Command::Tenant { command } => tenant::run(command).await,
         Command::Directory(args) => graph_client::exit_on_error(graph_client::directory(args).await),
         Command::App(args) => graph_client::exit_on_error(graph_client::app(args).await),
+        Command::Mail { command } => mail::run(command).await,
         Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
             existing_store(&store)?;
@@ -560,6 +569,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         bail!("--auth-cache-seconds must be between 0 and 3600, not {}", args.auth_cache_seconds);
     }
     init_logging(args.log_json);
+    // Made before anything is served, so that SMTP settings that cannot work stop the start rather than the first
+    // notice; the provisioning worker sends its notices through it.
+    let _notifier = mail::notifier(&args.smtp).context("setting up notification email")?;
     // Held until serve returns: restore refuses to replace the store under a running server.
     let _lock = match store_args.database_url {
         None => Some(lock_data_dir(&store_args.data_dir, "serve refused")?),

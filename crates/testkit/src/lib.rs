@@ -9,11 +9,15 @@
 //!   PostgreSQL test: its name contains `postgres`, it is `#[ignore]`d so that a run without PostgreSQL reports it
 //!   skipped, and `scripts/test` runs it with `--run-ignored` when it has a server (and fails, in CI, when it has none).
 //! - [`binary`]: the real `idplane` binary, for end-to-end tests of the command line.
+//! - [`smtp`]: a real SMTP server (Python's aiosmtpd) on `127.0.0.1:0`, for the notification email. A test that
+//!   uses it has `smtp_sink` in its name and is `#[ignore]`d, like a PostgreSQL test; `scripts/test` runs those with
+//!   a Python it installed.
 
 pub mod app;
 pub mod binary;
 pub mod clock;
 pub mod postgres;
+pub mod smtp;
 
 pub use app::{App, Backend, Reply, TOKEN, WS, assert_scim_error};
 pub use clock::ManualClock;

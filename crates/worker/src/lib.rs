@@ -11,11 +11,14 @@
 //! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
 //! - [`metrics`]: the engine's counters, and the transport wrapper that times requests to targets.
 //! - [`report`]: what happened to each object, as logs and provisionOnDemand show it.
+//! - [`notify`]: the notification email a job sends when it enters quarantine or a cycle ends with failures, its
+//!   rendering, and the SMTP transport that carries it.
 
 pub mod cycle;
 pub mod error;
 pub mod job;
 pub mod metrics;
+pub mod notify;
 pub mod object;
 pub mod on_demand;
 pub mod report;
