@@ -105,14 +105,17 @@ async fn fill(store: &Arc<dyn ProvisioningStore>, tenant: &str, args: &Provision
         let body = json!({"displayName": format!("User {i}"), "userPrincipalName": format!("user{i}@bench.test"),
                           "mailNickname": format!("user{i}"), "mail": format!("user{i}@bench.test"),
                           "givenName": "User", "surname": format!("{i}"), "accountEnabled": true});
-        users.push(service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::User, &body, now).await?.id);
+        users.push(
+            service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::User, &body, now).await?.id,
+        );
     }
     let per_group = args.memberships.checked_div(args.groups).unwrap_or(0);
     let mut groups = Vec::with_capacity(args.groups);
     for g in 0..args.groups {
         let body = json!({"displayName": format!("Group {g}"), "mailNickname": format!("group{g}"),
                           "mailEnabled": false, "securityEnabled": true});
-        let group = service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::Group, &body, now).await?;
+        let group =
+            service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::Group, &body, now).await?;
         let members: Vec<String> =
             (0..per_group).filter_map(|k| users.get((g * per_group + k) % users.len().max(1)).cloned()).collect();
         for chunk in members.chunks(500) {
@@ -139,7 +142,9 @@ async fn wait_cycle(c: &mut Connection, job_path: &str, previous: &Value, limit:
 
 fn seconds(execution: &Value) -> Option<f64> {
     let parse = |k: &str| {
-        execution[k].as_str().and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        execution[k]
+            .as_str()
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
     };
     Some((parse("timeEnded")? - parse("timeBegan")?).as_seconds_f64())
 }
@@ -163,17 +168,22 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     let groups = fill(&store, &tenant, &args).await?;
     drop(store);
     eprintln!("filled in {:.1} s", filled.elapsed().as_secs_f64());
-    let source =
-        serve(&args.idplane, &source_dir, &["--worker-poll-seconds", "0.2"], &args.work.join("source.log"))?;
+    let source = serve(&args.idplane, &source_dir, &["--worker-poll-seconds", "0.2"], &args.work.join("source.log"))?;
     let graph = Endpoint::parse(&format!("{}/v1.0", source.origin), Some(TOKEN))?;
     let mut c = Connection::new(graph);
-    let created =
-        call(&mut c, "POST", &format!("/applicationTemplates/{DATABRICKS}/instantiate"), Some(json!({"displayName": "Databricks"}))).await?;
+    let created = call(
+        &mut c,
+        "POST",
+        &format!("/applicationTemplates/{DATABRICKS}/instantiate"),
+        Some(json!({"displayName": "Databricks"})),
+    )
+    .await?;
     let sp = created["servicePrincipal"]["id"].as_str().context("service principal")?.to_string();
     let sync = format!("/servicePrincipals/{sp}/synchronization");
     let job = call(&mut c, "POST", &format!("{sync}/jobs"), Some(json!({"templateId": "dataBricks"}))).await?;
     let job_path = format!("{sync}/jobs/{}", job["id"].as_str().context("job id")?);
-    let secrets = json!({"value": [{"key": "BaseAddress", "value": account_url}, {"key": "SecretToken", "value": TOKEN}]});
+    let secrets =
+        json!({"value": [{"key": "BaseAddress", "value": account_url}, {"key": "SecretToken", "value": TOKEN}]});
     call(&mut c, "PUT", &format!("{sync}/secrets"), Some(secrets)).await?;
     for g in &groups {
         let body = json!({"principalId": g, "resourceId": sp, "appRoleId": "00000000-0000-0000-0000-000000000000"});
@@ -191,7 +201,13 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
 
     let users_path = format!("/users?$top=999&$select=id");
     let page = call(&mut c, "GET", &users_path, None).await?;
-    let ids: Vec<String> = page["value"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str().map(str::to_owned)).take(args.changes).collect();
+    let ids: Vec<String> = page["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["id"].as_str().map(str::to_owned))
+        .take(args.changes)
+        .collect();
     for (i, id) in ids.iter().enumerate() {
         call(&mut c, "PATCH", &format!("/users/{id}"), Some(json!({"displayName": format!("Changed {i}")}))).await?;
     }
@@ -206,7 +222,11 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     let users_in_target = call(&mut t, "GET", "/Users?count=0", None).await?["totalResults"].as_u64().unwrap_or(0);
     let groups_in_target = call(&mut t, "GET", "/Groups?count=0", None).await?["totalResults"].as_u64().unwrap_or(0);
     if users_in_target != args.users as u64 || groups_in_target != args.groups as u64 {
-        bail!("the target has {users_in_target} users and {groups_in_target} groups, not {} and {}", args.users, args.groups);
+        bail!(
+            "the target has {users_in_target} users and {groups_in_target} groups, not {} and {}",
+            args.users,
+            args.groups
+        );
     }
     let objects = (args.users + args.groups + args.memberships) as f64;
     let result = json!({
@@ -221,7 +241,11 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     println!("|---|---|---|---|---|");
     println!(
         "| initial | {} users, {} groups, {} memberships | {initial_secs:.1} s | {:.0} objects/s ({:.0} users/s) | {exported} |",
-        args.users, args.groups, args.memberships, objects / initial_secs, args.users as f64 / initial_secs
+        args.users,
+        args.groups,
+        args.memberships,
+        objects / initial_secs,
+        args.users as f64 / initial_secs
     );
     println!("| incremental | {} changed users | {incremental_secs:.2} s | | {incremental_exported} |", args.changes);
     println!(

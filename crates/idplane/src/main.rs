@@ -571,7 +571,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_json);
     // Made before anything is served, so that SMTP settings that cannot work stop the start rather than the first
     // notice; the provisioning worker sends its notices through it.
-    let _notifier = mail::notifier(&args.smtp).context("setting up notification email")?;
+    let notifier = mail::notifier(&args.smtp).context("setting up notification email")?;
     // Held until serve returns: restore refuses to replace the store under a running server.
     let _lock = match store_args.database_url {
         None => Some(lock_data_dir(&store_args.data_dir, "serve refused")?),
@@ -656,13 +656,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         metrics: state.engine.clone(),
     });
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
+    state.notifier = notifier;
+    let mut services = idplane_server::graph::runs::services(&state);
+    if services.graph_url.is_none() {
+        services.graph_url = Some(format!("{origin}/v1.0"));
+    }
     let scheduler = (args.worker_jobs > 0).then(|| idplane_worker::scheduler::Scheduler {
-        services: idplane_worker::job::Services {
-            store: state.provisioning.clone(),
-            cipher: state.secrets.clone(),
-            transport: state.targets.clone(),
-            metrics: state.engine.clone(),
-        },
+        services,
         node: format!("{}-{}", hostname(), std::process::id()),
         now: Arc::new(OffsetDateTime::now_utc),
         poll: Duration::from_secs_f64(args.worker_poll_seconds.clamp(0.05, 3600.0)),

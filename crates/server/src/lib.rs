@@ -90,6 +90,8 @@ pub struct AppState {
     pub clock: Arc<dyn clock::Clock>,
     /// The provisioning engine's counters (cycles, exports, escrows, target latency), shown by `/metrics`.
     pub engine: Arc<idplane_worker::metrics::EngineMetrics>,
+    /// Where the provisioning engine's notification emails go out (no relay: they are logged, not sent).
+    pub notifier: Arc<dyn idplane_worker::notify::Notifier>,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ impl AppState {
             store_times,
             clock: Arc::new(clock::SystemClock),
             engine: Arc::default(),
+            notifier: Arc::new(idplane_worker::notify::NoMailer),
         }
     }
 

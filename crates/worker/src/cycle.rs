@@ -363,7 +363,92 @@ pub async fn run_cycle(
             }
         }
     }
+    notify_after(services, &mut state, &result, &cycle_id, ended).await;
     (state, result.map(|(o, _, _)| o))
+}
+
+/// Sends the notification email a cycle calls for, once per reason as Entra does: when the job entered quarantine
+/// (or its reason changed), or when the cycle ended with failures; a healthy cycle forgets the last reason, so that
+/// the next trouble is mailed again.
+async fn notify_after(
+    services: &Services,
+    state: &mut RunState,
+    result: &Result<CycleResult, WorkerError>,
+    cycle_id: &str,
+    at: OffsetDateTime,
+) {
+    use crate::notify::{FailedObject, Notice, NoticeKind};
+    let kind = match (&state.data.quarantine, result) {
+        (Some(q), _) => Some(NoticeKind::Quarantine {
+            reason: q.reason.clone(),
+            error: q.error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        }),
+        (None, Ok((outcome, _, _))) if outcome.escrowed > 0 => {
+            let failed: Vec<&ObjectReport> = outcome.reports.iter().filter(|r| r.outcome == Outcome::Failure).collect();
+            Some(NoticeKind::CycleFailures {
+                failed: failed.len() as u64,
+                first_errors: failed
+                    .iter()
+                    .take(10)
+                    .map(|r| FailedObject {
+                        identity: r.display_name.clone(),
+                        error_code: r.error_code.clone().unwrap_or_default(),
+                        reason: r.reason.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+        }
+        _ => None,
+    };
+    let Some(kind) = kind else {
+        state.data.last_notice = None;
+        return;
+    };
+    let store = services.store.as_ref();
+    let settings = match idplane_provisioning::secrets::saved(
+        store,
+        &services.cipher,
+        &state.tenant_id,
+        &state.service_principal_id,
+    )
+    .await
+    {
+        Ok(creds) => creds
+            .get("SyncNotificationSettings")
+            .and_then(|t| idplane_provisioning::secrets::NotificationSettings::parse(t).ok())
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, job = %state.job_id, "could not read the notification settings");
+            return;
+        }
+    };
+    if !settings.enabled || settings.recipients.is_empty() {
+        return;
+    }
+    let application = store
+        .service_principal(&state.tenant_id, &state.service_principal_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|sp| sp.display_name)
+        .unwrap_or_default();
+    let notice = Notice {
+        tenant_id: state.tenant_id.clone(),
+        application,
+        service_principal_id: state.service_principal_id.clone(),
+        job_id: state.job_id.clone(),
+        at,
+        kind,
+        logs_url: services.graph_url.as_deref().map(|g| crate::notify::logs_url(g, &state.job_id, Some(cycle_id))),
+    };
+    let key = notice.reason_key();
+    if state.data.last_notice.as_deref() == Some(key.as_str()) {
+        return;
+    }
+    match services.notifier.notify(&notice, &settings.recipients).await {
+        Ok(()) => state.data.last_notice = Some(key),
+        Err(e) => tracing::warn!(error = %e, job = %state.job_id, "could not send the notification email"),
+    }
 }
 
 fn record_metrics(services: &Services, state: &RunState, result: &Result<CycleResult, WorkerError>) {

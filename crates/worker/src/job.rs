@@ -26,6 +26,10 @@ pub struct Services {
     pub cipher: Arc<Cipher>,
     pub transport: Arc<dyn Transport>,
     pub metrics: Arc<crate::metrics::EngineMetrics>,
+    /// Where notification emails go out.
+    pub notifier: Arc<dyn crate::notify::Notifier>,
+    /// The Graph API's public URL (`https://idp.example.com/v1.0`), for the links in emails; unknown when `None`.
+    pub graph_url: Option<String>,
 }
 
 /// A job ready to run.

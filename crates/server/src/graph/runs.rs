@@ -19,12 +19,15 @@ use super::synchronization::{Res, change_job, load_job, service_principal};
 use super::{Caller, json_response, no_content, read_body, read_optional_body};
 use crate::AppState;
 
-fn services(s: &AppState) -> Services {
+/// What the engine needs, from the server's state.
+pub fn services(s: &AppState) -> Services {
     Services {
         store: s.provisioning.clone(),
         cipher: s.secrets.clone(),
         transport: s.targets.clone(),
         metrics: s.engine.clone(),
+        notifier: s.notifier.clone(),
+        graph_url: s.public_url.as_ref().map(|u| format!("{}/v1.0", u.trim_end_matches('/'))),
     }
 }
 

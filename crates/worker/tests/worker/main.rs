@@ -6,5 +6,7 @@
 // A failing test panics; the helpers that do so say why.
 #![allow(clippy::panic)]
 
+mod engine;
+mod engine_smtp_sink;
 mod relays;
 mod smtp_sink;

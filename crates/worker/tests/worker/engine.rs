@@ -9,36 +9,35 @@ use anyhow::{Context, Result, ensure};
 use axum::http::{Method, StatusCode};
 use idplane_testkit::App;
 use idplane_testkit::app::Listening;
-use idplane_worker::job::Services;
 use idplane_worker::scheduler::Scheduler;
 use serde_json::{Value, json};
 
 const DATABRICKS: &str = "9c9818d2-2900-49e8-8ba4-22688be7c675";
 const ROLE: &str = "00000000-0000-0000-0000-000000000000";
 
-struct Setup {
-    app: App,
-    target: Listening,
-    scim_token: String,
-    sp: String,
-    sync: String,
-    job: String,
+pub struct Setup {
+    pub app: App,
+    pub target: Listening,
+    pub scim_token: String,
+    pub sp: String,
+    pub sync: String,
+    pub job: String,
 }
 
-async fn graph(app: &App, method: Method, uri: &str, body: Option<Value>) -> Result<Value> {
+pub async fn graph(app: &App, method: Method, uri: &str, body: Option<Value>) -> Result<Value> {
     let r = app.send(method.clone(), uri, body, &[]).await?;
     ensure!(r.status.is_success(), "{method} {uri}: {} {}", r.status, r.body);
     Ok(r.body)
 }
 
-async fn user(app: &App, upn: &str, given: &str, surname: &str) -> Result<String> {
+pub async fn user(app: &App, upn: &str, given: &str, surname: &str) -> Result<String> {
     let body = json!({"displayName": format!("{given} {surname}"), "userPrincipalName": upn, "mailNickname": given,
                       "givenName": given, "surname": surname, "mail": upn, "accountEnabled": true,
                       "passwordProfile": {"password": "Secret-1"}});
     Ok(graph(app, Method::POST, "/v1.0/users", Some(body)).await?["id"].as_str().unwrap_or_default().to_string())
 }
 
-async fn group(app: &App, name: &str, members: &[&str]) -> Result<String> {
+pub async fn group(app: &App, name: &str, members: &[&str]) -> Result<String> {
     let binds: Vec<String> = members.iter().map(|m| format!("https://graph.microsoft.com/v1.0/users/{m}")).collect();
     let body = json!({"displayName": name, "mailNickname": name, "mailEnabled": false, "securityEnabled": true,
                       "members@odata.bind": binds});
@@ -47,8 +46,13 @@ async fn group(app: &App, name: &str, members: &[&str]) -> Result<String> {
 
 impl Setup {
     /// A Databricks application whose job provisions into this app's own account SCIM API (2.1), over HTTP.
-    async fn new(flags: &str) -> Result<Setup> {
-        let app = App::new().await?;
+    pub async fn new(flags: &str) -> Result<Setup> {
+        Setup::with(flags, Arc::new(idplane_worker::notify::NoMailer)).await
+    }
+
+    /// The same, its notification email going out through `notifier`.
+    pub async fn with(flags: &str, notifier: Arc<dyn idplane_worker::notify::Notifier>) -> Result<Setup> {
+        let app = App::on(idplane_testkit::Backend::Sqlite, |s| s.notifier = notifier).await?;
         let target = app.listen().await?;
         let (secret, _) = idplane_core::token::rotate_scim_token(
             app.store.as_ref(),
@@ -82,22 +86,17 @@ impl Setup {
         Ok(Setup { app, target, scim_token, sp, sync, job })
     }
 
-    async fn assign(&self, principal: &str) -> Result<String> {
+    pub async fn assign(&self, principal: &str) -> Result<String> {
         let body = json!({"principalId": principal, "resourceId": self.sp, "appRoleId": ROLE});
         let uri = format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo", self.sp);
         Ok(graph(&self.app, Method::POST, &uri, Some(body)).await?["id"].as_str().unwrap_or_default().to_string())
     }
 
     /// Runs the job's next cycle as the scheduler does (lease, cycle, state stored, lease released).
-    async fn cycle(&self) -> Result<Value> {
+    pub async fn cycle(&self) -> Result<Value> {
         let s = &self.app.state;
         let scheduler = Scheduler {
-            services: Services {
-                store: s.provisioning.clone(),
-                cipher: s.secrets.clone(),
-                transport: s.targets.clone(),
-                metrics: s.engine.clone(),
-            },
+            services: idplane_server::graph::runs::services(s),
             node: "test".into(),
             now: Arc::new(time::OffsetDateTime::now_utc),
             poll: std::time::Duration::from_secs(1),
@@ -112,18 +111,18 @@ impl Setup {
     }
 
     /// The target's resources of `endpoint` matching a SCIM filter.
-    async fn target(&self, endpoint: &str, filter: &str) -> Result<Vec<Value>> {
+    pub async fn target(&self, endpoint: &str, filter: &str) -> Result<Vec<Value>> {
         let path = format!("/api/2.0/accounts/{}/scim/v2/{endpoint}?filter={}", self.app.account, form_encode(filter));
         let (status, body) = self.target.call(Method::GET, &path, &self.scim_token, None).await?;
         ensure!(status == 200, "{path}: {status} {body}");
         Ok(body["Resources"].as_array().cloned().unwrap_or_default())
     }
 
-    async fn target_user(&self, user_name: &str) -> Result<Option<Value>> {
+    pub async fn target_user(&self, user_name: &str) -> Result<Option<Value>> {
         Ok(self.target("Users", &format!("userName eq \"{user_name}\"")).await?.into_iter().next())
     }
 
-    async fn target_group(&self, name: &str) -> Result<Option<Value>> {
+    pub async fn target_group(&self, name: &str) -> Result<Option<Value>> {
         Ok(self.target("Groups", &format!("displayName eq \"{name}\"")).await?.into_iter().next())
     }
 }
