@@ -199,8 +199,8 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     let exported = initial["lastExecution"]["countExported"].as_u64().unwrap_or(0);
     ensure!(initial["lastExecution"]["state"] == "Succeeded", "the initial cycle did not succeed: {initial}");
 
-    let users_path = format!("/users?$top=999&$select=id");
-    let page = call(&mut c, "GET", &users_path, None).await?;
+    let users_path = "/users?$top=999&$select=id";
+    let page = call(&mut c, "GET", users_path, None).await?;
     let ids: Vec<String> = page["value"]
         .as_array()
         .into_iter()
