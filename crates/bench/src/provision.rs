@@ -190,6 +190,10 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
         call(&mut c, "POST", &format!("/servicePrincipals/{sp}/appRoleAssignedTo"), Some(body)).await?;
     }
 
+    let mut t = Connection::new(Endpoint::parse(&account_url, Some(TOKEN))?);
+    let count = |body: Value| body["totalResults"].as_u64().unwrap_or(0);
+    let users_before = count(call(&mut t, "GET", "/Users?count=0", None).await?);
+    let groups_before = count(call(&mut t, "GET", "/Groups?count=0", None).await?);
     let started_rss = peak_rss_mb(source.child.id());
     let wall = Instant::now();
     call(&mut c, "POST", &format!("{job_path}/start"), None).await?;
@@ -218,9 +222,9 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     let engine_rss = peak_rss_mb(source.child.id());
     let target_rss = peak_rss_mb(target.child.id());
 
-    let mut t = Connection::new(Endpoint::parse(&account_url, Some(TOKEN))?);
-    let users_in_target = call(&mut t, "GET", "/Users?count=0", None).await?["totalResults"].as_u64().unwrap_or(0);
-    let groups_in_target = call(&mut t, "GET", "/Groups?count=0", None).await?["totalResults"].as_u64().unwrap_or(0);
+    // The target's own principals (its first-start administrator) were there before.
+    let users_in_target = count(call(&mut t, "GET", "/Users?count=0", None).await?) - users_before;
+    let groups_in_target = count(call(&mut t, "GET", "/Groups?count=0", None).await?) - groups_before;
     if users_in_target != args.users as u64 || groups_in_target != args.groups as u64 {
         bail!(
             "the target has {users_in_target} users and {groups_in_target} groups, not {} and {}",

@@ -53,6 +53,8 @@ pub struct JobRun {
     pub target_system: String,
     /// A preview: nothing is written, to the target or to the store.
     pub read_only: bool,
+    /// The source objects with an escrowed failure when the run began (a success clears theirs).
+    pub escrowed: std::collections::HashSet<String>,
 }
 
 fn truthy(v: Option<&str>) -> bool {
@@ -85,6 +87,8 @@ impl JobRun {
             }
         }
         let creds = secrets::saved(store, &services.cipher, tenant_id, &sp.id).await?;
+        let far = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
+        let escrowed = store.escrows_due(job_id, far, 100_000).await?.into_iter().map(|e| e.source_id).collect();
         let missing = |what: &str| {
             WorkerError::NotConfigured(format!(
                 "no {what} is saved: enter the tenant URL and secret token under Admin Credentials \
@@ -119,6 +123,7 @@ impl JobRun {
             skip_out_of_scope_deletions: truthy(creds.get("SkipOutOfScopeDeletions")),
             notification,
             read_only: false,
+            escrowed,
         })
     }
 

@@ -588,7 +588,9 @@ pub async fn process(
             processed.fatal = Some(e.into());
             return processed;
         }
-        let _ = run.services.store.delete_escrow(&run.job.id, &imported.id).await;
+        if run.escrowed.contains(&imported.id) {
+            let _ = run.services.store.delete_escrow(&run.job.id, &imported.id).await;
+        }
     }
     if !create_values.references.is_empty() {
         processed.references = Some(PendingReferences {
@@ -698,7 +700,9 @@ pub async fn finish_deprovision(
             if let Err(e) = outcome {
                 tracing::warn!(error = %e, "could not record a deprovisioning");
             }
-            let _ = store.delete_escrow(&run.job.id, &d.link.source_id).await;
+            if run.escrowed.contains(&d.link.source_id) {
+                let _ = store.delete_escrow(&run.job.id, &d.link.source_id).await;
+            }
         }
         Err(e) => {
             let code = error_code(&e);
