@@ -7,6 +7,7 @@
 //! - [`object`]: the pipeline of one source object (import, scope, match, export), as a cycle and provision on
 //!   demand run it.
 //! - [`cycle`]: a whole cycle, initial or incremental, and the job's run state after it.
+//! - [`drift`]: the target objects no source object is linked to, and those changed behind the engine's back.
 //! - [`on_demand`]: provision on demand, one user or a group with up to five members, answered with every step.
 //! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
 //! - [`metrics`]: the engine's counters, and the transport wrapper that times requests to targets.
@@ -15,6 +16,7 @@
 //!   rendering, and the SMTP transport that carries it.
 
 pub mod cycle;
+pub mod drift;
 pub mod error;
 pub mod job;
 pub mod metrics;

@@ -236,6 +236,16 @@ async fn is_assigned(run: &JobRun, cache: &CycleCache, o: &DirectoryObject) -> R
     }
 }
 
+/// What the mappings give for a source object whose target object exists (no "only on creation" mappings).
+pub fn desired(
+    run: &JobRun,
+    mapping: &CompiledObjectMapping,
+    source: &SourceObject,
+    now: OffsetDateTime,
+) -> Result<Desired, mapping::MappingError> {
+    evaluate(run, mapping, source, false, now)
+}
+
 fn evaluate(
     run: &JobRun,
     mapping: &CompiledObjectMapping,

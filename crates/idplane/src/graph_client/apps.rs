@@ -17,6 +17,7 @@ use super::error::{ClientError, Result};
 use super::http::{Graph, PAGE_SIZE, odata_string};
 use super::mappings::{MappingsCommand, ScopingCommand};
 use super::output::{Output, table, text};
+use url::Url;
 
 #[derive(Subcommand)]
 pub enum AppCommand {
@@ -39,6 +40,10 @@ pub enum AppCommand {
     Show { app: String },
     /// Delete an application, its service principal and its provisioning.
     Delete { app: String },
+    /// What the next provisioning cycle would send, request by request, without sending anything (idplane's own).
+    Plan { app: String },
+    /// Target objects no source object is linked to, and linked ones changed in the target behind the engine's back.
+    Drift { app: String },
     /// Provisioning: admin credentials, Test Connection, settings.
     Provisioning {
         #[command(subcommand)]
@@ -155,11 +160,51 @@ pub enum ProvisioningCommand {
     },
     /// Show the provisioning job, its schedule and status, and the saved secrets (masked).
     Show { app: String },
+    /// Provisioning Status On: cycles start now, then every schedule interval.
+    Start { app: String },
+    /// Provisioning Status Off: no further cycles; a running one stops after its current objects.
+    Pause { app: String },
+    /// Restart provisioning: forget the watermark, escrows and quarantine (or what --scope names); a started job
+    /// runs an initial cycle at once.
+    Restart {
+        app: String,
+        /// What to reset, separated by commas: Watermark, Escrows, QuarantineState, Full (also the links between
+        /// source and target objects), ForceDeletes (approve deletions held by the threshold).
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Provision on demand: one user, or one group of at most five members, now; every step is shown.
+    OnDemand {
+        app: String,
+        /// The user (id or userPrincipalName).
+        #[arg(long, conflicts_with = "group")]
+        user: Option<String>,
+        /// The group (id or display name).
+        #[arg(long)]
+        group: Option<String>,
+    },
 }
 
 /// An application's service principal, by id or display name.
 pub async fn find_app(g: &Graph, app: &str) -> Result<Value> {
     by_id_or_name(g, "servicePrincipals", "application", app, "idplane app list").await
+}
+
+/// An application's service principal and the URL of its provisioning job.
+async fn job_url(g: &Graph, app: &str) -> Result<(Value, Url)> {
+    let sp = find_app(g, app).await?;
+    let job = find_job(g, &sp).await?;
+    let url = g.url(&["servicePrincipals", &text(&sp, "id"), "synchronization", "jobs", &text(&job, "id")]);
+    Ok((sp, url))
+}
+
+/// `url` with one more path segment.
+fn join(url: &Url, segment: &str) -> Url {
+    let mut u = url.clone();
+    if let Ok(mut segments) = u.path_segments_mut() {
+        segments.push(segment);
+    }
+    u
 }
 
 /// The provisioning job of an application (the first, as an application has one per template).
@@ -237,6 +282,64 @@ pub async fn run(g: &Graph, command: AppCommand) -> Result<Output> {
             Ok(Output::new(json!({"id": sp["id"], "deleted": true}), text))
         }
         AppCommand::Provisioning { command } => provisioning(g, command).await,
+        AppCommand::Plan { app } => {
+            let (_, job_url) = job_url(g, &app).await?;
+            let plan = g.post(join(&job_url, "preview"), &json!({})).await?;
+            let requests = plan["requests"].as_array().cloned().unwrap_or_default();
+            let mut lines: Vec<String> = requests
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:6} {}  ({} {}: {})",
+                        text(r, "method"),
+                        text(r, "path"),
+                        text(r, "objectType"),
+                        text(r, "displayName"),
+                        text(r, "action")
+                    )
+                })
+                .collect();
+            for f in plan["failures"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "would fail: {} {}: {}",
+                    text(f, "displayName"),
+                    text(f, "errorCode"),
+                    text(f, "reason")
+                ));
+            }
+            let kind = if plan["initial"] == json!(true) { "initial" } else { "incremental" };
+            lines.insert(0, format!("the next cycle ({kind}) would send {} request(s)", requests.len()));
+            Ok(Output::new(plan, lines.join("\n")))
+        }
+        AppCommand::Drift { app } => {
+            let (_, job_url) = job_url(g, &app).await?;
+            let drift = g.get(join(&job_url, "drift")).await?;
+            let mut lines = vec![format!("examined {} target object(s)", drift["examined"])];
+            for o in drift["orphans"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "orphan   {} {} ({})",
+                    text(o, "objectType"),
+                    text(o, "displayName"),
+                    text(o, "targetId")
+                ));
+            }
+            for d in drift["drifted"].as_array().into_iter().flatten() {
+                for c in d["changes"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "drifted  {} {}: {} is {} in the target, the mappings give {}",
+                        text(d, "objectType"),
+                        text(d, "displayName"),
+                        text(c, "attribute"),
+                        c["target"],
+                        c["expected"]
+                    ));
+                }
+            }
+            if drift["drifted"].as_array().is_some_and(|d| !d.is_empty()) {
+                lines.push(format!("correct them with `idplane app provisioning restart {app} --scope Watermark`"));
+            }
+            Ok(Output::new(drift, lines.join("\n")))
+        }
         AppCommand::Mappings { command } => super::mappings::mappings(g, command).await,
         AppCommand::Scoping { command } => super::mappings::scoping(g, command).await,
         AppCommand::Assign { app, principal, app_role } => {
@@ -543,6 +646,73 @@ async fn provisioning(g: &Graph, command: ProvisioningCommand) -> Result<Output>
             let settings: Vec<(String, String)> =
                 pairs.into_iter().filter(|(k, _)| k == "SyncAll" || k == "SyncNotificationSettings").collect();
             Ok(Output::new(json!({"id": sp_id, "value": pairs_json(&settings)}), settings_text(&settings)))
+        }
+        ProvisioningCommand::Start { app } => {
+            let (sp, url) = job_url(g, &app).await?;
+            g.post(join(&url, "start"), &json!({})).await?;
+            Ok(Output::new(
+                json!({"started": true}),
+                format!("provisioning of {} is on: a cycle starts now", text(&sp, "displayName")),
+            ))
+        }
+        ProvisioningCommand::Pause { app } => {
+            let (sp, url) = job_url(g, &app).await?;
+            g.post(join(&url, "pause"), &json!({})).await?;
+            Ok(Output::new(json!({"paused": true}), format!("provisioning of {} is off", text(&sp, "displayName"))))
+        }
+        ProvisioningCommand::Restart { app, scope } => {
+            let (sp, url) = job_url(g, &app).await?;
+            let body = match &scope {
+                Some(s) => json!({"criteria": {"resetScope": s}}),
+                None => json!({}),
+            };
+            g.post(join(&url, "restart"), &body).await?;
+            let what = scope.unwrap_or_else(|| "Watermark, Escrows, QuarantineState".into());
+            Ok(Output::new(
+                json!({"restarted": true, "resetScope": what}),
+                format!("restarted provisioning of {} (reset: {what})", text(&sp, "displayName")),
+            ))
+        }
+        ProvisioningCommand::OnDemand { app, user, group } => {
+            let (_, url) = job_url(g, &app).await?;
+            let (object, kind) = match (user, group) {
+                (Some(u), _) => (text(&find_user(g, &u, "id").await?, "id"), "User"),
+                (None, Some(gr)) => (text(&find_group(g, &gr).await?, "id"), "Group"),
+                (None, None) => return Err(ClientError::Usage("give --user or --group".into())),
+            };
+            let schema = g.get(join(&url, "schema")).await?;
+            let rule = text(&schema["synchronizationRules"][0], "id");
+            let body =
+                json!({"parameters": [{"ruleId": rule, "subjects": [{"objectId": object, "objectTypeName": kind}]}]});
+            let answer = g.post(join(&url, "provisionOnDemand"), &body).await?;
+            let key: Value = serde_json::from_str(answer["key"].as_str().unwrap_or("{}")).unwrap_or_default();
+            let event: Value = serde_json::from_str(answer["value"].as_str().unwrap_or("{}")).unwrap_or_default();
+            let mut lines = vec![format!(
+                "{}: {} {}",
+                text(&key, "result"),
+                text(&event, "action"),
+                text(&event, "reportableIdentifier")
+            )];
+            if let Some(code) = key["details"]["errorCode"].as_str() {
+                lines.push(format!("{code}: {}", text(&key["details"], "errorMessage")));
+            }
+            for step in event["provisioningSteps"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "  {:10} {:8} {}",
+                    text(step, "type"),
+                    text(step, "status"),
+                    text(step, "description")
+                ));
+            }
+            for m in event["modifiedProperties"].as_array().into_iter().flatten() {
+                lines.push(format!("  {} : {} -> {}", text(m, "displayName"), m["oldValue"], m["newValue"]));
+            }
+            let out = Output::new(json!({"key": key, "value": event}), lines.join("\n"));
+            Ok(if key["result"] == json!("Failure") {
+                out.incomplete("provisioning on demand failed".into())
+            } else {
+                out
+            })
         }
         ProvisioningCommand::Show { app } => {
             let sp = find_app(g, &app).await?;

@@ -569,3 +569,52 @@ async fn ctrl_c_stops_an_import_cleanly_and_the_rows_not_sent_go_to_the_errors_f
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn provisioning_runs_from_the_command_line_plan_on_demand_start_drift_pause_restart() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let server = Server::start_with(&data, Some(TOKEN), &["--worker-poll-seconds".as_ref(), "0.2".as_ref()])?;
+    let s = &server;
+    let account_url = server.value("account SCIM URL:").context("account URL")?;
+    let account = account_url.split("/accounts/").nth(1).and_then(|r| r.split('/').next()).context("account id")?;
+    let scim = admin(&data, &["token", "rotate-scim", "--account", account])?;
+    let token = scim["token_value"].as_str().context("SCIM token")?.to_string();
+    ok(s, TOKEN, &["directory", "user", "create", "--upn", "ann@contoso.com", "--display-name", "Ann Lee"])?;
+    ok(s, TOKEN, &["directory", "user", "create", "--upn", "bob@contoso.com", "--display-name", "Bob Ray"])?;
+    ok(s, TOKEN, &["app", "create", "--template", "databricks", "--name", "Databricks"])?;
+    let args =
+        ["app", "provisioning", "credentials", "Databricks", "--tenant-url", &account_url, "--secret-token", &token];
+    ok(s, TOKEN, &args)?;
+    ok(s, TOKEN, &["app", "assign", "Databricks", "--user", "ann@contoso.com"])?;
+    ok(s, TOKEN, &["app", "assign", "Databricks", "--user", "bob@contoso.com"])?;
+
+    let plan = ok(s, TOKEN, &["app", "plan", "Databricks"])?.out;
+    assert!(plan.contains("initial") && plan.contains("would send 2 request(s)") && plan.contains("POST"), "{plan}");
+    let on_demand = ok(s, TOKEN, &["app", "provisioning", "on-demand", "Databricks", "--user", "ann@contoso.com"])?.out;
+    assert!(on_demand.starts_with("Success: Create ann@contoso.com"), "{on_demand}");
+    assert!(on_demand.contains("Export") && on_demand.contains("userName"), "{on_demand}");
+    let plan = ok(s, TOKEN, &["app", "plan", "Databricks", "--json"])?.json()?;
+    assert_eq!(plan["requests"].as_array().map(Vec::len), Some(1), "only Bob is left: {plan}");
+
+    ok(s, TOKEN, &["app", "provisioning", "start", "Databricks"])?;
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        let shown = ok(s, TOKEN, &["app", "provisioning", "show", "Databricks", "--json"])?.json()?;
+        status = shown["jobs"][0]["status"].clone();
+        if status["lastExecution"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["lastExecution"]["state"], "Succeeded", "{status}");
+    assert_eq!(status["lastExecution"]["countExported"], 1, "Bob: {status}");
+    let drift = ok(s, TOKEN, &["app", "drift", "Databricks"])?.out;
+    assert!(drift.contains("orphan") && !drift.contains("drifted"), "the target's own admin is an orphan: {drift}");
+    ok(s, TOKEN, &["app", "provisioning", "pause", "Databricks"])?;
+    let restarted = ok(s, TOKEN, &["app", "provisioning", "restart", "Databricks", "--scope", "Watermark"])?.out;
+    assert!(restarted.contains("reset: Watermark"), "{restarted}");
+    let refused = fails(s, TOKEN, &["app", "provisioning", "restart", "Databricks", "--scope", "Everything"])?;
+    assert!(refused.err.contains("not a restart scope"), "{}", refused.err);
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Running provisioning jobs through Graph: `start` (Provisioning Status On), `pause` (Off; a running cycle stops
 //! after its current objects), `restart` (with `criteria.resetScope`), `provisionOnDemand`, and idplane's own
-//! `preview` (the requests the next cycle would send, computed with reads only). A job's `status` is rendered
+//! `preview` (the requests the next cycle would send, computed with reads only) and `drift` (target objects no
+//! source object is linked to, and linked ones changed behind the engine's back). A job's `status` is rendered
 //! from its run state. The cycles themselves are the worker's (`idplane_worker`).
 
 use axum::body::Body;
@@ -210,5 +211,16 @@ pub async fn preview(State(s): State<AppState>, c: Caller, Path((id, job_id)): P
         .map(|r| json!({"sourceId": r.source_id, "displayName": r.display_name, "errorCode": r.error_code, "reason": r.reason}))
         .collect();
     let out = json!({"initial": outcome.initial, "requests": requests, "failures": failures});
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `GET .../drift` (idplane's extension): the target objects no source object is linked to, and the linked ones
+/// whose attributes in the target differ from what the mappings give. Reads the whole target; writes nothing.
+pub async fn drift(State(s): State<AppState>, c: Caller, Path((id, job_id)): Path<(String, String)>) -> Res {
+    let sp = service_principal(&s, &c, &id).await?;
+    let job = load_job(&s, &c, &sp, &job_id).await?;
+    let d = idplane_worker::drift::report(&services(&s), &c.tenant.id, &sp.id, &job.id, c.now).await?;
+    let out = json!({"examined": d.examined, "orphans": d.orphans, "drifted": d.drifted,
+                     "correct": "POST .../restart with {\"criteria\": {\"resetScope\": \"Watermark\"}}: the next cycle, an initial one, corrects every drifted object"});
     Ok(json_response(StatusCode::OK, &out))
 }

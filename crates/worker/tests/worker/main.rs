@@ -6,6 +6,7 @@
 // A failing test panics; the helpers that do so say why.
 #![allow(clippy::panic)]
 
+mod drift;
 mod engine;
 mod engine_smtp_sink;
 mod relays;
