@@ -1,6 +1,6 @@
 //! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
-//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`]), and [`ProvisioningStore`], all of them
-//! together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
+//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`ProvisioningLogStore`]), and
+//! [`ProvisioningStore`], all of them together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
 //!
 //! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
 //! is not found. Every write is one transaction; those that change the directory, memberships or assignments append
@@ -15,6 +15,7 @@ use crate::application::{AppRoleAssignment, Application, AssignmentView, Service
 use crate::directory::query::{ObjectPage, ObjectQuery};
 use crate::directory::{Change, DirectoryObject, ObjectKind};
 use crate::job::SyncJob;
+use crate::logs::{LogPage, LogQuery, ProvisioningLog};
 use crate::tenant::{Tenant, TenantToken};
 
 /// Tenants and their tokens.
@@ -206,6 +207,23 @@ pub trait JobStore: Send + Sync {
         service_principal_id: &str,
         changes: &[(String, Option<Vec<u8>>)],
     ) -> Result<(), StoreError>;
+}
+
+/// Provisioning logs ([`crate::logs`]): written by the engine a page at a time, read by the Graph API, purged by
+/// age. Records outlive the jobs and objects they describe.
+#[async_trait]
+pub trait ProvisioningLogStore: Send + Sync {
+    /// Inserts records, in one transaction. A record whose id is stored already is left as stored, so that a page
+    /// written again (after a retry) is not recorded twice.
+    async fn insert_logs(&self, logs: &[ProvisioningLog]) -> Result<(), StoreError>;
+    /// A page of the tenant's records that meet every clause of `query`, in its order (newest first unless asked
+    /// otherwise, then by id), with the cursor of the next page when more follow. Each clause other than
+    /// `contains` is an index lookup.
+    async fn logs(&self, tenant_id: &str, query: &LogQuery) -> Result<LogPage, StoreError>;
+    /// The tenant's record `id`.
+    async fn log(&self, tenant_id: &str, id: &str) -> Result<Option<ProvisioningLog>, StoreError>;
+    /// Deletes every record (of every tenant) whose activity is before `before`, oldest first; how many.
+    async fn purge_logs(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 /// Every port of the provisioning domain.

@@ -19,6 +19,7 @@ use base64::Engine;
 use idplane_provisioning::ProvisioningError;
 use idplane_provisioning::directory::ObjectKind;
 use idplane_provisioning::directory::query::{Field, Literal, MAX_IN, ObjectFilter};
+use idplane_provisioning::odata::{Token, lex};
 
 /// The longest `$filter` accepted.
 const MAX_FILTER: usize = 4096;
@@ -59,80 +60,6 @@ fn invalid(detail: impl Into<String>) -> ProvisioningError {
 }
 
 const SERVED: &str = "idplane serves eq, ne, in, startsWith, and, or and parentheses";
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Word(String),
-    Text(String),
-    Open,
-    Close,
-    Comma,
-}
-
-fn lex(s: &str) -> Result<Vec<(usize, Token)>, ProvisioningError> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            ' ' | '\t' | '\n' | '\r' => i += 1,
-            '(' => {
-                out.push((i, Token::Open));
-                i += 1;
-            }
-            ')' => {
-                out.push((i, Token::Close));
-                i += 1;
-            }
-            ',' => {
-                out.push((i, Token::Comma));
-                i += 1;
-            }
-            '\'' => {
-                let start = i;
-                let mut text = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => {
-                            return Err(invalid(format!(
-                                "the string starting at position {start} has no closing quote"
-                            )));
-                        }
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            text.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            text.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push((start, Token::Text(text)));
-            }
-            c if c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | '$' | '@' | '-' | ':') => {
-                let start = i;
-                let mut word = String::new();
-                while let Some(ch) = chars
-                    .get(i)
-                    .filter(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '.' | '/' | '$' | '@' | '-' | ':'))
-                {
-                    word.push(*ch);
-                    i += 1;
-                }
-                out.push((start, Token::Word(word)));
-            }
-            other => return Err(invalid(format!("unexpected '{other}' at position {i}"))),
-        }
-    }
-    Ok(out)
-}
 
 struct Parser {
     tokens: Vec<(usize, Token)>,
