@@ -227,6 +227,12 @@ pub trait ProvisioningLogStore: Send + Sync {
 }
 
 /// Every port of the provisioning domain.
-pub trait ProvisioningStore: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static {}
+pub trait ProvisioningStore:
+    TenantStore + DirectoryStore + ApplicationStore + JobStore + ProvisioningLogStore + 'static
+{
+}
 
-impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + 'static> ProvisioningStore for T {}
+impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + ProvisioningLogStore + 'static> ProvisioningStore
+    for T
+{
+}

@@ -9,10 +9,12 @@
 //!   PostgreSQL test: its name contains `postgres`, it is `#[ignore]`d so that a run without PostgreSQL reports it
 //!   skipped, and `scripts/test` runs it with `--run-ignored` when it has a server (and fails, in CI, when it has none).
 //! - [`binary`]: the real `idplane` binary, for end-to-end tests of the command line.
+//! - [`logs`]: provisioning log records, for the tests that read them back (no engine writes them there).
 
 pub mod app;
 pub mod binary;
 pub mod clock;
+pub mod logs;
 pub mod postgres;
 
 pub use app::{App, Backend, Reply, TOKEN, WS, assert_scim_error};
