@@ -318,6 +318,8 @@ pub struct Options {
     pub top: Option<usize>,
     pub skip_token: Option<String>,
     pub count: bool,
+    /// `$orderby`, as given: only for listings that order ([`Options::parse_ordered`]).
+    pub orderby: Option<String>,
     /// The raw pairs, to rebuild a next link.
     pub pairs: Vec<(String, String)>,
 }
@@ -327,6 +329,15 @@ impl Options {
     /// refused with a message saying so, rather than ignored: a client would otherwise get an answer to another
     /// question.
     pub fn parse(query: Option<&str>) -> Result<Options, ProvisioningError> {
+        Self::read(query, false)
+    }
+
+    /// [`Options::parse`] for a listing that orders (the provisioning logs): `$orderby` is kept for it to read.
+    pub fn parse_ordered(query: Option<&str>) -> Result<Options, ProvisioningError> {
+        Self::read(query, true)
+    }
+
+    fn read(query: Option<&str>, ordered: bool) -> Result<Options, ProvisioningError> {
         let mut o = Options::default();
         for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let (k, v) = (k.into_owned(), v.into_owned());
@@ -359,6 +370,7 @@ impl Options {
                         _ => return Err(ProvisioningError::invalid_property("$count", "$count is true or false")),
                     }
                 }
+                "orderby" if ordered => o.orderby = Some(v.clone()),
                 "orderby" | "search" | "expand" | "skip" | "apply" | "compute" => {
                     return Err(unsupported(format!(
                         "the query option '${name}' is not supported by idplane: use $filter, $select, $top, $count and the @odata.nextLink"
@@ -480,6 +492,9 @@ mod tests {
             assert!(Options::parse(Some(bad)).is_err(), "{bad}");
         }
         assert!(Options::parse(Some("$skiptoken=nope"))?.cursor().is_err());
+        let ordered = Options::parse_ordered(Some("$orderby=activityDateTime%20asc&$top=2"))?;
+        assert_eq!(ordered.orderby.as_deref(), Some("activityDateTime asc"));
+        assert!(ordered.next_link("http://h/v1.0/x", "c").contains("%24orderby=activityDateTime+asc"));
         Ok(())
     }
 }
