@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 #[path = "cli/provisioning.rs"]
 mod provisioning;
+#[path = "cli/provisioning_logs.rs"]
+mod provisioning_logs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idplane");
 
