@@ -25,6 +25,7 @@ use idplane_core::ids;
 use idplane_core::store::{Store, StoreObserver, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_provisioning::logs;
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::serve::{self, ConnectionLimits};
@@ -166,7 +167,7 @@ struct ServeArgs {
     #[command(flatten)]
     retention: RetentionArgs,
     /// Days provisioning log records are kept (0: forever); older ones are removed at start and hourly.
-    #[arg(long, env = "IDPLANE_PROVISIONING_LOG_RETENTION_DAYS", default_value_t = idplane_provisioning::logs::DEFAULT_RETENTION_DAYS)]
+    #[arg(long, env = "IDPLANE_PROVISIONING_LOG_RETENTION_DAYS", default_value_t = logs::DEFAULT_RETENTION_DAYS)]
     provisioning_log_retention_days: u32,
     #[command(flatten)]
     tls: TlsArgs,
@@ -691,8 +692,8 @@ fn purge_hourly(store: Arc<dyn Store>, retention: Retention) {
 const DELETED_ITEMS_RETENTION: time::Duration = time::Duration::days(30);
 
 /// Deletes for good the directory's deleted items older than [`DELETED_ITEMS_RETENTION`], and the provisioning log
-/// records past `logs` (`--provisioning-log-retention-days`), now and then every hour.
-fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::ProvisioningStore>, logs: Retention) {
+/// records past `retention` (`--provisioning-log-retention-days`), now and then every hour.
+fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::ProvisioningStore>, retention: Retention) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -704,9 +705,11 @@ fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::Provis
                 Ok(n) => tracing::info!(removed = n, "deleted directory items past their 30 days"),
                 Err(e) => tracing::error!(error = %e, "purging the directory's deleted items"),
             }
-            match idplane_provisioning::logs::purge(store.as_ref(), logs, now).await {
+            match logs::purge(store.as_ref(), retention, now).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, days = logs.days, "provisioning log records past their retention"),
+                Ok(n) => {
+                    tracing::info!(removed = n, days = retention.days, "provisioning log records past their retention")
+                }
                 Err(e) => tracing::error!(error = %e, "purging the provisioning logs"),
             }
         }

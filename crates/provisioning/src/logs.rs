@@ -213,7 +213,14 @@ fn details(d: &BTreeMap<String, String>) -> Value {
 impl ProvisioningLog {
     /// Graph's `provisioningObjectSummary`, in the order of Graph's documented example.
     pub fn render(&self) -> Map<String, Value> {
-        let identity = |i: &ProvisionedIdentity| json!({"id": i.id, "displayName": i.display_name, "identityType": i.identity_type, "details": {}});
+        let identity = |i: &ProvisionedIdentity| {
+            json!({
+                "id": i.id,
+                "displayName": i.display_name,
+                "identityType": i.identity_type,
+                "details": {},
+            })
+        };
         let error = self.error.as_ref().map(|e| {
             json!({
                 "errorCode": e.error_code,
@@ -302,7 +309,14 @@ impl ProvisioningLog {
             (None, None) => json!({}),
         };
         let key = json!({"result": capitalised(self.status.as_str()), "details": key_details});
-        let identity = |i: &ProvisionedIdentity| json!({"id": i.id, "type": i.identity_type, "displayName": i.display_name, "details": null});
+        let identity = |i: &ProvisionedIdentity| {
+            json!({
+                "id": i.id,
+                "type": i.identity_type,
+                "displayName": i.display_name,
+                "details": null,
+            })
+        };
         let steps: Vec<Value> = self
             .steps
             .iter()

@@ -1,6 +1,7 @@
 //! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
 //! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`ProvisioningLogStore`]), and
-//! [`ProvisioningStore`], all of them together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
+//! [`ProvisioningStore`], all of them together. `idplane-store` implements them on SQLite and PostgreSQL, with one
+//! conformance suite.
 //!
 //! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
 //! is not found. Every write is one transaction; those that change the directory, memberships or assignments append

@@ -3,10 +3,10 @@
 //!
 //! A record is stored as its JSON (the serde form of [`ProvisioningLog`]) beside the columns filters and orders
 //! use. `activity` holds the activity time at Graph's precision ([`graph_precision`], in unix nanoseconds), the
-//! value records are shown, compared and paged at; a time in a filter is compared at that precision too. Every equality a filter may ask has an index that starts with
-//! the tenant and ends with `(activity, id)`, so that a page of one job, cycle, object, action or status is read in
-//! order from its index; `contains` on display names is a substring test on the rows the other clauses leave
-//! (no index serves it).
+//! value records are shown, compared and paged at; a time in a filter is compared at that precision too. Every
+//! equality a filter may ask has an index that starts with the tenant and ends with `(activity, id)`, so that a page
+//! of one job, cycle, object, action or status is read in order from its index; `contains` on display names is a
+//! substring test on the rows the other clauses leave (no index serves it).
 
 use idplane_core::error::StoreError;
 use idplane_provisioning::logs::query::{IdField, LogClause, Side};
