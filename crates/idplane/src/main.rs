@@ -26,6 +26,7 @@ use idplane_core::ids;
 use idplane_core::store::{Store, StoreObserver, TokenFilter};
 use idplane_core::tenancy::{Account, Scope, Workspace};
 use idplane_core::token::{Secret, Token, TokenScope};
+use idplane_provisioning::logs;
 use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::serve::{self, ConnectionLimits};
@@ -174,6 +175,9 @@ struct ServeArgs {
     smtp: mail::SmtpArgs,
     #[command(flatten)]
     retention: RetentionArgs,
+    /// Days provisioning log records are kept (0: forever); older ones are removed at start and hourly.
+    #[arg(long, env = "IDPLANE_PROVISIONING_LOG_RETENTION_DAYS", default_value_t = logs::DEFAULT_RETENTION_DAYS)]
+    provisioning_log_retention_days: u32,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -631,7 +635,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     say!("{}", banner.join("\n"));
     purge_hourly(store.clone(), Retention { days: args.retention.audit_retention_days });
-    purge_deleted_items_hourly(store.clone());
+    purge_deleted_items_hourly(store.clone(), Retention { days: args.provisioning_log_retention_days });
     let limits = IdentityLimits { filter_scan: args.filter_scan_limit, filter_candidates: args.filter_candidate_limit };
     let mut state = AppState::new(store.clone(), store).with_store_times(store_times).with_secrets_key(&secrets_key);
     state.identities = state.identities.with_limits(limits);
@@ -733,8 +737,9 @@ fn hostname() -> String {
 /// does.
 const DELETED_ITEMS_RETENTION: time::Duration = time::Duration::days(30);
 
-/// Deletes for good the directory's deleted items older than [`DELETED_ITEMS_RETENTION`], now and then every hour.
-fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::ProvisioningStore>) {
+/// Deletes for good the directory's deleted items older than [`DELETED_ITEMS_RETENTION`], and the provisioning log
+/// records past `retention` (`--provisioning-log-retention-days`), now and then every hour.
+fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::ProvisioningStore>, retention: Retention) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -745,6 +750,13 @@ fn purge_deleted_items_hourly(store: Arc<dyn idplane_provisioning::store::Provis
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "deleted directory items past their 30 days"),
                 Err(e) => tracing::error!(error = %e, "purging the directory's deleted items"),
+            }
+            match logs::purge(store.as_ref(), retention, now).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(removed = n, days = retention.days, "provisioning log records past their retention")
+                }
+                Err(e) => tracing::error!(error = %e, "purging the provisioning logs"),
             }
         }
     });

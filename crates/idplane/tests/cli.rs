@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 mod mail;
 #[path = "cli/provisioning.rs"]
 mod provisioning;
+#[path = "cli/provisioning_logs.rs"]
+mod provisioning_logs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idplane");
 
@@ -469,6 +471,7 @@ async fn settings_layer_flags_over_variables_over_the_config_file() -> Result<()
     assert_eq!(pair("request-timeout-seconds"), Some((json!("10"), json!("flag"))), "a flag beats both");
     assert_eq!(pair("data-dir").map(|p| p.1), Some(json!("default")));
     assert_eq!(pair("audit-retention-days"), Some((json!("365"), json!("default"))));
+    assert_eq!(pair("provisioning-log-retention-days"), Some((json!("30"), json!("default"))));
     assert_eq!(pair("header-read-timeout-seconds"), Some((json!("5"), json!("file"))));
     assert_eq!(pair("idle-timeout-seconds"), Some((json!("60"), json!("default"))));
     assert_eq!(pair("max-connections"), Some((json!("512"), json!("default"))));

@@ -4,7 +4,7 @@
 //! provisioning jobs ([`job`]) and secrets ([`secrets`]: the tenant URL and secret token of the target, sealed at
 //! rest). Each job has a synchronization schema ([`schema`]: what maps to what, for which objects, with
 //! [`scoping`] filters), the template's ([`templates`]) until customised; [`source`] reads directory objects under
-//! the schema's attribute names.
+//! the schema's attribute names. What a job did to each object is in its provisioning logs ([`logs`]).
 //!
 //! The ports it needs are in [`store`]; it takes "now" as a parameter and does no I/O.
 
@@ -14,6 +14,8 @@ pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod logs;
+pub mod odata;
 pub mod schema;
 pub mod scoping;
 pub mod secrets;

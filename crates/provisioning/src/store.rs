@@ -1,6 +1,7 @@
 //! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
-//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`CycleStore`]), and [`ProvisioningStore`], all of them
-//! together. `idplane-store` implements them on SQLite and PostgreSQL, with one conformance suite.
+//! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`CycleStore`],
+//! [`ProvisioningLogStore`]), and [`ProvisioningStore`], all of them together. `idplane-store` implements them on
+//! SQLite and PostgreSQL, with one conformance suite.
 //!
 //! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
 //! is not found. Every write is one transaction; those that change the directory, memberships or assignments append
@@ -16,6 +17,7 @@ use crate::cycle::state::{Escrow, Link, RunState};
 use crate::directory::query::{ObjectPage, ObjectQuery};
 use crate::directory::{Change, DirectoryObject, ObjectKind};
 use crate::job::SyncJob;
+use crate::logs::{LogPage, LogQuery, ProvisioningLog};
 use crate::tenant::{Tenant, TenantToken};
 
 /// Tenants and their tokens.
@@ -254,7 +256,30 @@ pub trait CycleStore: Send + Sync {
     async fn escrow_count(&self, job_id: &str) -> Result<u64, StoreError>;
 }
 
-/// Every port of the provisioning domain.
-pub trait ProvisioningStore: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + 'static {}
+/// Provisioning logs ([`crate::logs`]): written by the engine a page at a time, read by the Graph API, purged by
+/// age. Records outlive the jobs and objects they describe.
+#[async_trait]
+pub trait ProvisioningLogStore: Send + Sync {
+    /// Inserts records, in one transaction. A record whose id is stored already is left as stored, so that a page
+    /// written again (after a retry) is not recorded twice.
+    async fn insert_logs(&self, logs: &[ProvisioningLog]) -> Result<(), StoreError>;
+    /// A page of the tenant's records that meet every clause of `query`, in its order (newest first unless asked
+    /// otherwise, then by id), with the cursor of the next page when more follow. Each clause other than
+    /// `contains` is an index lookup.
+    async fn logs(&self, tenant_id: &str, query: &LogQuery) -> Result<LogPage, StoreError>;
+    /// The tenant's record `id`.
+    async fn log(&self, tenant_id: &str, id: &str) -> Result<Option<ProvisioningLog>, StoreError>;
+    /// Deletes every record (of every tenant) whose activity is before `before`, oldest first; how many.
+    async fn purge_logs(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
 
-impl<T: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + 'static> ProvisioningStore for T {}
+/// Every port of the provisioning domain.
+pub trait ProvisioningStore:
+    TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + ProvisioningLogStore + 'static
+{
+}
+
+impl<T> ProvisioningStore for T where
+    T: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + ProvisioningLogStore + 'static
+{
+}

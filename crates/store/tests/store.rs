@@ -22,16 +22,20 @@ fn on_disk() -> Result<(SqliteStore, tempfile::TempDir)> {
 
 mod sqlite_on_disk {
     use super::conformance::conformance_tests;
+    use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!(super::on_disk()?);
     provisioning_tests!(super::on_disk()?);
+    provisioning_log_tests!(super::on_disk()?);
 }
 
 mod sqlite_in_memory {
     use super::conformance::conformance_tests;
+    use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
     provisioning_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
+    provisioning_log_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
 }
 
 // ---- PostgreSQL: `#[ignore]`d, run by scripts/test when it has a server (see `idplane_testkit`) ----
@@ -98,9 +102,11 @@ async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
 
 mod postgres {
     use super::conformance::conformance_tests;
+    use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
     provisioning_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
+    provisioning_log_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
 }
 
 // ---- files and migrations ----
@@ -348,6 +354,48 @@ async fn audit_queries_use_indexes() -> Result<()> {
     Ok(())
 }
 
+/// Provisioning log listings are index searches in the order asked: each equality on its own index (the most
+/// selective when there are several), a time range or no filter on the tenant's time index, never a sort.
+#[tokio::test]
+async fn provisioning_log_queries_use_their_indexes() -> Result<()> {
+    use idplane_provisioning::logs::query::{IdField, LogClause, Side, TimeOp};
+    use idplane_provisioning::logs::{LogCursor, LogOrder, LogQuery, ProvisioningAction, ProvisioningResult};
+    let (store, _dir) = on_disk()?;
+    let eq = |f: IdField, v: &str| LogClause::Equals(f, v.to_string());
+    let since = LogClause::Activity(TimeOp::Ge, conformance::at(1));
+    let cursor = Some(LogCursor { activity: conformance::at(5), id: "x".into() });
+    let cases: Vec<(Vec<LogClause>, &str)> = vec![
+        (vec![], "provisioning_logs_time"),
+        (vec![since.clone(), LogClause::NameContains(Side::Source, "Ann".into())], "provisioning_logs_time"),
+        (vec![eq(IdField::JobId, "j"), since.clone()], "provisioning_logs_job"),
+        (vec![eq(IdField::ServicePrincipalId, "sp")], "provisioning_logs_principal"),
+        (vec![eq(IdField::ServicePrincipalId, "sp"), eq(IdField::CycleId, "c")], "provisioning_logs_cycle"),
+        (vec![eq(IdField::JobId, "j"), eq(IdField::ChangeId, "c")], "provisioning_logs_change"),
+        (vec![eq(IdField::SourceId, "s"), LogClause::Status(ProvisioningResult::Failure)], "provisioning_logs_source"),
+        (vec![eq(IdField::TargetId, "t")], "provisioning_logs_target"),
+        (vec![LogClause::Action(ProvisioningAction::Delete)], "provisioning_logs_action"),
+        (vec![LogClause::Status(ProvisioningResult::Failure), since.clone()], "provisioning_logs_status"),
+    ];
+    for (filter, index) in cases {
+        for order in [LogOrder::NewestFirst, LogOrder::OldestFirst] {
+            for after in [None, cursor.clone()] {
+                let query = LogQuery { filter: filter.clone(), order, after, top: 100 };
+                let plan = store.explain_logs("t", &query).await?;
+                ensure!(
+                    plan.iter().any(|s| s.starts_with("SEARCH provisioning_logs USING INDEX") && s.contains(index))
+                        && !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+                    "{query:?} should search {index} in order:\n{}",
+                    plan.join("\n")
+                );
+            }
+        }
+    }
+    let query = LogQuery { filter: vec![eq(IdField::Id, "i")], ..LogQuery::default() };
+    let plan = store.explain_logs("t", &query).await?;
+    ensure!(plan.iter().any(|s| s.contains("sqlite_autoindex_provisioning_logs")), "by id: {}", plan.join("\n"));
+    Ok(())
+}
+
 /// A plan step that does not read a whole table or scope: no scan (of a table; scans of a recursive query's queue
 /// `g`, its summary `d`, or the upward walk `up` of federated visibility hold only what was found, `CONSTANT ROW`
 /// is the walk's seed, and `json_each` reads the list of ids the statement was given) and no Bloom filter over
@@ -525,5 +573,43 @@ async fn benchmark_100k_users() -> Result<()> {
     let page = store.list_principals(&scope, PrincipalKind::User, &ListSpec { limit: 100, ..spec(None) }).await?;
     ensure!(matches!(page, idplane_core::store::Listing::Page { total: USERS, .. }));
     eprintln!("first page of 100 with the total: {:?}", started.elapsed());
+    Ok(())
+}
+
+/// Prints timings for 100,000 provisioning log records written as a cycle writes them (pages of 1,000), a page by
+/// cycle, a `contains` over every record of the tenant, and their purge. Run with
+/// `cargo test -p idplane-store --release -- --ignored --nocapture benchmark`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints timings"]
+async fn benchmark_100k_provisioning_logs() -> Result<()> {
+    use idplane_provisioning::logs::LogQuery;
+    use idplane_provisioning::logs::query::{IdField, LogClause, Side};
+    use idplane_provisioning::store::ProvisioningLogStore;
+    const RECORDS: i64 = 100_000;
+    const PAGE: i64 = 1_000;
+    let tenant = "00000000-0000-4000-8000-00000000000a";
+    let (store, _dir) = on_disk()?;
+    let started = Instant::now();
+    for first in (0..RECORDS).step_by(PAGE as usize) {
+        let page: Vec<_> = (first..first + PAGE).map(|n| conformance::logs::record(tenant, n)).collect();
+        store.insert_logs(&page).await?;
+    }
+    let elapsed = started.elapsed();
+    eprintln!("insert: {RECORDS} records in pages of {PAGE} in {elapsed:?} ({:?} each)", elapsed / RECORDS as u32);
+
+    let started = Instant::now();
+    let cycle =
+        LogQuery { filter: vec![LogClause::Equals(IdField::CycleId, "cycle5000".into())], ..LogQuery::default() };
+    ensure!(store.logs(tenant, &cycle).await?.items.len() == 10);
+    eprintln!("the records of one cycle: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let rare = LogQuery { filter: vec![LogClause::NameContains(Side::Source, "nobody".into())], ..LogQuery::default() };
+    ensure!(store.logs(tenant, &rare).await?.items.is_empty());
+    eprintln!("contains, matching nothing among {RECORDS}: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    ensure!(store.purge_logs(conformance::at(RECORDS)).await? == RECORDS as u64);
+    eprintln!("purge of {RECORDS}: {:?}", started.elapsed());
     Ok(())
 }

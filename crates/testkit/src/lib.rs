@@ -12,10 +12,12 @@
 //! - [`smtp`]: a real SMTP server (Python's aiosmtpd) on `127.0.0.1:0`, for the notification email. A test that
 //!   uses it has `smtp_sink` in its name and is `#[ignore]`d, like a PostgreSQL test; `scripts/test` runs those with
 //!   a Python it installed.
+//! - [`logs`]: provisioning log records, for the tests that read them back (no engine writes them there).
 
 pub mod app;
 pub mod binary;
 pub mod clock;
+pub mod logs;
 pub mod postgres;
 pub mod smtp;
 

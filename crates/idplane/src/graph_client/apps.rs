@@ -2,7 +2,8 @@
 //! is assigned to them ("Users and groups"), their properties, and their provisioning: the job made from the
 //! application's synchronization template, the admin credentials (tenant URL and secret token), Test Connection,
 //! and the settings kept beside the credentials (`SyncAll`, `SyncNotificationSettings`). An application is named by
-//! its service principal's id or its display name. Mappings and scoping filters are [`super::mappings`].
+//! its service principal's id or its display name. Mappings and scoping filters are [`super::mappings`], the
+//! provisioning logs [`super::logs`].
 
 use std::io::{IsTerminal, Read};
 
@@ -76,6 +77,8 @@ pub enum AppCommand {
     },
     /// List the users and groups assigned to the application.
     Assignments { app: String },
+    /// The provisioning logs of the application: newest first, every page, as a table, JSON or CSV.
+    Logs(super::logs::LogsArgs),
     /// Show or change the application's properties.
     Properties {
         app: String,
@@ -340,6 +343,7 @@ pub async fn run(g: &Graph, command: AppCommand) -> Result<Output> {
             }
             Ok(Output::new(drift, lines.join("\n")))
         }
+        AppCommand::Logs(args) => super::logs::run(g, args).await,
         AppCommand::Mappings { command } => super::mappings::mappings(g, command).await,
         AppCommand::Scoping { command } => super::mappings::scoping(g, command).await,
         AppCommand::Assign { app, principal, app_role } => {

@@ -305,7 +305,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// A string as an OData literal: quoted, its quotes doubled.
 pub fn odata_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    idplane_provisioning::odata::quote(s)
 }
 
 /// Whether `s` is a GUID (8-4-4-4-12 hexadecimal digits), as directory object ids are.

@@ -2,14 +2,15 @@
 //! Microsoft Graph-compatible API (`/v1.0`), local or remote, over HTTP(S). `http` is the connection (flags, token,
 //! CA bundle, errors, retries, paging); `directory` users and groups; `import` the CSV bulk operations; `apps`
 //! enterprise applications, assignments and provisioning settings; `mappings` the job's attribute mappings and
-//! scoping filters; `output` what is printed. Every command prints the API's JSON with `--json` and text without;
-//! a failure prints Graph's message and code and exits non-zero.
+//! scoping filters; `logs` the provisioning logs' export; `output` what is printed. Every command prints the API's
+//! JSON with `--json` and text without; a failure prints Graph's message and code and exits non-zero.
 
 pub mod apps;
 pub mod directory;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod logs;
 pub mod mappings;
 pub mod output;
 

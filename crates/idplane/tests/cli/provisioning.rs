@@ -16,15 +16,15 @@ use serde_json::{Value, json};
 use super::{BIN, Server, admin, certificate};
 
 /// What a CLI run left: its exit status, standard output and standard error.
-struct Run {
-    ok: bool,
-    out: String,
-    err: String,
+pub(super) struct Run {
+    pub(super) ok: bool,
+    pub(super) out: String,
+    pub(super) err: String,
 }
 
 impl Run {
     /// Standard output as JSON (the run had `--json`).
-    fn json(&self) -> Result<Value> {
+    pub(super) fn json(&self) -> Result<Value> {
         serde_json::from_str(&self.out).with_context(|| format!("not JSON: {}\nstderr: {}", self.out, self.err))
     }
 }
@@ -54,7 +54,7 @@ fn cli_with(origin: &str, token: &str, args: &[&str], stdin: Option<&str>, env: 
 }
 
 /// A CLI run that must succeed.
-fn ok(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
+pub(super) fn ok(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
     let run = cli_with(&server.origin, token, args, None, &[])?;
     if !run.ok {
         bail!("idplane {args:?} failed: {}{}", run.out, run.err);
@@ -63,7 +63,7 @@ fn ok(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
 }
 
 /// A CLI run that must fail.
-fn fails(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
+pub(super) fn fails(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
     let run = cli_with(&server.origin, token, args, None, &[])?;
     if run.ok {
         bail!("idplane {args:?} succeeded: {}", run.out);
@@ -71,7 +71,7 @@ fn fails(server: &Served, token: &str, args: &[&str]) -> Result<Run> {
     Ok(run)
 }
 
-const TOKEN: &str = "dapi-cli-provisioning-token";
+pub(super) const TOKEN: &str = "dapi-cli-provisioning-token";
 
 #[tokio::test]
 async fn the_seed_flow_from_the_command_line() -> Result<()> {

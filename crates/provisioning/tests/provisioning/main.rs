@@ -8,6 +8,7 @@
 mod support;
 
 mod language;
+mod logs;
 mod schema_json;
 mod scoping;
 mod templates;

@@ -2,8 +2,8 @@
 //! Microsoft Graph SDKs, PowerShell and scripts written for Entra ID work against idplane with only their base URL
 //! and token changed. `directory` serves users, groups, memberships, managers and the deleted items;
 //! `applications` the application templates, applications, service principals and app role assignments;
-//! `synchronization` the provisioning jobs, their schema and secrets. `odata` reads the query options; `error` is
-//! Graph's error shape.
+//! `synchronization` the provisioning jobs, their schema and secrets; `logs` the provisioning logs
+//! (`/auditLogs/provisioning`). `odata` reads the query options; `error` is Graph's error shape.
 //!
 //! Who may call it: a tenant token (one tenant), or an administrator token of an identity-service account, which
 //! administers the tenant linked to that account (the first start links the default tenant to the default account,
@@ -15,6 +15,7 @@ pub mod batch;
 pub mod delta;
 pub mod directory;
 pub mod error;
+pub mod logs;
 pub mod odata;
 pub mod runs;
 pub mod synchronization;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(directory::routes())
         .merge(applications::routes())
         .merge(synchronization::routes())
+        .merge(logs::routes())
         .route("/v1.0/$batch", axum::routing::post(batch::batch))
         .route("/v1.0/organization", axum::routing::get(organization))
 }
@@ -88,6 +90,8 @@ const SEGMENTS: &[&str] = &[
     "organization",
     "microsoft.graph.user",
     "microsoft.graph.group",
+    "auditLogs",
+    "provisioning",
 ];
 
 /// Other spellings Graph answers to, and the routed segment each stands for: a type cast in its short namespace

@@ -19,6 +19,7 @@ use base64::Engine;
 use idplane_provisioning::ProvisioningError;
 use idplane_provisioning::directory::ObjectKind;
 use idplane_provisioning::directory::query::{Field, Literal, MAX_IN, ObjectFilter};
+use idplane_provisioning::odata::{Token, lex};
 
 /// The longest `$filter` accepted.
 const MAX_FILTER: usize = 4096;
@@ -59,80 +60,6 @@ fn invalid(detail: impl Into<String>) -> ProvisioningError {
 }
 
 const SERVED: &str = "idplane serves eq, ne, in, startsWith, and, or and parentheses";
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Word(String),
-    Text(String),
-    Open,
-    Close,
-    Comma,
-}
-
-fn lex(s: &str) -> Result<Vec<(usize, Token)>, ProvisioningError> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            ' ' | '\t' | '\n' | '\r' => i += 1,
-            '(' => {
-                out.push((i, Token::Open));
-                i += 1;
-            }
-            ')' => {
-                out.push((i, Token::Close));
-                i += 1;
-            }
-            ',' => {
-                out.push((i, Token::Comma));
-                i += 1;
-            }
-            '\'' => {
-                let start = i;
-                let mut text = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => {
-                            return Err(invalid(format!(
-                                "the string starting at position {start} has no closing quote"
-                            )));
-                        }
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            text.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            text.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push((start, Token::Text(text)));
-            }
-            c if c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | '$' | '@' | '-' | ':') => {
-                let start = i;
-                let mut word = String::new();
-                while let Some(ch) = chars
-                    .get(i)
-                    .filter(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '.' | '/' | '$' | '@' | '-' | ':'))
-                {
-                    word.push(*ch);
-                    i += 1;
-                }
-                out.push((start, Token::Word(word)));
-            }
-            other => return Err(invalid(format!("unexpected '{other}' at position {i}"))),
-        }
-    }
-    Ok(out)
-}
 
 struct Parser {
     tokens: Vec<(usize, Token)>,
@@ -391,6 +318,8 @@ pub struct Options {
     pub top: Option<usize>,
     pub skip_token: Option<String>,
     pub count: bool,
+    /// `$orderby`, as given: only for listings that order ([`Options::parse_ordered`]).
+    pub orderby: Option<String>,
     /// The raw pairs, to rebuild a next link.
     pub pairs: Vec<(String, String)>,
 }
@@ -400,6 +329,15 @@ impl Options {
     /// refused with a message saying so, rather than ignored: a client would otherwise get an answer to another
     /// question.
     pub fn parse(query: Option<&str>) -> Result<Options, ProvisioningError> {
+        Self::read(query, false)
+    }
+
+    /// [`Options::parse`] for a listing that orders (the provisioning logs): `$orderby` is kept for it to read.
+    pub fn parse_ordered(query: Option<&str>) -> Result<Options, ProvisioningError> {
+        Self::read(query, true)
+    }
+
+    fn read(query: Option<&str>, ordered: bool) -> Result<Options, ProvisioningError> {
         let mut o = Options::default();
         for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let (k, v) = (k.into_owned(), v.into_owned());
@@ -432,6 +370,7 @@ impl Options {
                         _ => return Err(ProvisioningError::invalid_property("$count", "$count is true or false")),
                     }
                 }
+                "orderby" if ordered => o.orderby = Some(v.clone()),
                 "orderby" | "search" | "expand" | "skip" | "apply" | "compute" => {
                     return Err(unsupported(format!(
                         "the query option '${name}' is not supported by idplane: use $filter, $select, $top, $count and the @odata.nextLink"
@@ -553,6 +492,9 @@ mod tests {
             assert!(Options::parse(Some(bad)).is_err(), "{bad}");
         }
         assert!(Options::parse(Some("$skiptoken=nope"))?.cursor().is_err());
+        let ordered = Options::parse_ordered(Some("$orderby=activityDateTime%20asc&$top=2"))?;
+        assert_eq!(ordered.orderby.as_deref(), Some("activityDateTime asc"));
+        assert!(ordered.next_link("http://h/v1.0/x", "c").contains("%24orderby=activityDateTime+asc"));
         Ok(())
     }
 }

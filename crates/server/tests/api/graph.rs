@@ -9,7 +9,7 @@ use idplane_testkit::{App, Reply};
 use serde_json::{Value, json};
 
 /// A Graph error of this status and code, with the innerError clients read.
-fn assert_graph_error(r: &Reply, status: u16, code: &str) {
+pub(super) fn assert_graph_error(r: &Reply, status: u16, code: &str) {
     assert_eq!(r.status.as_u16(), status, "{}", r.body);
     assert_eq!(r.body["error"]["code"], code, "{}", r.body);
     assert!(r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.body);

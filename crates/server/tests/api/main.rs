@@ -22,6 +22,7 @@ mod connections;
 mod entra;
 mod graph;
 mod postgres_scale_out;
+mod provisioning_logs;
 mod spans;
 
 async fn app() -> Result<App> {

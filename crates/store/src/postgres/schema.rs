@@ -347,6 +347,38 @@ CREATE TABLE sync_escrows (
     PRIMARY KEY (job_id, source_id)
 );
 CREATE INDEX sync_escrows_due ON sync_escrows (job_id, next_attempt);
+    // Version 9 is the provisioning engine's (cycles, links, escrows), merged from its own branch.
+    Migration {
+        version: 10,
+        name: "provisioning_logs",
+        sql: r#"
+-- See the SQLite schema for notes.
+CREATE TABLE provisioning_logs (
+    id                   TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id            TEXT COLLATE "C" NOT NULL,
+    activity             BIGINT NOT NULL,
+    job_id               TEXT COLLATE "C" NOT NULL,
+    service_principal_id TEXT COLLATE "C" NOT NULL,
+    cycle_id             TEXT COLLATE "C" NOT NULL,
+    change_id            TEXT COLLATE "C" NOT NULL,
+    action               TEXT COLLATE "C" NOT NULL,
+    status               TEXT COLLATE "C" NOT NULL,
+    source_id            TEXT COLLATE "C" NOT NULL,
+    target_id            TEXT COLLATE "C" NOT NULL,
+    source_name          TEXT NOT NULL,
+    target_name          TEXT NOT NULL,
+    record               TEXT NOT NULL
+);
+CREATE INDEX provisioning_logs_time ON provisioning_logs (tenant_id, activity, id);
+CREATE INDEX provisioning_logs_job ON provisioning_logs (tenant_id, job_id, activity, id);
+CREATE INDEX provisioning_logs_principal ON provisioning_logs (tenant_id, service_principal_id, activity, id);
+CREATE INDEX provisioning_logs_cycle ON provisioning_logs (tenant_id, cycle_id, activity, id);
+CREATE INDEX provisioning_logs_change ON provisioning_logs (tenant_id, change_id, activity, id);
+CREATE INDEX provisioning_logs_source ON provisioning_logs (tenant_id, source_id, activity, id);
+CREATE INDEX provisioning_logs_target ON provisioning_logs (tenant_id, target_id, activity, id);
+CREATE INDEX provisioning_logs_action ON provisioning_logs (tenant_id, action, activity, id);
+CREATE INDEX provisioning_logs_status ON provisioning_logs (tenant_id, status, activity, id);
+CREATE INDEX provisioning_logs_purge ON provisioning_logs (activity);
 "#,
         backfill: None,
     },

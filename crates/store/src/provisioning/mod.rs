@@ -1,10 +1,11 @@
 //! The provisioning domain's ports ([`idplane_provisioning::store`]) over [`SqlStore`]: each method one transaction
-//! script of `tenants`, `directory`, `applications`, `jobs` or `cycles`.
+//! script of `tenants`, `directory`, `applications`, `jobs`, `cycles` or `logs`.
 
 mod applications;
 mod cycles;
 mod directory;
 mod jobs;
+pub(crate) mod logs;
 mod tenants;
 
 use async_trait::async_trait;
@@ -15,8 +16,10 @@ use idplane_provisioning::cycle::state::{Escrow, Link, RunState};
 use idplane_provisioning::directory::query::{ObjectPage, ObjectQuery};
 use idplane_provisioning::directory::{Change, DirectoryObject, ObjectKind};
 use idplane_provisioning::job::SyncJob;
+use idplane_provisioning::logs::{LogPage, LogQuery, ProvisioningLog};
 use idplane_provisioning::store::{
-    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, SealedSecret, TenantStore,
+    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, ProvisioningLogStore, SealedSecret,
+    TenantStore,
 };
 use idplane_provisioning::tenant::{Tenant, TenantToken};
 use time::OffsetDateTime;
@@ -500,5 +503,40 @@ impl<B: Backend> CycleStore for SqlStore<B> {
     async fn escrow_count(&self, job_id: &str) -> Result<u64, StoreError> {
         let j = job_id.to_string();
         self.read("escrow_count", script!(tx => async move { cycles::escrow_count(tx, &j).await })).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ProvisioningLogStore for SqlStore<B> {
+    async fn insert_logs(&self, logs: &[ProvisioningLog]) -> Result<(), StoreError> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let l = logs.to_vec();
+        self.write("insert_logs", script!(tx => async move { logs::insert(tx, &l).await })).await
+    }
+
+    async fn logs(&self, tenant_id: &str, query: &LogQuery) -> Result<LogPage, StoreError> {
+        let (t, q) = (tenant_id.to_string(), query.clone());
+        self.read("logs", script!(tx => async move { logs::page(tx, &t, &q).await })).await
+    }
+
+    async fn log(&self, tenant_id: &str, id: &str) -> Result<Option<ProvisioningLog>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("log", script!(tx => async move { logs::one(tx, &t, &id).await })).await
+    }
+
+    async fn purge_logs(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        // Compared at the precision records are stored at.
+        let before = crate::codec::nanos_bound(idplane_provisioning::logs::graph_precision(before));
+        let mut total = 0;
+        loop {
+            // One transaction per batch: the engine's writes get their turn between batches.
+            let n = self.write("purge_logs", script!(tx => async move { logs::purge_batch(tx, before).await })).await?;
+            total += n;
+            if n < logs::PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -121,6 +121,15 @@ impl SqlStore<Sqlite> {
         self.explain(vec![crate::audit::select(query)]).await
     }
 
+    /// SQLite's plan for the statement of [`idplane_provisioning::store::ProvisioningLogStore::logs`].
+    pub async fn explain_logs(
+        &self,
+        tenant_id: &str,
+        query: &idplane_provisioning::logs::LogQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        self.explain(vec![crate::provisioning::logs::select(Dialect::Sqlite, tenant_id, query)]).await
+    }
+
     /// SQLite's plan for the statement that reads the groups of principals (one, as
     /// [`idplane_core::store::PrincipalStore::groups_of`] and views do, or a page of them).
     pub async fn explain_groups_of(&self, scope: &Scope, principal_ids: &[i64]) -> Result<Vec<String>, StoreError> {

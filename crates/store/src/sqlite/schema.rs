@@ -407,6 +407,58 @@ CREATE TABLE sync_escrows (
     PRIMARY KEY (job_id, source_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sync_escrows_due ON sync_escrows (job_id, next_attempt);
+    // Version 9 is the provisioning engine's (cycles, links, escrows), merged from its own branch.
+    Migration {
+        version: 10,
+        name: "provisioning_logs",
+        sql: r#"
+-- One row per provisioning event (`idplane_provisioning::logs`): the record as JSON, and the columns filters use.
+-- `activity` is the event's time in unix nanoseconds at Graph's precision (100 ns), the value it is shown and paged
+-- at. No foreign keys: a record outlives its job, service principal and objects. Every equality a filter may ask
+-- has an index starting with the tenant and ending with (activity, id), so that a page is read in order from it; the
+-- display names are columns for `contains`, which no index serves. `provisioning_logs_time` orders a tenant's
+-- listing without a filter, and `provisioning_logs_purge` finds the oldest records of every tenant for retention.
+CREATE TABLE provisioning_logs (
+    id                   TEXT PRIMARY KEY,
+    tenant_id            TEXT NOT NULL,
+    activity             INTEGER NOT NULL,
+    job_id               TEXT NOT NULL,
+    service_principal_id TEXT NOT NULL,
+    cycle_id             TEXT NOT NULL,
+    change_id            TEXT NOT NULL,
+    action               TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    source_id            TEXT NOT NULL,
+    target_id            TEXT NOT NULL,
+    source_name          TEXT NOT NULL,
+    target_name          TEXT NOT NULL,
+    record               TEXT NOT NULL
+) STRICT;
+CREATE INDEX provisioning_logs_time ON provisioning_logs (tenant_id, activity, id);
+CREATE INDEX provisioning_logs_job ON provisioning_logs (tenant_id, job_id, activity, id);
+CREATE INDEX provisioning_logs_principal ON provisioning_logs (tenant_id, service_principal_id, activity, id);
+CREATE INDEX provisioning_logs_cycle ON provisioning_logs (tenant_id, cycle_id, activity, id);
+CREATE INDEX provisioning_logs_change ON provisioning_logs (tenant_id, change_id, activity, id);
+CREATE INDEX provisioning_logs_source ON provisioning_logs (tenant_id, source_id, activity, id);
+CREATE INDEX provisioning_logs_target ON provisioning_logs (tenant_id, target_id, activity, id);
+CREATE INDEX provisioning_logs_action ON provisioning_logs (tenant_id, action, activity, id);
+CREATE INDEX provisioning_logs_status ON provisioning_logs (tenant_id, status, activity, id);
+CREATE INDEX provisioning_logs_purge ON provisioning_logs (activity);
+-- Statistics of a long-lived log (a million records, a few tenants, a few jobs, cycles of thousands, an object in a
+-- handful of cycles, six actions, four statuses), so that the planner picks the index of the most selective clause
+-- over the one that only saves a sort.
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('provisioning_logs', 'provisioning_logs_time', '1000000 100000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_job', '1000000 100000 20000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_principal', '1000000 100000 20000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_cycle', '1000000 100000 2000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_change', '1000000 100000 1 1 1'),
+    ('provisioning_logs', 'provisioning_logs_source', '1000000 100000 10 1 1'),
+    ('provisioning_logs', 'provisioning_logs_target', '1000000 100000 10 1 1'),
+    ('provisioning_logs', 'provisioning_logs_action', '1000000 100000 20000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_status', '1000000 100000 30000 1 1'),
+    ('provisioning_logs', 'provisioning_logs_purge', '1000000 1');
+ANALYZE sqlite_schema;
 "#,
         backfill: None,
     },
