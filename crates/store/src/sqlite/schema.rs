@@ -407,7 +407,9 @@ CREATE TABLE sync_escrows (
     PRIMARY KEY (job_id, source_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sync_escrows_due ON sync_escrows (job_id, next_attempt);
-    // Version 9 is the provisioning engine's (cycles, links, escrows), merged from its own branch.
+"#,
+        backfill: None,
+    },
     Migration {
         version: 10,
         name: "provisioning_logs",
