@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::error::WorkerError;
 use crate::job::{JobRun, Services};
 use crate::object::{self, CycleCache, Deprovision, PendingReferences, Processed};
-use crate::report::{Action, ObjectReport, Outcome, StepType};
+use crate::report::{Action, LogContext, ObjectReport, Outcome, StepType};
 
 /// How many objects a cycle processes at once.
 pub const CONCURRENCY: usize = 8;
@@ -459,7 +459,7 @@ fn record_metrics(services: &Services, state: &RunState, result: &Result<CycleRe
             let kind = if outcome.interrupted { "interrupted" } else { "succeeded" };
             m.cycle(tenant, outcome.initial, kind);
             for r in outcome.reports.iter().filter(|r| r.loggable()) {
-                m.export(tenant, r.action.name(), r.outcome.name());
+                m.export(tenant, r.action.as_str(), r.outcome.as_str());
             }
         }
         Err(_) => m.cycle(tenant, state.watermark.is_none(), "failed"),
@@ -578,11 +578,37 @@ async fn cycle(
         }
     }
     out.interrupted = stop.load(Ordering::Relaxed);
+    if !preview {
+        write_logs(&run, cycle_id, &out.reports).await;
+    }
     tracing::info!(
         job = %run.job.id, cycle = %cycle_id, initial, imported = out.imported, exported = out.exported,
         escrowed = out.escrowed, interrupted = out.interrupted, "provisioning cycle ended"
     );
     Ok((out, run.schema_version.clone(), latest))
+}
+
+/// How many provisioning log records are written in one transaction.
+const LOG_PAGE: usize = 500;
+
+/// Records what the cycle did to each object (creates, updates, disables, deletes, staged deletes, failures) in the
+/// provisioning logs. A store failure is logged and does not fail the cycle: the target has the changes already.
+async fn write_logs(run: &JobRun, cycle_id: &str, reports: &[ObjectReport]) {
+    let context = LogContext {
+        tenant_id: &run.tenant.id,
+        job_id: &run.job.id,
+        service_principal_id: &run.sp.id,
+        service_principal_name: &run.sp.display_name,
+        cycle_id,
+        target_system: &run.target_system,
+        on_demand: false,
+    };
+    let records: Vec<_> = reports.iter().filter(|r| r.loggable()).map(|r| r.to_log(&context)).collect();
+    for page in records.chunks(LOG_PAGE) {
+        if let Err(e) = run.services.store.insert_logs(page).await {
+            tracing::warn!(error = %e, job = %run.job.id, "could not write provisioning log records");
+        }
+    }
 }
 
 /// Does the cycle's deprovisionings, unless there are more than the accidental-deletion threshold allows: then

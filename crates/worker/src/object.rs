@@ -548,9 +548,9 @@ pub async fn process(
                 .values
                 .iter()
                 .map(|(k, v)| Modified {
-                    name: k.clone(),
-                    old: None,
-                    new: if v.redact { Some("[Redact]".into()) } else { shown(Some(&v.value)) },
+                    display_name: k.clone(),
+                    old_value: None,
+                    new_value: if v.redact { Some("[Redact]".into()) } else { shown(Some(&v.value)) },
                 })
                 .collect();
             if preview {
@@ -622,9 +622,9 @@ fn modified(changes: &[Change]) -> Vec<Modified> {
     changes
         .iter()
         .map(|c| Modified {
-            name: c.target.clone(),
-            old: if c.redact { c.old.as_ref().map(|_| "[Redact]".into()) } else { shown(c.old.as_ref()) },
-            new: if c.redact { Some("[Redact]".into()) } else { shown(Some(&c.new)) },
+            display_name: c.target.clone(),
+            old_value: if c.redact { c.old.as_ref().map(|_| "[Redact]".into()) } else { shown(c.old.as_ref()) },
+            new_value: if c.redact { Some("[Redact]".into()) } else { shown(Some(&c.new)) },
         })
         .collect()
 }
@@ -810,9 +810,9 @@ pub async fn resolve_references(
             let (added, removed, patches) = export::member_patches(&current, &desired, &is_managed, run.dialect);
             if !added.is_empty() || !removed.is_empty() {
                 report.modified.push(Modified {
-                    name: attribute.clone(),
-                    old: None,
-                    new: Some(format!("{} added, {} removed", added.len(), removed.len())),
+                    display_name: attribute.clone(),
+                    old_value: None,
+                    new_value: Some(format!("{} added, {} removed", added.len(), removed.len())),
                 });
             }
             requests = patches;
@@ -823,9 +823,9 @@ pub async fn resolve_references(
                 && let Some(op) = export::reference_operation(attribute, want, have.is_some(), run.dialect)
             {
                 report.modified.push(Modified {
-                    name: attribute.clone(),
-                    old: have.map(str::to_owned),
-                    new: want.map(str::to_owned),
+                    display_name: attribute.clone(),
+                    old_value: have.map(str::to_owned),
+                    new_value: want.map(str::to_owned),
                 });
                 requests.push(vec![op]);
             }

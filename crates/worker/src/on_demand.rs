@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use idplane_provisioning::directory::ObjectKind;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cycle::new_report;
 use crate::error::WorkerError;
@@ -87,7 +86,13 @@ pub async fn provision(
                     "EntryExportMember",
                     StepType::Export,
                     r.outcome,
-                    format!("member {} '{}': {} {}", r.object_type, r.display_name, r.action.name(), r.outcome.name()),
+                    format!(
+                        "member {} '{}': {} {}",
+                        r.object_type,
+                        r.display_name,
+                        r.action.as_str(),
+                        r.outcome.as_str()
+                    ),
                 );
             }
         }
@@ -105,56 +110,4 @@ pub async fn provision(
     own.steps.extend(member_steps);
     own.ended = OffsetDateTime::now_utc().max(now);
     Ok(own)
-}
-
-fn time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// Graph's answer: `key` (the result and error, as JSON text) and `value` (the provisioning event, as JSON text).
-pub fn response(report: &ObjectReport, target_system: &str) -> (String, String) {
-    let result = match report.outcome {
-        Outcome::Success => "Success",
-        Outcome::Skipped => "Skipped",
-        Outcome::Failure => "Failure",
-    };
-    let details = match (&report.error_code, &report.reason) {
-        (Some(code), reason) => json!({"errorCode": code, "errorMessage": reason}),
-        (None, Some(reason)) if report.outcome == Outcome::Skipped => json!({
-            "errorCode": reason,
-            "errorMessage": if reason == "RedundantExport" {
-                format!("The state of the {} in both the source and target systems already match.", report.object_type.to_lowercase())
-            } else {
-                reason.clone()
-            },
-        }),
-        _ => json!({}),
-    };
-    let key = json!({"result": result, "details": details});
-    let steps: Vec<Value> = report
-        .steps
-        .iter()
-        .map(|s| {
-            json!({"name": s.name, "type": s.step_type.name(), "status": s.outcome.name(), "description": s.description,
-                   "timestamp": time(report.ended), "details": s.details})
-        })
-        .collect();
-    let modified: Vec<Value> =
-        report.modified.iter().map(|m| json!({"displayName": m.name, "oldValue": m.old, "newValue": m.new})).collect();
-    let value = json!({
-        "action": report.action.name(),
-        "changeId": report.change_id,
-        "startTime": time(report.started),
-        "endTime": time(report.ended),
-        "modifiedProperties": modified,
-        "provisioningSteps": steps,
-        "reportableIdentifier": report.display_name,
-        "statusInfo": {"status": result, "errorCode": report.error_code, "reason": report.reason,
-                        "additionalDetails": null, "errorCategory": null, "recommendedAction": null},
-        "sourceIdentity": {"id": report.source_id, "type": report.object_type, "displayName": report.display_name, "details": null},
-        "sourceSystem": {"id": null, "name": "Azure Active Directory", "details": null},
-        "targetIdentity": {"id": report.target_id, "type": report.object_type, "displayName": report.display_name, "details": null},
-        "targetSystem": {"id": null, "name": target_system, "details": null},
-    });
-    (key.to_string(), value.to_string())
 }

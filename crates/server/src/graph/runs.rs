@@ -13,6 +13,7 @@ use idplane_provisioning::directory::ObjectKind;
 use idplane_provisioning::job::{self, ResetScope, ScheduleState, SyncJob};
 use idplane_worker::WorkerError;
 use idplane_worker::job::Services;
+use idplane_worker::report::LogContext;
 use serde_json::{Map, Value, json};
 
 use super::error::GraphError;
@@ -177,7 +178,19 @@ pub async fn provision_on_demand(
         .first()
         .map(|r| r.target_directory_name.clone())
         .unwrap_or_default();
-    let (key, value) = idplane_worker::on_demand::response(&report, &target);
+    let cycle_id = idplane_provisioning::ids::random_guid().map_err(ProvisioningError::Store)?;
+    let context = LogContext {
+        tenant_id: &c.tenant.id,
+        job_id: &job.id,
+        service_principal_id: &sp.id,
+        service_principal_name: &sp.display_name,
+        cycle_id: &cycle_id,
+        target_system: &target,
+        on_demand: true,
+    };
+    let record = report.to_log(&context);
+    s.provisioning.insert_logs(std::slice::from_ref(&record)).await?;
+    let (key, value) = record.on_demand_response();
     let out = json!({
         "@odata.context": c.context("microsoft.graph.stringKeyStringValuePair"),
         "key": key,
@@ -200,7 +213,7 @@ pub async fn preview(State(s): State<AppState>, c: Caller, Path((id, job_id)): P
         .flat_map(|r| {
             r.requests.iter().map(move |q| {
                 json!({"method": q.method, "path": q.path, "body": q.body, "sourceId": r.source_id,
-                       "objectType": r.object_type, "displayName": r.display_name, "action": r.action.name()})
+                       "objectType": r.object_type, "displayName": r.display_name, "action": r.action.as_str()})
             })
         })
         .collect();

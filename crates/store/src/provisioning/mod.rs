@@ -18,8 +18,7 @@ use idplane_provisioning::directory::{Change, DirectoryObject, ObjectKind};
 use idplane_provisioning::job::SyncJob;
 use idplane_provisioning::logs::{LogPage, LogQuery, ProvisioningLog};
 use idplane_provisioning::store::{
-    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, ProvisioningLogStore, SealedSecret,
-    TenantStore,
+    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, ProvisioningLogStore, SealedSecret, TenantStore,
 };
 use idplane_provisioning::tenant::{Tenant, TenantToken};
 use time::OffsetDateTime;

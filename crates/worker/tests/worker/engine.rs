@@ -259,9 +259,26 @@ async fn lifecycle(flags: &str) -> Result<()> {
     assert!(initial.ends_with(" 2"), "the first cycle and the restart's: {initial}");
     assert!(
         metrics.lines().any(|l| l.contains("idplane_provisioning_exports_total{")
-            && l.contains("action=\"Create\",outcome=\"Success\"")),
+            && l.contains("action=\"create\",outcome=\"success\"")),
         "{metrics}"
     );
+
+    // The provisioning logs have a record per object and action: Ann's create, and Bob's disable with its change.
+    let filter = format!("jobId eq '{}' and contains(sourceIdentity/displayName, 'bob')", s.job);
+    let logs = graph(app, Method::GET, &format!("/v1.0/auditLogs/provisioning?$filter={}", form_encode(&filter)), None)
+        .await?;
+    let actions: Vec<&str> =
+        logs["value"].as_array().into_iter().flatten().filter_map(|r| r["provisioningAction"].as_str()).collect();
+    assert!(actions.contains(&"create") && actions.contains(&"disable"), "{logs}");
+    let disable = logs["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["provisioningAction"] == "disable")
+        .context("disable")?;
+    assert_eq!(disable["provisioningStatusInfo"]["status"], "success");
+    assert_eq!(disable["modifiedProperties"][0]["displayName"], "active", "{disable}");
+    assert_eq!(disable["sourceIdentity"]["id"], bob.as_str());
 
     // Pause: no cycle is due.
     graph(app, Method::POST, &format!("{}/jobs/{}/pause", s.sync, s.job), None).await?;
@@ -314,5 +331,19 @@ async fn provision_on_demand_answers_every_step() -> Result<()> {
     assert_eq!(key["details"]["errorCode"], "RedundantExport", "{key}");
     let preview = graph(&s.app, Method::POST, &format!("{}/jobs/{}/preview", s.sync, s.job), None).await?;
     assert_eq!(preview["requests"], json!([]), "nothing left to send: {preview}");
+    let logs = graph(&s.app, Method::GET, "/v1.0/auditLogs/provisioning", None).await?;
+    let records = logs["value"].as_array().cloned().unwrap_or_default();
+    // Each provision on demand is recorded, newest first: the skip, then the create.
+    let seen: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["provisioningAction"].as_str().unwrap_or_default(),
+                r["provisioningStatusInfo"]["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, vec![("other", "skipped"), ("create", "success")], "{logs}");
+    assert_eq!(records[1]["changeId"], value["changeId"]);
     Ok(())
 }
