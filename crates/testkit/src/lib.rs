@@ -9,11 +9,14 @@
 //!   PostgreSQL test: its name contains `postgres`, it is `#[ignore]`d so that a run without PostgreSQL reports it
 //!   skipped, and `scripts/test` runs it with `--run-ignored` when it has a server (and fails, in CI, when it has none).
 //! - [`binary`]: the real `idplane` binary, for end-to-end tests of the command line.
+//! - [`proxy`]: a fault-injecting HTTP proxy in front of a real server (errors, 429, hangs, resets, latency), with
+//!   the log of what reached the server.
 
 pub mod app;
 pub mod binary;
 pub mod clock;
 pub mod postgres;
+pub mod proxy;
 
 pub use app::{App, Backend, Reply, TOKEN, WS, assert_scim_error};
 pub use clock::ManualClock;

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, ensure};
 use axum::http::{Method, StatusCode};
+use idplane_provisioning::cycle::state::LEASE;
 use idplane_testkit::App;
 use idplane_testkit::app::Listening;
 use idplane_worker::job::Services;
@@ -101,6 +102,7 @@ impl Setup {
             now: Arc::new(time::OffsetDateTime::now_utc),
             poll: std::time::Duration::from_secs(1),
             max_jobs: 1,
+            lease: LEASE,
         };
         let state = s.provisioning.run_state(&self.job).await?.context("the job was never started")?;
         let now = time::OffsetDateTime::now_utc();
