@@ -462,12 +462,18 @@ async fn cycle(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let mut report = new_report(&pending.source_id, pending.kind, now());
-        if let Some(existing) = out.reports.iter_mut().find(|r| r.source_id == pending.source_id) {
-            object::resolve_references(&run, &pending, existing, preview).await?;
-        } else {
-            object::resolve_references(&run, &pending, &mut report, preview).await?;
-            out.reports.push(report);
+        let index = match out.reports.iter().position(|r| r.source_id == pending.source_id) {
+            Some(i) => i,
+            None => {
+                out.reports.push(new_report(&pending.source_id, pending.kind, now()));
+                out.reports.len() - 1
+            }
+        };
+        let report = &mut out.reports[index];
+        let failed = report.outcome == Outcome::Failure;
+        object::resolve_references(&run, &pending, report, preview, now()).await?;
+        if !failed && report.outcome == Outcome::Failure {
+            out.escrowed += 1;
         }
     }
     out.interrupted = stop.load(Ordering::Relaxed);

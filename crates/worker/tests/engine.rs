@@ -2,7 +2,8 @@
 //! API) provisioned over HTTP into idplane's own identity service (at the account level and at the workspace level)
 //! and into an independent SCIM server, through the SCIM API only; each cycle is run by the scheduler's code path,
 //! and the target is checked through its SCIM API after each. The modules: [`lifecycle`] (every lifecycle event,
-//! per target and template), [`scim2_server`] (the independent target).
+//! per target and template), [`faults`] (a target that fails for a while and recovers), [`scim2_server`] (the
+//! independent target).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -18,6 +19,8 @@ use idplane_worker::job::Services;
 use idplane_worker::scheduler::Scheduler;
 use serde_json::{Value, json};
 
+#[path = "engine/faults.rs"]
+mod faults;
 #[path = "engine/lifecycle.rs"]
 mod lifecycle;
 #[path = "engine/scim2_server.rs"]

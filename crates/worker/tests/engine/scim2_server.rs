@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use anyhow::bail;
 
-use super::lifecycle::lifecycle;
+use super::lifecycle::{id, lifecycle};
 use super::*;
 
 /// The variable that names the Python interpreter with scim2-server.
@@ -82,4 +82,47 @@ async fn the_generic_scim_app_provisions_scim2_server_through_every_lifecycle_ev
     let place = Where::Server { base: server.base.clone(), token: server.token.clone() };
     let s = Setup::build(Template::Scim, place, "?aadOptscim062020").await?;
     lifecycle(&s, Template::Scim).await
+}
+
+/// Entra's default PATCH dialect is not RFC 7644's in two requests, which scim2-server refuses (400 invalidValue):
+/// the manager set as a bare id (RFC 7643's `manager` is complex, `{"value": id}`), and members removed by `Remove`
+/// with a `value` list (RFC 7644 removes with a filter in the path). The engine sends them as Entra does, on purpose;
+/// `aadOptscim062020` on the tenant URL makes both RFC requests, and the escrowed objects then arrive. This is what
+/// docs/provisioning.md's troubleshooting section says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scim2-server in a Python environment (scripts/venv); scripts/test runs it"]
+async fn entras_default_dialect_meets_the_two_refusals_of_scim2_server_that_the_docs_name() -> Result<()> {
+    let server = Scim2Server::start()?;
+    let place = Where::Server { base: server.base.clone(), token: server.token.clone() };
+    let s = Setup::build(Template::Scim, place, "").await?;
+    let app = &s.app;
+    let ann = user(app, "ann@contoso.com", "Ann", "Lee").await?;
+    let eve = user(app, "eve@contoso.com", "Eve", "Park").await?;
+    let sales = group(app, "Sales", &[&ann, &eve]).await?;
+    s.assign(&sales).await?;
+    s.manager(&ann, Some(&eve)).await?;
+    graph(app, Method::POST, &format!("{}/jobs/{}/start", s.sync, s.job), None).await?;
+    let status = s.cycle().await?;
+    assert_eq!(status["countEscrowed"], 1, "{status}");
+    let escrow = app.provisioning.escrow(&s.job, &ann).await?.context("ann's manager PATCH was refused")?;
+    assert!(escrow.reason.contains("400") && escrow.reason.contains("Manager"), "{escrow:?}");
+    let t_eve = s.must_user("eve@contoso.com").await?;
+    assert_eq!(s.must_group("Sales").await?["members"].as_array().map(Vec::len), Some(2), "the rest arrived");
+
+    s.directory(Method::DELETE, &format!("/v1.0/groups/{sales}/members/{eve}/$ref")).await?;
+    s.cycle().await?;
+    let escrow = app.provisioning.escrow(&s.job, &sales).await?.context("the member removal was refused")?;
+    assert!(escrow.reason.contains("400") && escrow.reason.contains("remove"), "{escrow:?}");
+
+    // The remedy: the flag on the tenant URL; the escrowed objects arrive once due.
+    s.secrets(&[("BaseAddress", &format!("{}?aadOptscim062020", server.base))]).await?;
+    app.clock.advance(std::time::Duration::from_secs(600));
+    let status = s.cycle().await?;
+    assert_eq!(status["lastExecution"]["state"], "Succeeded", "{status}");
+    assert_eq!(status["countEscrowed"], Value::Null, "{status}");
+    let t_ann = s.must_user("ann@contoso.com").await?;
+    let manager = &t_ann["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"];
+    assert_eq!(manager, &t_eve["id"], "{t_ann}");
+    assert_eq!(member_ids(&s.must_group("Sales").await?), vec![id(&t_ann)]);
+    Ok(())
 }
