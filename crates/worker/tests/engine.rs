@@ -2,8 +2,8 @@
 //! API) provisioned over HTTP into idplane's own identity service (at the account level and at the workspace level)
 //! and into an independent SCIM server, through the SCIM API only; each cycle is run by the scheduler's code path,
 //! and the target is checked through its SCIM API after each. The modules: [`lifecycle`] (every lifecycle event,
-//! per target and template), [`faults`] (a target that fails for a while and recovers), [`scim2_server`] (the
-//! independent target).
+//! per target and template), [`faults`] (a target that fails for a while and recovers), [`quarantine`] (the
+//! deletion threshold), [`scim2_server`] (the independent target).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 mod faults;
 #[path = "engine/lifecycle.rs"]
 mod lifecycle;
+#[path = "engine/quarantine.rs"]
+mod quarantine;
 #[path = "engine/scim2_server.rs"]
 mod scim2_server;
 
