@@ -3,7 +3,7 @@
 //! and into an independent SCIM server, through the SCIM API only; each cycle is run by the scheduler's code path,
 //! and the target is checked through its SCIM API after each. The modules: [`lifecycle`] (every lifecycle event,
 //! per target and template), [`faults`] (a target that fails for a while and recovers), [`quarantine`] (the
-//! deletion threshold), [`scim2_server`] (the independent target).
+//! deletion threshold, a revoked token), [`scim2_server`] (the independent target).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

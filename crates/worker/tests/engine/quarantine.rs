@@ -1,5 +1,6 @@
 //! Quarantine: the accidental-deletion threshold holds a cycle's deprovisionings (`TooManyDeletes`) until a restart
-//! with `ForceDeletes` releases them.
+//! with `ForceDeletes` releases them; a target that refuses the job's token quarantines it
+//! (`EncounteredQuarantineException`) until a healthy cycle.
 
 use super::*;
 
@@ -83,5 +84,46 @@ async fn the_deletion_threshold_holds_until_force_deletes_releases() -> Result<(
     assert_eq!(status["code"], "Active", "{status}");
     assert_eq!(status["quarantine"], Value::Null, "{status}");
     assert_eq!(s.target_user("n0@contoso.com").await?.context("n0")?["active"], true);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_quarantines_the_job_until_a_healthy_cycle() -> Result<()> {
+    let mut s = Setup::new("").await?;
+    let app = &s.app;
+    let ann = user(app, "ann@contoso.com", "Ann", "Lee").await?;
+    s.assign(&ann).await?;
+    graph(app, Method::POST, &format!("{}/jobs/{}/start", s.sync, s.job), None).await?;
+    assert_eq!(s.cycle().await?["code"], "Active");
+
+    // The account's SCIM token is rotated with no grace: the job's token is refused.
+    let now = idplane_server::clock::Clock::now(app.clock.as_ref());
+    let (fresh, _) = idplane_core::token::rotate_scim_token(
+        app.store.as_ref(),
+        &app.account,
+        time::Duration::ZERO,
+        now,
+        &idplane_core::audit::Actor::cli(),
+    )
+    .await?;
+    s.app.clock.advance(std::time::Duration::from_secs(1));
+    s.dest.read_token = fresh.expose().to_string();
+    let app = &s.app;
+    graph(app, Method::PATCH, &format!("/v1.0/users/{ann}"), Some(json!({"displayName": "Ann Lee-Park"}))).await?;
+    let status = s.cycle().await?;
+    assert_eq!(status["code"], "Quarantine", "{status}");
+    assert_eq!(status["quarantine"]["reason"], "EncounteredQuarantineException", "{status}");
+    let message = status["quarantine"]["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("401"), "the error names the 401: {message}");
+    assert_eq!(status["lastExecution"]["state"], "Failed", "{status}");
+    assert_eq!(s.target_user("ann@contoso.com").await?.context("ann")?["displayName"], "Ann Lee");
+
+    // The new token in the secrets: the next cycle is healthy, ends the quarantine and sends what waited.
+    s.secrets(&[("SecretToken", fresh.expose())]).await?;
+    let status = s.cycle().await?;
+    assert_eq!(status["code"], "Active", "{status}");
+    assert_eq!(status["quarantine"], Value::Null, "{status}");
+    assert_eq!(status["lastExecution"]["state"], "Succeeded", "{status}");
+    assert_eq!(s.target_user("ann@contoso.com").await?.context("ann")?["displayName"], "Ann Lee-Park");
     Ok(())
 }
