@@ -1,9 +1,9 @@
 //! A fault-injecting HTTP/1.1 proxy on `127.0.0.1:0`, in front of a real server, for tests of a client that must
 //! survive a target that misbehaves: it answers chosen requests itself (a status such as 500, 429 with
-//! `Retry-After`), lets them hang until the client gives up, resets their connection before or after forwarding
-//! them, slows down every answer, and logs each request with what became of it, so that a test can count what
-//! reached the server (the POSTs of one `userName`) and wait for a point of a run (`wait_until`) instead of
-//! sleeping.
+//! `Retry-After`), lets them hang until the client gives up, resets their connection or holds their answer after
+//! forwarding them (the server acted, the client never hears of it), and logs each request with what became of
+//! it, so that a test can count what reached the server (the POSTs of one `userName`) and wait for a point of a run
+//! (`wait_until`) instead of sleeping.
 //!
 //! A fault is a [`Rule`]: the requests it matches (method, a fragment of the path) and how many of them it takes;
 //! each request takes the first rule that matches and has some left, by order of arrival. Every answer closes its
@@ -32,6 +32,10 @@ pub enum Fault {
     /// Forwards the request, so that the server acts on it, then resets the connection instead of answering: the
     /// client never learns that it succeeded.
     ForwardThenReset,
+    /// Forwards the request, then holds the answer until the client closes the connection.
+    ForwardThenHang,
+    /// Forwards the request as usual: a rule with it lets a number of requests through before the next rule.
+    Pass,
 }
 
 /// Which requests get a fault, and how many of them.
@@ -62,8 +66,8 @@ impl Rule {
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
-    /// Forwarded; the server answered this status (and the client got it, unless the fault was
-    /// [`Fault::ForwardThenReset`]).
+    /// Forwarded; the server answered this status (and the client got it, unless the fault was one that forwards
+    /// and then resets or hangs).
     Forwarded(u16),
     /// Not forwarded: the fault the proxy answered with.
     Faulted(Fault),
@@ -79,7 +83,7 @@ pub struct Exchange {
     pub path: String,
     /// The request's body, when it was JSON.
     pub body: Option<Value>,
-    /// The fault the request got, if any (a [`Fault::ForwardThenReset`] is also [`Fate::Forwarded`]).
+    /// The fault the request got, if any (a request forwarded by its fault is also [`Fate::Forwarded`]).
     pub fault: Option<Fault>,
     pub fate: Fate,
     /// The server's answer, when it was JSON.
@@ -98,7 +102,6 @@ impl Exchange {
 struct Shared {
     upstream: Mutex<String>,
     rules: Mutex<Vec<Rule>>,
-    latency: Mutex<Duration>,
     log: Mutex<Vec<Exchange>>,
     /// Bumped on every logged exchange, for [`FaultProxy::wait_until`].
     logged: watch::Sender<usize>,
@@ -125,7 +128,6 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream: Mutex::new(upstream.trim_end_matches('/').to_owned()),
             rules: Mutex::new(Vec::new()),
-            latency: Mutex::new(Duration::ZERO),
             log: Mutex::new(Vec::new()),
             logged: watch::Sender::new(0),
             // The server's own redirects and errors go back to the client as they are.
@@ -153,11 +155,6 @@ impl FaultProxy {
     /// Removes the rules not used up.
     pub fn heal(&self) {
         lock(&self.shared.rules).clear();
-    }
-
-    /// Holds each server answer this long before passing it on: the server has acted, the client still waits.
-    pub fn set_latency(&self, latency: Duration) {
-        *lock(&self.shared.latency) = latency;
     }
 
     /// Every request received so far, in order of arrival.
@@ -209,7 +206,8 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
             r.times -= 1;
             r.fault.clone()
         })
-    };
+    }
+    .filter(|f| *f != Fault::Pass);
     let record = |fate: Fate, answer: Option<&Answer>| Exchange {
         method: request.method.clone(),
         path: request.path.clone(),
@@ -237,30 +235,26 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         Some(Fault::Hang) => {
             log(&shared, record(Fate::Faulted(Fault::Hang), None));
-            // Until the client gives up and closes the connection.
-            let mut rest = [0u8; 256];
-            while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+            until_closed(&mut stream).await;
         }
         Some(Fault::Reset) => {
             log(&shared, record(Fate::Faulted(Fault::Reset), None));
             reset(stream);
         }
-        Some(Fault::ForwardThenReset) => {
+        Some(f @ (Fault::ForwardThenReset | Fault::ForwardThenHang)) => {
             let answer = forward(&shared, &request).await.ok();
-            log(
-                &shared,
-                record(answer.as_ref().map_or(Fate::Unreachable, |a| Fate::Forwarded(a.status)), answer.as_ref()),
-            );
-            reset(stream);
+            let fate = answer.as_ref().map_or(Fate::Unreachable, |a| Fate::Forwarded(a.status));
+            log(&shared, record(fate, answer.as_ref()));
+            if f == Fault::ForwardThenHang {
+                until_closed(&mut stream).await;
+            } else {
+                reset(stream);
+            }
         }
-        None => {
+        None | Some(Fault::Pass) => {
             let answer = forward(&shared, &request).await;
             let fate = answer.as_ref().map_or(Fate::Unreachable, |a| Fate::Forwarded(a.status));
             log(&shared, record(fate, answer.as_ref().ok()));
-            let latency = *lock(&shared.latency);
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
             let _ = match answer {
                 Ok(a) => {
                     let headers: Vec<(&str, &str)> = a.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -279,6 +273,12 @@ fn log(shared: &Shared, exchange: Exchange) {
         log.len()
     };
     shared.logged.send_replace(n);
+}
+
+/// Waits until the client gives up and closes the connection.
+async fn until_closed(stream: &mut TcpStream) {
+    let mut rest = [0u8; 256];
+    while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
 }
 
 /// Closes the connection with a TCP reset rather than an orderly close.

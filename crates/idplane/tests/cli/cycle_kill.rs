@@ -1,10 +1,10 @@
 //! A node killed (SIGKILL) in the middle of a provisioning cycle: the real binary provisions a few hundred assigned
-//! users into a separate idplane behind a proxy that slows each answer down, so that the cycle is mid-way (and some
-//! creations have reached the target without their answers reaching the engine) when the test kills the server, as
-//! soon as the proxy has let a given number of creations through. Restarted on the same data directory with a short
-//! lease, the server takes the job over once the dead node's lease expires and completes the cycle: every user is in
-//! the target exactly once (none POSTed twice: those created before the kill without a link are found again by
-//! their matching attribute), and the stored links point at them.
+//! users into a separate idplane behind a proxy that lets the first creations through and then holds the answers of
+//! the next ones (the target has created those users, the engine never hears of it), so that the test kills the
+//! server at a known point of the cycle, not after a time. Restarted on the same data directory with a short lease,
+//! the server takes the job over once the dead node's lease expires and completes the cycle: every user is in the
+//! target exactly once (none POSTed twice: those created without a link are found again by their matching
+//! attribute), and the stored links point at them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,15 +14,17 @@ use idplane_provisioning::cycle::state::Link;
 use idplane_provisioning::store::CycleStore as _;
 use idplane_testkit::App;
 use idplane_testkit::binary::call;
-use idplane_testkit::proxy::FaultProxy;
+use idplane_testkit::proxy::{Exchange, Fault, FaultProxy, Rule};
 use serde_json::{Value, json};
 
 use super::Server;
 
 const TOKEN: &str = "dapi-cycle-kill-test-token";
 const USERS: usize = 300;
-/// Creations the target gets before the kill.
-const BEFORE_KILL: usize = 100;
+/// Creations answered before the proxy starts holding answers.
+const ANSWERED: usize = 100;
+/// Creations whose answers are held when the test kills the server.
+const HELD: usize = 4;
 const DATABRICKS: &str = "9c9818d2-2900-49e8-8ba4-22688be7c675";
 
 /// A Graph request to the server as its admin; the body of a success.
@@ -65,7 +67,8 @@ async fn kill_9_in_the_middle_of_a_cycle_then_the_restarted_node_completes_it_wi
     )
     .await?;
     let proxy = FaultProxy::start(&served.origin()).await?;
-    proxy.set_latency(Duration::from_millis(40));
+    proxy.inject(Rule::new("POST", "/Users", Fault::Pass, ANSWERED));
+    proxy.inject(Rule::new("POST", "/Users", Fault::ForwardThenHang, usize::MAX));
     let tenant_url = format!("{}/api/2.1/accounts/{}/scim/v2", proxy.origin, target.account);
 
     // The source: the real binary, its scheduler polling often, with a short lease.
@@ -88,14 +91,16 @@ async fn kill_9_in_the_middle_of_a_cycle_then_the_restarted_node_completes_it_wi
     let all = json!({"displayName": "All", "mailNickname": "all", "mailEnabled": false, "securityEnabled": true});
     let group = graph(&origin, reqwest::Method::POST, "/groups", Some(all)).await?;
     let group_id = group["id"].as_str().context("group id")?.to_string();
-    let refs = user_ids
-        .iter()
-        .map(|id| {
-            let body = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")});
-            (reqwest::Method::POST, format!("/groups/{group_id}/members/$ref"), body)
+    // Graph takes at most 20 members@odata.bind a request.
+    let binds = user_ids
+        .chunks(20)
+        .map(|ids| {
+            let refs: Vec<String> =
+                ids.iter().map(|id| format!("https://graph.microsoft.com/v1.0/users/{id}")).collect();
+            (reqwest::Method::PATCH, format!("/groups/{group_id}"), json!({"members@odata.bind": refs}))
         })
         .collect();
-    graph_all(&origin, refs).await?;
+    graph_all(&origin, binds).await?;
     let app = json!({"displayName": "Databricks"});
     let created =
         graph(&origin, reqwest::Method::POST, &format!("/applicationTemplates/{DATABRICKS}/instantiate"), Some(app))
@@ -114,18 +119,13 @@ async fn kill_9_in_the_middle_of_a_cycle_then_the_restarted_node_completes_it_wi
         .await?;
     graph(&origin, reqwest::Method::POST, &format!("{sync}/jobs/{job_id}/start"), None).await?;
 
-    // Mid-way through the initial cycle, as the target sees it: kill -9.
-    let posts = |e: &[idplane_testkit::proxy::Exchange]| {
-        e.iter().filter(|x| x.method == "POST" && x.path.ends_with("/Users") && x.forwarded()).count()
-    };
-    proxy.wait_until(Duration::from_secs(60), |e| posts(e) >= BEFORE_KILL).await?;
+    // Mid-way through the initial cycle, with creations the engine never heard of: kill -9.
+    let held = |e: &[Exchange]| e.iter().filter(|x| x.fault == Some(Fault::ForwardThenHang) && x.forwarded()).count();
+    proxy.wait_until(Duration::from_secs(60), |e| held(e) >= HELD).await?;
     server.child.kill()?;
     server.child.wait()?;
-    let at_kill = proxy.exchanges().len();
-    let posted_before = posts(&proxy.exchanges());
-    ensure!(posted_before < USERS, "the cycle was over before the kill ({posted_before} creations)");
     drop(server);
-    proxy.set_latency(Duration::ZERO);
+    proxy.heal();
 
     // Restarted on the same data directory: once the dead node's lease expires, the job runs again.
     let server = Server::start_with(&data, None, &flags)?;
@@ -142,13 +142,15 @@ async fn kill_9_in_the_middle_of_a_cycle_then_the_restarted_node_completes_it_wi
     assert_eq!(posted.len(), USERS, "every user was created");
     let twice: Vec<_> = posted.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "POSTed more than once: {twice:?}");
-    // Some were created before the kill without the engine hearing of it; after the restart they were matched.
-    let matched = exchanges[at_kill..]
+    // Those created before the kill without the engine hearing of it were found again by userName after the restart
+    // (a user is matched before it is created: no other match finds one).
+    let unheard = held(&exchanges);
+    let matched = exchanges
         .iter()
         .filter(|e| e.method == "GET" && e.path.contains("filter=userName") && e.forwarded())
         .filter(|e| e.answer.as_ref().and_then(|a| a["totalResults"].as_u64()) == Some(1))
         .count();
-    assert!(matched >= 1, "no creation was in flight at the kill: the test did not test the race");
+    assert_eq!(matched, unheard, "each creation whose answer was lost is matched after the restart");
     let (status, listed) = call(
         reqwest::Method::GET,
         &format!("{}/api/2.0/accounts/{}/scim/v2/Users?count=1000", served.origin(), target.account),
@@ -200,7 +202,9 @@ async fn kill_9_in_the_middle_of_a_cycle_then_the_restarted_node_completes_it_wi
         let link = links.iter().find(|l| &l.source_id == id).with_context(|| format!("no link for user {i}"))?;
         assert_eq!(Some(&link.target_id), in_target.get(&format!("k{i:03}@contoso.com")), "{link:?}");
     }
-    eprintln!("kill -9: {posted_before} users created before the kill, {matched} of them found again by userName");
+    eprintln!(
+        "kill -9: {ANSWERED} creations answered and {unheard} not before the kill; those {matched} matched after it"
+    );
     Ok(())
 }
 
