@@ -162,6 +162,10 @@ struct ServeArgs {
     /// How many provisioning jobs this node runs at once (0: none; the node then only serves the APIs).
     #[arg(long, env = "IDPLANE_WORKER_JOBS", default_value_t = 4)]
     worker_jobs: usize,
+    /// How long this node's lease on a running provisioning job lasts unless renewed (seconds; renewed every third
+    /// of it). When a node dies, another takes its jobs over once their leases expire.
+    #[arg(long, env = "IDPLANE_WORKER_LEASE_SECONDS", default_value_t = 60.0)]
+    worker_lease_seconds: f64,
     /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
     /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
     /// over it, 400 tooMany.
@@ -671,6 +675,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         now: Arc::new(OffsetDateTime::now_utc),
         poll: Duration::from_secs_f64(args.worker_poll_seconds.clamp(0.05, 3600.0)),
         max_jobs: args.worker_jobs,
+        lease: time::Duration::seconds_f64(args.worker_lease_seconds.clamp(0.1, 86_400.0)),
     });
     let connections = ConnectionLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),

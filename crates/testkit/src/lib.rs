@@ -13,12 +13,15 @@
 //!   uses it has `smtp_sink` in its name and is `#[ignore]`d, like a PostgreSQL test; `scripts/test` runs those with
 //!   a Python it installed.
 //! - [`logs`]: provisioning log records, for the tests that read them back (no engine writes them there).
+//! - [`proxy`]: a fault-injecting HTTP proxy in front of a real server (errors, 429, hangs, resets, latency), with
+//!   the log of what reached the server.
 
 pub mod app;
 pub mod binary;
 pub mod clock;
 pub mod logs;
 pub mod postgres;
+pub mod proxy;
 pub mod smtp;
 
 pub use app::{App, Backend, Reply, TOKEN, WS, assert_scim_error};

@@ -53,8 +53,10 @@ pub struct CycleOutcome {
     pub imported: u64,
     pub exported: u64,
     pub escrowed: u64,
-    /// Stopped early (paused, or the lease was lost): the watermark did not move.
+    /// Stopped early (paused, the lease was lost, or deprovisionings held): the watermark did not move.
     pub interrupted: bool,
+    /// Deprovisionings held back by the accidental-deletion threshold.
+    pub held: u64,
 }
 
 pub(crate) fn new_report(source_id: &str, kind: ObjectKind, now: OffsetDateTime) -> ObjectReport {
@@ -331,11 +333,16 @@ pub async fn run_cycle(
                 state.data.steady_state_first.get_or_insert_with(|| t.clone());
                 state.data.steady_state_last = Some(t);
             }
-            if state.data.held_deletes == 0
-                && state.data.quarantine.as_ref().is_some_and(|q| q.reason != "TooManyDeletes")
+            if outcome.held > 0 {
+                state.data.held_deletes = outcome.held;
+                quarantine(&mut state, TOO_MANY_DELETES, &deletion_threshold(outcome.held), ended);
+            } else if !outcome.interrupted
+                || state.data.quarantine.as_ref().is_some_and(|q| q.reason != TOO_MANY_DELETES)
             {
-                // The first healthy cycle ends a quarantine.
+                // The first healthy cycle ends a quarantine; one for deletions once a whole cycle holds none (the
+                // cause was fixed), as Entra leaves quarantine when a cycle no longer meets its criteria.
                 state.data.quarantine = None;
+                state.data.held_deletes = 0;
             }
             if state.next_run.is_some() {
                 let wait = if state.data.quarantine.is_some() { quarantine_wait(&state) } else { interval };
@@ -466,6 +473,19 @@ fn record_metrics(services: &Services, state: &RunState, result: &Result<CycleRe
     }
 }
 
+/// Graph's quarantine reason of a cycle whose deprovisionings the accidental-deletion threshold held.
+pub const TOO_MANY_DELETES: &str = "TooManyDeletes";
+
+/// The error of a `TooManyDeletes` quarantine: what was held and what to do.
+fn deletion_threshold(held: u64) -> String {
+    format!(
+        "{held} deprovisionings (disables and deletes) in one cycle exceed the job's accidental-deletion threshold \
+         (DeleteThresholdValue in SyncNotificationSettings): none was done. Review them in the provisioning logs \
+         (action StagedDelete), then allow them with restart (criteria.resetScope ForceDeletes), or undo what caused \
+         them (assignments, scoping filters, deleted users) and let the next cycle run"
+    )
+}
+
 fn error_code(e: &WorkerError) -> String {
     match e {
         WorkerError::Target { code, .. } => code.clone(),
@@ -569,15 +589,21 @@ async fn cycle(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let mut report = new_report(&pending.source_id, pending.kind, now());
-        if let Some(existing) = out.reports.iter_mut().find(|r| r.source_id == pending.source_id) {
-            object::resolve_references(&run, &pending, existing, preview).await?;
-        } else {
-            object::resolve_references(&run, &pending, &mut report, preview).await?;
-            out.reports.push(report);
+        let index = match out.reports.iter().position(|r| r.source_id == pending.source_id) {
+            Some(i) => i,
+            None => {
+                out.reports.push(new_report(&pending.source_id, pending.kind, now()));
+                out.reports.len() - 1
+            }
+        };
+        let report = &mut out.reports[index];
+        let failed = report.outcome == Outcome::Failure;
+        object::resolve_references(&run, &pending, report, preview, now()).await?;
+        if !failed && report.outcome == Outcome::Failure {
+            out.escrowed += 1;
         }
     }
-    out.interrupted = stop.load(Ordering::Relaxed);
+    out.interrupted |= stop.load(Ordering::Relaxed);
     if !preview {
         write_logs(&run, cycle_id, &out.reports).await;
     }
@@ -612,8 +638,9 @@ async fn write_logs(run: &JobRun, cycle_id: &str, reports: &[ObjectReport]) {
 }
 
 /// Does the cycle's deprovisionings, unless there are more than the accidental-deletion threshold allows: then
-/// none is done, each is logged as a staged delete, and the job is quarantined (`TooManyDeletes`) until a restart
-/// with `ForceDeletes`.
+/// none is done, each is logged as a staged delete, the cycle ends without moving the watermark (the next one
+/// meets the same changes), and the job is quarantined (`TooManyDeletes`) until a restart with `ForceDeletes`
+/// approves them, or a cycle no longer has too many.
 async fn deprovision(
     run: &JobRun,
     state: &RunState,
@@ -623,13 +650,14 @@ async fn deprovision(
     out: &mut CycleOutcome,
 ) {
     let threshold = run.notification.delete_threshold.filter(|_| run.notification.delete_threshold_enabled);
-    let held = threshold.is_some_and(|t| deprovisions.len() as u64 > u64::from(t)) && !state.data.force_deletes;
+    let n = deprovisions.len() as u64;
+    let held = threshold.is_some_and(|t| n > u64::from(t)) && !state.data.force_deletes;
     for (d, mut report) in deprovisions {
         if held {
             report.action = Action::StagedDelete;
             report.outcome = Outcome::Skipped;
             report.target_id = Some(d.link.target_id.clone());
-            report.reason = Some("TooManyDeletes".into());
+            report.reason = Some(TOO_MANY_DELETES.into());
             report.step(
                 "EntryExportStagedDelete",
                 StepType::Export,
@@ -644,6 +672,7 @@ async fn deprovision(
     }
     if held {
         out.interrupted = true;
+        out.held = n;
     }
 }
 

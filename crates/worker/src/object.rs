@@ -598,7 +598,8 @@ pub async fn process(
             processed.fatal = Some(e.into());
             return processed;
         }
-        if run.escrowed.contains(&imported.id) {
+        // An object with references keeps its escrow until they are exported too ([`resolve_references`]).
+        if create_values.references.is_empty() && run.escrowed.contains(&imported.id) {
             let _ = run.services.store.delete_escrow(&run.job.id, &imported.id).await;
         }
     }
@@ -725,6 +726,19 @@ pub async fn finish_deprovision(
 }
 
 async fn escrow(run: &JobRun, source_id: &str, object_type: &str, code: &str, reason: &str, now: OffsetDateTime) {
+    escrow_until(run, source_id, object_type, code, reason, now, None).await;
+}
+
+/// Escrows an object, to be tried again after its back-off and not before `not_before`.
+async fn escrow_until(
+    run: &JobRun,
+    source_id: &str,
+    object_type: &str,
+    code: &str,
+    reason: &str,
+    now: OffsetDateTime,
+    not_before: Option<OffsetDateTime>,
+) {
     if run.read_only {
         return;
     }
@@ -737,7 +751,7 @@ async fn escrow(run: &JobRun, source_id: &str, object_type: &str, code: &str, re
         object_type: object_type.to_owned(),
         attempts,
         first_failed: previous.map_or(now, |p| p.first_failed),
-        next_attempt: now + retry_after(attempts),
+        next_attempt: not_before.map_or(now + retry_after(attempts), |t| t.max(now + retry_after(attempts))),
         error_code: code.to_owned(),
         reason: reason.chars().take(2000).collect(),
     };
@@ -779,18 +793,30 @@ async fn failed_request(
 }
 
 /// Exports the references of objects processed earlier: a user's manager, a group's members, resolved to target
-/// ids through the links (a reference to an object not provisioned is left out, as Entra does).
+/// ids through the links. A reference to an object not provisioned is left out, as Entra does; but when that
+/// object is escrowed (in scope, its export failed), the referring object is escrowed too, to be tried again with
+/// it, so that a member or manager whose creation failed for a while arrives once it succeeds. A failed request
+/// escrows the referring object. Its escrow is removed once every reference is exported.
 pub async fn resolve_references(
     run: &JobRun,
     pending: &PendingReferences,
     report: &mut ObjectReport,
     preview: bool,
+    now: OffsetDateTime,
 ) -> Result<(), WorkerError> {
     let store = &run.services.store;
     let endpoint = JobRun::endpoint(pending.kind);
+    let object_type = kind_name(pending.kind);
     let Some(mapping) = run.mapping(pending.kind) else { return Ok(()) };
+    let mut waiting: Option<(OffsetDateTime, usize)> = None;
     for (attribute, source_ids) in &pending.desired {
         let links = store.links(&run.job.id, source_ids).await?;
+        for missing in source_ids.iter().filter(|id| !links.iter().any(|l| &l.source_id == *id)) {
+            if let Some(e) = store.escrow(&run.job.id, missing).await? {
+                let (until, n) = waiting.unwrap_or((e.next_attempt, 0));
+                waiting = Some((until.max(e.next_attempt), n + 1));
+            }
+        }
         let mut desired: Vec<String> = links
             .iter()
             .filter(|l| l.active || pending.kind == ObjectKind::User)
@@ -840,23 +866,38 @@ pub async fn resolve_references(
                 continue;
             }
             if let Err(e) = with_retries(|| run.client.patch(&endpoint, &pending.target_id, &operations)).await {
+                let code = error_code(&e);
                 if refused_credentials(&e) {
-                    return Err(WorkerError::Target {
-                        code: error_code(&e).into(),
-                        message: e.to_string(),
-                        quarantine: true,
-                    });
+                    return Err(WorkerError::Target { code: code.into(), message: e.to_string(), quarantine: true });
                 }
                 report.outcome = Outcome::Failure;
-                report.error_code = Some(error_code(&e).into());
+                report.error_code = Some(code.into());
                 report.reason = Some(e.to_string());
                 report.step("EntryExportReference", StepType::ReferenceResolution, Outcome::Failure, e.to_string());
+                escrow(run, &pending.source_id, object_type, code, &e.to_string(), now).await;
                 return Ok(());
             }
             if report.action == Action::Other {
                 report.action = Action::Update;
                 report.outcome = Outcome::Success;
             }
+        }
+    }
+    if preview {
+        return Ok(());
+    }
+    match waiting {
+        Some((until, n)) => {
+            let reason = format!(
+                "{n} referenced object(s) are not provisioned yet (their export failed and is escrowed): the {} is \
+                 tried again with them",
+                object_type.to_lowercase()
+            );
+            report.step("EntryReferencePending", StepType::ReferenceResolution, Outcome::Skipped, reason.clone());
+            escrow_until(run, &pending.source_id, object_type, "ReferencePending", &reason, now, Some(until)).await;
+        }
+        None => {
+            let _ = store.delete_escrow(&run.job.id, &pending.source_id).await;
         }
     }
     Ok(())

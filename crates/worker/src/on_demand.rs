@@ -80,7 +80,7 @@ pub async fn provision(
                     return Err(fatal);
                 }
                 if let Some(refs) = p.references {
-                    object::resolve_references(&run, &refs, &mut r, false).await?;
+                    object::resolve_references(&run, &refs, &mut r, false, now).await?;
                 }
                 report.step(
                     "EntryExportMember",
@@ -104,7 +104,7 @@ pub async fn provision(
         return Err(fatal);
     }
     if let Some(refs) = processed.references {
-        object::resolve_references(&run, &refs, &mut own, false).await?;
+        object::resolve_references(&run, &refs, &mut own, false, now).await?;
     }
     let member_steps = std::mem::take(&mut report.steps);
     own.steps.extend(member_steps);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use idplane_provisioning::cycle::state::{LEASE, RunState};
+use idplane_provisioning::cycle::state::RunState;
 use tokio::sync::Semaphore;
 
 use crate::cycle::{self, Now};
@@ -25,6 +25,9 @@ pub struct Scheduler {
     pub poll: Duration,
     /// How many jobs this node runs at once.
     pub max_jobs: usize,
+    /// How long a lease lasts unless renewed ([`LEASE`](idplane_provisioning::cycle::state::LEASE) by default):
+    /// how long a job waits for another node after its node died. It is renewed every third of it.
+    pub lease: time::Duration,
 }
 
 impl Scheduler {
@@ -60,7 +63,7 @@ impl Scheduler {
         };
         for state in due {
             let Ok(permit) = slots.clone().try_acquire_owned() else { return };
-            match self.services.store.acquire_lease(&state.job_id, &self.node, now + LEASE, now).await {
+            match self.services.store.acquire_lease(&state.job_id, &self.node, now + self.lease, now).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -83,17 +86,25 @@ impl Scheduler {
         let before = state.clone();
         let cycle_stop = Arc::new(AtomicBool::new(false));
         let renew = {
-            let (services, node, now, job_id, cycle_stop, stop) =
-                (self.services.clone(), self.node.clone(), self.now.clone(), job_id.clone(), cycle_stop.clone(), stop);
+            let (services, node, now, job_id, cycle_stop, stop, lease) = (
+                self.services.clone(),
+                self.node.clone(),
+                self.now.clone(),
+                job_id.clone(),
+                cycle_stop.clone(),
+                stop,
+                self.lease,
+            );
             tokio::spawn(async move {
-                let every = Duration::from_secs((LEASE.whole_seconds() / 3).max(1) as u64);
+                let every =
+                    Duration::try_from(lease / 3).unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(10));
                 loop {
                     tokio::time::sleep(every).await;
                     if stop.load(Ordering::Relaxed) {
                         cycle_stop.store(true, Ordering::Relaxed);
                     }
                     let t = now();
-                    match services.store.acquire_lease(&job_id, &node, t + LEASE, t).await {
+                    match services.store.acquire_lease(&job_id, &node, t + lease, t).await {
                         Ok(true) => {}
                         // Another node took the job over (this one was too slow): stop at once.
                         Ok(false) => cycle_stop.store(true, Ordering::Relaxed),

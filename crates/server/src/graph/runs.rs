@@ -130,7 +130,7 @@ pub async fn restart(
     if scope.contains(&ResetScope::ForceDeletes) {
         state.data.force_deletes = true;
         state.data.held_deletes = 0;
-        if state.data.quarantine.as_ref().is_some_and(|q| q.reason == "TooManyDeletes") {
+        if state.data.quarantine.as_ref().is_some_and(|q| q.reason == idplane_worker::cycle::TOO_MANY_DELETES) {
             state.data.quarantine = None;
         }
     }
