@@ -21,6 +21,9 @@ pub struct RunState {
     pub schema_version: Option<String>,
     /// What the job reports and remembers beyond that: counters, quarantine, held deletions, the last notice sent.
     pub data: RunData,
+    /// The node running the job now, when one holds its lease (read only: leases are taken and released through
+    /// their own port methods, never by writing the run state).
+    pub lease_owner: Option<String>,
 }
 
 /// The run state's open part, stored as JSON.
@@ -75,6 +78,7 @@ impl RunState {
             next_run: Some(now),
             schema_version: None,
             data: RunData::default(),
+            lease_owner: None,
         }
     }
 }

@@ -17,6 +17,9 @@ fn list(ids: &[String]) -> Result<String, StoreError> {
 }
 
 const RUN_COLUMNS: &str = "job_id, tenant_id, service_principal_id, watermark, next_run, schema_version, data";
+/// What is read of a run state: its columns, and who holds its lease.
+const RUN_READ: &str =
+    "job_id, tenant_id, service_principal_id, watermark, next_run, schema_version, data, lease_owner";
 
 fn run_state(mut r: Row) -> Result<RunState, StoreError> {
     let data: RunData = serde_json::from_str(&r.text(6)?).map_err(|e| backend(format!("stored run state: {e}")))?;
@@ -28,11 +31,12 @@ fn run_state(mut r: Row) -> Result<RunState, StoreError> {
         next_run: r.opt_int(4)?.map(time).transpose()?,
         schema_version: r.opt_text(5)?,
         data,
+        lease_owner: r.opt_text(7)?,
     })
 }
 
 pub(crate) async fn run(tx: &mut dyn Tx, job_id: &str) -> Result<Option<RunState>, StoreError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM sync_job_runs WHERE job_id = ?");
+    let sql = format!("SELECT {RUN_READ} FROM sync_job_runs WHERE job_id = ?");
     tx.first(&sql, &params![job_id]).await.map_err(|e| e.during("read run state"))?.map(run_state).transpose()
 }
 
@@ -66,7 +70,7 @@ pub(crate) async fn delete_run(tx: &mut dyn Tx, job_id: &str) -> Result<(), Stor
 
 pub(crate) async fn due(tx: &mut dyn Tx, now: OffsetDateTime, limit: usize) -> Result<Vec<RunState>, StoreError> {
     let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM sync_job_runs WHERE next_run IS NOT NULL AND next_run <= ? \
+        "SELECT {RUN_READ} FROM sync_job_runs WHERE next_run IS NOT NULL AND next_run <= ? \
          AND (lease_owner IS NULL OR lease_expires < ?) ORDER BY next_run, job_id LIMIT ?"
     );
     let now = nanos(now)?;

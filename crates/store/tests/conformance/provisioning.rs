@@ -528,6 +528,7 @@ pub async fn run_state_leases_links_and_escrows<S: Both>(store: Arc<S>) -> Resul
     assert_eq!(store.due_runs(at(10), 10).await?, vec![state.clone()]);
 
     ensure!(store.acquire_lease(&j.id, "n1", at(70), at(10)).await?);
+    assert_eq!(store.run_state(&j.id).await?.and_then(|s| s.lease_owner), Some("n1".into()), "who runs the job");
     ensure!(!store.acquire_lease(&j.id, "n2", at(80), at(20)).await?, "held by n1 until 70");
     assert!(store.due_runs(at(20), 10).await?.is_empty(), "a leased job is not due to others");
     ensure!(store.acquire_lease(&j.id, "n1", at(90), at(30)).await?, "n1 renews");
