@@ -491,3 +491,96 @@ mod reset_tests {
         assert!(reset_scope(&json!({"criteria": {"resetScope": 3}})).is_err());
     }
 }
+
+/// How hard a job may press its target: requests per second by HTTP method (`None`: no limit) and requests in
+/// flight at once. A job's `synchronizationJobSettings` may set them (idplane's own names:
+/// `TargetRequestsPerSecond.GET`, `.POST`, `.PUT`, `.PATCH`, `.DELETE` and `TargetConcurrency`; `0` lifts a limit);
+/// otherwise a job of the `dataBricks` template provisioning into Azure Databricks keeps to Databricks' documented
+/// account SCIM limits ([`TargetLimits::DATABRICKS`]), and any other job to [`TargetLimits::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetLimits {
+    pub get: Option<f64>,
+    pub post: Option<f64>,
+    pub put: Option<f64>,
+    pub patch: Option<f64>,
+    pub delete: Option<f64>,
+    pub concurrency: usize,
+}
+
+impl TargetLimits {
+    /// No rate limit; eight requests at once.
+    pub const DEFAULT: TargetLimits =
+        TargetLimits { get: None, post: None, put: None, patch: None, delete: None, concurrency: 8 };
+    /// Databricks' account SCIM API: GET 20, POST/PUT/DELETE 5, PATCH 2 requests per second.
+    pub const DATABRICKS: TargetLimits = TargetLimits {
+        get: Some(20.0),
+        post: Some(5.0),
+        put: Some(5.0),
+        patch: Some(2.0),
+        delete: Some(5.0),
+        concurrency: 4,
+    };
+
+    /// The limits of a job of `template_id` provisioning to `host`, with the job's own settings over them.
+    pub fn of(job: &SyncJob, host: &str) -> Result<TargetLimits> {
+        let host = host.to_ascii_lowercase();
+        let databricks = ["azuredatabricks.net", "cloud.databricks.com", "gcp.databricks.com"]
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")));
+        let mut limits = if job.template_id.eq_ignore_ascii_case("dataBricks") && databricks {
+            TargetLimits::DATABRICKS
+        } else {
+            TargetLimits::DEFAULT
+        };
+        for (name, value) in &job.settings {
+            let bad = || {
+                ProvisioningError::invalid_property(
+                    "synchronizationJobSettings",
+                    format!("{name} is a number (0 lifts the limit), not {value:?}"),
+                )
+            };
+            let rate = || -> Result<Option<f64>> {
+                let n: f64 = value.trim().parse().map_err(|_| bad())?;
+                if !n.is_finite() || n < 0.0 {
+                    return Err(bad());
+                }
+                Ok((n > 0.0).then_some(n))
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "targetrequestspersecond.get" => limits.get = rate()?,
+                "targetrequestspersecond.post" => limits.post = rate()?,
+                "targetrequestspersecond.put" => limits.put = rate()?,
+                "targetrequestspersecond.patch" => limits.patch = rate()?,
+                "targetrequestspersecond.delete" => limits.delete = rate()?,
+                "targetconcurrency" => {
+                    let n: usize = value.trim().parse().map_err(|_| bad())?;
+                    limits.concurrency = if n == 0 { 64 } else { n.min(64) };
+                }
+                _ => {}
+            }
+        }
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+
+    #[test]
+    fn databricks_hosts_get_databricks_limits_and_settings_override_them() -> Result<()> {
+        let mut j = new("t", "sp", "dataBricks", OffsetDateTime::UNIX_EPOCH)?;
+        assert_eq!(TargetLimits::of(&j, "accounts.azuredatabricks.net")?, TargetLimits::DATABRICKS);
+        assert_eq!(TargetLimits::of(&j, "adb-1.2.azuredatabricks.net")?, TargetLimits::DATABRICKS);
+        assert_eq!(TargetLimits::of(&j, "127.0.0.1")?, TargetLimits::DEFAULT, "an emulator needs no protection");
+        j.settings =
+            vec![("TargetRequestsPerSecond.PATCH".into(), "0".into()), ("TargetConcurrency".into(), "2".into())];
+        let l = TargetLimits::of(&j, "accounts.azuredatabricks.net")?;
+        assert_eq!((l.patch, l.post, l.concurrency), (None, Some(5.0), 2));
+        j.settings = vec![("TargetRequestsPerSecond.GET".into(), "fast".into())];
+        assert!(TargetLimits::of(&j, "x").is_err());
+        let scim = new("t", "sp", "scim", OffsetDateTime::UNIX_EPOCH)?;
+        assert_eq!(TargetLimits::of(&scim, "accounts.azuredatabricks.net")?, TargetLimits::DEFAULT);
+        Ok(())
+    }
+}

@@ -27,8 +27,6 @@ use crate::job::{JobRun, Services};
 use crate::object::{self, CycleCache, Deprovision, PendingReferences, Processed};
 use crate::report::{Action, LogContext, ObjectReport, Outcome, StepType};
 
-/// How many objects a cycle processes at once.
-pub const CONCURRENCY: usize = 8;
 /// How many changes of the feed are read at a time.
 const CHANGES_PAGE: usize = 1000;
 /// How often (in objects) a cycle checks whether the job was paused meanwhile.
@@ -210,7 +208,7 @@ async fn pass(
     let mut queue = ids.into_iter();
     let mut done = 0usize;
     loop {
-        while tasks.len() < CONCURRENCY && !stop.load(Ordering::Relaxed) {
+        while tasks.len() < run.concurrency.max(1) && !stop.load(Ordering::Relaxed) {
             let Some(id) = queue.next() else { break };
             let (run, cache, now) = (run.clone(), cache.clone(), now.clone());
             tasks.spawn(

@@ -51,6 +51,8 @@ pub struct JobRun {
     pub notification: NotificationSettings,
     /// The target system's name in logs (the schema's target directory).
     pub target_system: String,
+    /// How many objects a cycle processes at once (the target's concurrency limit).
+    pub concurrency: usize,
     /// A preview: nothing is written, to the target or to the store.
     pub read_only: bool,
     /// The source objects with an escrowed failure when the run began (a success clears theirs).
@@ -103,7 +105,10 @@ impl JobRun {
             idplane_scim_client::PatchDialect::EntraDefault => PatchDialect::EntraDefault,
             idplane_scim_client::PatchDialect::Rfc7644 => PatchDialect::Rfc7644,
         };
-        let client = ScimClient::new(tenant_url, SecretToken::new(token).map_err(bad)?, services.transport.clone());
+        let limits = idplane_provisioning::job::TargetLimits::of(&job, tenant_url.host())?;
+        let transport: Arc<dyn Transport> =
+            Arc::new(crate::limits::LimitedTransport::new(services.transport.clone(), &limits));
+        let client = ScimClient::new(tenant_url, SecretToken::new(token).map_err(bad)?, transport);
         let notification = match creds.get("SyncNotificationSettings") {
             Some(text) => NotificationSettings::parse(text)?,
             None => NotificationSettings::default(),
@@ -122,6 +127,7 @@ impl JobRun {
             sync_all: truthy(creds.get("SyncAll")),
             skip_out_of_scope_deletions: truthy(creds.get("SkipOutOfScopeDeletions")),
             notification,
+            concurrency: limits.concurrency,
             read_only: false,
             escrowed,
         })

@@ -10,6 +10,7 @@
 //! - [`drift`]: the target objects no source object is linked to, and those changed behind the engine's back.
 //! - [`on_demand`]: provision on demand, one user or a group with up to five members, answered with every step.
 //! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
+//! - [`limits`]: a job's rate and concurrency limits on its target.
 //! - [`metrics`]: the engine's counters, and the transport wrapper that times requests to targets.
 //! - [`report`]: what happened to each object, as logs and provisionOnDemand show it.
 //! - [`notify`]: the notification email a job sends when it enters quarantine or a cycle ends with failures, its
@@ -19,6 +20,7 @@ pub mod cycle;
 pub mod drift;
 pub mod error;
 pub mod job;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod object;
