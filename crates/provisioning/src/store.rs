@@ -217,6 +217,8 @@ pub trait CycleStore: Send + Sync {
     async fn run_state(&self, job_id: &str) -> Result<Option<RunState>, StoreError>;
     /// Inserts or replaces a job's run state; its lease is left as it is.
     async fn put_run_state(&self, state: &RunState) -> Result<(), StoreError>;
+    /// Records the progress of the cycle running now (Graph's `synchronizationProgress`), or that none runs.
+    async fn set_progress(&self, job_id: &str, progress: Option<&serde_json::Value>) -> Result<(), StoreError>;
     /// Forgets everything a job kept: its run state, links and escrows.
     async fn delete_run_state(&self, job_id: &str) -> Result<(), StoreError>;
     /// Run states due at `now` (`next_run` passed) whose lease is free or expired, soonest first.

@@ -55,6 +55,8 @@ pub struct CycleOutcome {
     pub interrupted: bool,
     /// Deprovisionings held back by the accidental-deletion threshold.
     pub held: u64,
+    /// Objects the cycle has to evaluate.
+    pub total: u64,
 }
 
 pub(crate) fn new_report(source_id: &str, kind: ObjectKind, now: OffsetDateTime) -> ObjectReport {
@@ -205,6 +207,7 @@ async fn pass(
     let mut references = Vec::new();
     let mut deprovisions = Vec::new();
     let mut tasks: JoinSet<Result<(ObjectReport, Processed), WorkerError>> = JoinSet::new();
+    let total = out.total;
     let mut queue = ids.into_iter();
     let mut done = 0usize;
     loop {
@@ -250,8 +253,11 @@ async fn pass(
                 out.reports.push(report);
             }
         }
-        if done.is_multiple_of(PAUSE_CHECK_EVERY) && !still_running(run).await {
-            stop.store(true, Ordering::Relaxed);
+        if done.is_multiple_of(PAUSE_CHECK_EVERY) {
+            if !still_running(run).await {
+                stop.store(true, Ordering::Relaxed);
+            }
+            progress(run, out.imported, total, now(), preview).await;
         }
     }
     Ok((references, deprovisions))
@@ -262,6 +268,18 @@ fn count(out: &mut CycleOutcome, report: &ObjectReport) {
         Outcome::Failure => out.escrowed += 1,
         Outcome::Success if report.action != Action::Other => out.exported += 1,
         _ => {}
+    }
+}
+
+/// Records how far the cycle is, as Graph's `progress` shows it (in objects, where Entra counts pages).
+async fn progress(run: &JobRun, completed: u64, total: u64, at: OffsetDateTime, preview: bool) {
+    if preview {
+        return;
+    }
+    let p = json!({"completedUnits": completed, "totalUnits": total, "units": "objects",
+                   "progressObservationDateTime": rfc3339(at)});
+    if let Err(e) = run.services.store.set_progress(&run.job.id, Some(&p)).await {
+        tracing::warn!(error = %e, job = %run.job.id, "could not record a cycle's progress");
     }
 }
 
@@ -568,7 +586,9 @@ async fn cycle(
         let kind = if e.object_type.eq_ignore_ascii_case("Group") { ObjectKind::Group } else { ObjectKind::User };
         work.entry(e.source_id).or_insert(kind);
     }
-    let mut out = CycleOutcome { cycle_id: cycle_id.to_owned(), initial, ..CycleOutcome::default() };
+    let mut out =
+        CycleOutcome { cycle_id: cycle_id.to_owned(), initial, total: work.len() as u64, ..CycleOutcome::default() };
+    progress(&run, 0, out.total, now(), preview).await;
     let cache = Arc::new(CycleCache::default());
     let (users, groups): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, k)| *k == ObjectKind::User);
     let mut references = Vec::new();
@@ -604,6 +624,9 @@ async fn cycle(
     out.interrupted |= stop.load(Ordering::Relaxed);
     if !preview {
         write_logs(&run, cycle_id, &out.reports).await;
+        if let Err(e) = store.set_progress(&run.job.id, None).await {
+            tracing::warn!(error = %e, job = %run.job.id, "could not clear a cycle's progress");
+        }
     }
     tracing::info!(
         job = %run.job.id, cycle = %cycle_id, initial, imported = out.imported, exported = out.exported,

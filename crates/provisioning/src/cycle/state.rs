@@ -51,7 +51,9 @@ pub struct RunData {
     pub last_successful_execution_with_exports: Option<Value>,
     pub steady_state_first: Option<String>,
     pub steady_state_last: Option<String>,
-    /// The cycle running now: its id, whether initial, and its progress.
+    /// The progress of the cycle running now (Graph's `synchronizationProgress`): kept in a column of its own,
+    /// written as the cycle goes ([`crate::store::CycleStore::set_progress`]) and never through the run state.
+    #[serde(skip)]
     pub running: Option<Value>,
 }
 

@@ -307,7 +307,7 @@ CREATE TABLE sync_secrets (
         sql: r#"
 -- What a provisioning job keeps between cycles. `sync_job_runs`: one row per started job, with its watermark in the
 -- tenant's change feed, when it runs next, and the lease of the node running it (`lease_owner` until
--- `lease_expires`); the scheduler reads the due rows by `next_run`. `sync_links`: the source object each target
+-- `lease_expires`) with the progress of the cycle it runs; the scheduler reads the due rows by `next_run`. `sync_links`: the source object each target
 -- object was provisioned from (an index on the target id answers "which source object is this"). `sync_escrows`:
 -- failed objects and when to try them again. All go with their job.
 CREATE TABLE sync_job_runs (
@@ -319,7 +319,8 @@ CREATE TABLE sync_job_runs (
     schema_version       TEXT,
     data                 TEXT NOT NULL,
     lease_owner          TEXT,
-    lease_expires        BIGINT
+    lease_expires        BIGINT,
+    progress             TEXT
 );
 CREATE INDEX sync_job_runs_due ON sync_job_runs (next_run);
 

@@ -17,12 +17,13 @@ fn list(ids: &[String]) -> Result<String, StoreError> {
 }
 
 const RUN_COLUMNS: &str = "job_id, tenant_id, service_principal_id, watermark, next_run, schema_version, data";
-/// What is read of a run state: its columns, and who holds its lease.
+/// What is read of a run state: its columns, who holds its lease, and the progress of the cycle running.
 const RUN_READ: &str =
-    "job_id, tenant_id, service_principal_id, watermark, next_run, schema_version, data, lease_owner";
+    "job_id, tenant_id, service_principal_id, watermark, next_run, schema_version, data, lease_owner, progress";
 
 fn run_state(mut r: Row) -> Result<RunState, StoreError> {
-    let data: RunData = serde_json::from_str(&r.text(6)?).map_err(|e| backend(format!("stored run state: {e}")))?;
+    let mut data: RunData = serde_json::from_str(&r.text(6)?).map_err(|e| backend(format!("stored run state: {e}")))?;
+    data.running = r.opt_text(8)?.and_then(|p| serde_json::from_str(&p).ok());
     Ok(RunState {
         job_id: r.text(0)?,
         tenant_id: r.text(1)?,
@@ -57,6 +58,13 @@ pub(crate) async fn put_run(tx: &mut dyn Tx, s: &RunState) -> Result<(), StoreEr
         data,
     ];
     tx.execute(&sql, &p).await.map_err(|e| e.during("write run state"))?;
+    Ok(())
+}
+
+pub(crate) async fn set_progress(tx: &mut dyn Tx, job_id: &str, progress: Option<String>) -> Result<(), StoreError> {
+    tx.execute("UPDATE sync_job_runs SET progress = ? WHERE job_id = ?", &params![progress, job_id])
+        .await
+        .map_err(|e| e.during("write progress"))?;
     Ok(())
 }
 

@@ -409,6 +409,11 @@ impl<B: Backend> CycleStore for SqlStore<B> {
         self.write("put_run_state", script!(tx => async move { cycles::put_run(tx, &s).await })).await
     }
 
+    async fn set_progress(&self, job_id: &str, progress: Option<&serde_json::Value>) -> Result<(), StoreError> {
+        let (j, p) = (job_id.to_string(), progress.map(serde_json::Value::to_string));
+        self.write("set_progress", script!(tx => async move { cycles::set_progress(tx, &j, p).await })).await
+    }
+
     async fn delete_run_state(&self, job_id: &str) -> Result<(), StoreError> {
         let j = job_id.to_string();
         self.write("delete_run_state", script!(tx => async move { cycles::delete_run(tx, &j).await })).await

@@ -541,6 +541,16 @@ pub async fn run_state_leases_links_and_escrows<S: Both>(store: Arc<S>) -> Resul
     store.release_lease(&j.id, "n2").await?;
     ensure!(store.acquire_lease(&j.id, "n1", at(300), at(93)).await?);
     assert_eq!(store.run_state(&j.id).await?.and_then(|s| s.watermark), Some(42));
+    let progress = json!({"completedUnits": 64, "totalUnits": 300, "units": "objects"});
+    store.set_progress(&j.id, Some(&progress)).await?;
+    store.put_run_state(&state).await?;
+    assert_eq!(
+        store.run_state(&j.id).await?.and_then(|s| s.data.running),
+        Some(progress),
+        "writing the state keeps it"
+    );
+    store.set_progress(&j.id, None).await?;
+    assert_eq!(store.run_state(&j.id).await?.and_then(|s| s.data.running), None);
 
     let link = |source: &str, target: &str, kind: &str| Link {
         job_id: j.id.clone(),
