@@ -1,5 +1,6 @@
 """Running a provisioning job through the SDK, against the live identity service of the same server (its account
-SCIM API, an account SCIM token): provision on demand (the answer's key and value as JSON, every step), start (the
+SCIM API, an account SCIM token): provision on demand (the answer's key and value as JSON, every step, and its
+records in the provisioning logs, read through the SDK's models), start (the
 server's scheduler runs the first cycle; the job's status says so), pause, restart with a reset scope, and the
 target checked through its SCIM API."""
 
@@ -9,6 +10,8 @@ import urllib.request
 
 import pytest
 from helpers import databricks_job, new_user, uid
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.generated.audit_logs.provisioning.provisioning_request_builder import ProvisioningRequestBuilder
 from msgraph.generated.models.synchronization_job_application_parameters import (
     SynchronizationJobApplicationParameters,
 )
@@ -90,6 +93,17 @@ async def test_provision_on_demand_answers_every_step_and_then_redundant_export(
     again = await job_api.provision_on_demand.post(body)
     key = json.loads(again.key)
     assert (key["result"], key["details"]["errorCode"]) == ("Skipped", "RedundantExport"), key
+
+    # Both runs are in the provisioning logs, read through the SDK's typed models, newest first.
+    job_id = (await job_api.get()).id
+    query = ProvisioningRequestBuilder.ProvisioningRequestBuilderGetQueryParameters(filter=f"jobId eq '{job_id}'")
+    page = await graph.audit_logs.provisioning.get(RequestConfiguration(query_parameters=query))
+    seen = [(r.provisioning_action.value, r.provisioning_status_info.status.value) for r in page.value]
+    assert seen == [("other", "skipped"), ("create", "success")], seen
+    created = page.value[1]
+    assert created.source_identity.id == user.id and created.change_id == value["changeId"]
+    assert "EntryExportAdd" in [s.name for s in created.provisioning_steps]
+    assert {p.display_name for p in created.modified_properties} >= {"userName", "displayName"}
 
 
 async def test_start_runs_a_cycle_then_pause_and_restart(graph, job, target):

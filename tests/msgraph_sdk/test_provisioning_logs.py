@@ -1,6 +1,6 @@
 """The provisioning logs (`/auditLogs/provisioning`) as the SDK requests them: its request builder's `$filter`,
-`$orderby` and `$top` are accepted and answer a `ProvisioningObjectSummaryCollectionResponse` (empty: no cycle has
-run, the engine that writes records comes with the cycles), a record id that does not exist is a 404, and what idplane
+`$orderby` and `$top` are accepted and answer a `ProvisioningObjectSummaryCollectionResponse` (empty: nothing failed
+for an 'Ann'; test_provisioning reads records the engine wrote), a record id that does not exist is a 404, and what idplane
 does not serve is an ODataError naming it."""
 
 from helpers import odata_error
