@@ -222,7 +222,9 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
     let engine_rss = peak_rss_mb(source.child.id());
     let target_rss = peak_rss_mb(target.child.id());
 
-    // The target's own principals (its first-start administrator) were there before.
+    // The target's own principals (its first-start administrator) were there before. A new connection: the target
+    // closed the idle one during the cycles.
+    let mut t = Connection::new(Endpoint::parse(&account_url, Some(TOKEN))?);
     let users_in_target = count(call(&mut t, "GET", "/Users?count=0", None).await?) - users_before;
     let groups_in_target = count(call(&mut t, "GET", "/Groups?count=0", None).await?) - groups_before;
     if users_in_target != args.users as u64 || groups_in_target != args.groups as u64 {

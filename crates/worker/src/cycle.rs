@@ -47,7 +47,18 @@ fn rfc3339(t: OffsetDateTime) -> String {
 pub struct CycleOutcome {
     pub cycle_id: String,
     pub initial: bool,
+    /// Every object's report, kept only by a preview (a cycle streams its reports into the provisioning logs, so
+    /// that its memory does not grow with the directory).
     pub reports: Vec<ObjectReport>,
+    /// How many objects failed, and the first few (identity, error code, reason), for the notification email.
+    pub failed: u64,
+    pub first_failures: Vec<(String, String, String)>,
+    /// Log records not written yet.
+    pending_logs: Vec<idplane_provisioning::logs::ProvisioningLog>,
+    /// Reports of objects whose references are exported after the pass over objects: finished then, so that an
+    /// object has one record per cycle.
+    held_reports: std::collections::HashMap<String, ObjectReport>,
+    keep_reports: bool,
     pub imported: u64,
     pub exported: u64,
     pub escrowed: u64,
@@ -243,15 +254,16 @@ async fn pass(
             tasks.abort_all();
             return Err(fatal);
         }
+        let has_references = processed.references.is_some();
         if let Some(r) = processed.references {
             references.push(r);
         }
         match processed.deprovision {
             Some(d) => deprovisions.push((d, report)),
-            None => {
-                count(out, &report);
-                out.reports.push(report);
+            None if has_references => {
+                out.held_reports.insert(report.source_id.clone(), report);
             }
+            None => out.finish(run, report).await,
         }
         if done.is_multiple_of(PAUSE_CHECK_EVERY) {
             if !still_running(run).await {
@@ -261,6 +273,56 @@ async fn pass(
         }
     }
     Ok((references, deprovisions))
+}
+
+impl CycleOutcome {
+    /// Takes one object's finished report: counted, measured, and written to the provisioning logs (a page at a
+    /// time), or kept by a preview.
+    async fn finish(&mut self, run: &JobRun, report: ObjectReport) {
+        count(self, &report);
+        if report.outcome == Outcome::Failure {
+            self.failed += 1;
+            if self.first_failures.len() < 10 {
+                self.first_failures.push((
+                    report.display_name.clone(),
+                    report.error_code.clone().unwrap_or_default(),
+                    report.reason.clone().unwrap_or_default(),
+                ));
+            }
+        }
+        if self.keep_reports {
+            self.reports.push(report);
+            return;
+        }
+        if report.loggable() {
+            run.services.metrics.export(&run.tenant.id, report.action.as_str(), report.outcome.as_str());
+            let context = LogContext {
+                tenant_id: &run.tenant.id,
+                job_id: &run.job.id,
+                service_principal_id: &run.sp.id,
+                service_principal_name: &run.sp.display_name,
+                cycle_id: &self.cycle_id,
+                target_system: &run.target_system,
+                on_demand: false,
+            };
+            self.pending_logs.push(report.to_log(&context));
+            if self.pending_logs.len() >= LOG_PAGE {
+                self.flush(run).await;
+            }
+        }
+    }
+
+    /// Writes the pending log records. A store failure is logged and does not fail the cycle: the target has the
+    /// changes already.
+    async fn flush(&mut self, run: &JobRun) {
+        if self.pending_logs.is_empty() {
+            return;
+        }
+        let page = std::mem::take(&mut self.pending_logs);
+        if let Err(e) = run.services.store.insert_logs(&page).await {
+            tracing::warn!(error = %e, job = %run.job.id, "could not write provisioning log records");
+        }
+    }
 }
 
 fn count(out: &mut CycleOutcome, report: &ObjectReport) {
@@ -406,21 +468,18 @@ async fn notify_after(
             reason: q.reason.clone(),
             error: q.error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
         }),
-        (None, Ok((outcome, _, _))) if outcome.escrowed > 0 => {
-            let failed: Vec<&ObjectReport> = outcome.reports.iter().filter(|r| r.outcome == Outcome::Failure).collect();
-            Some(NoticeKind::CycleFailures {
-                failed: failed.len() as u64,
-                first_errors: failed
-                    .iter()
-                    .take(10)
-                    .map(|r| FailedObject {
-                        identity: r.display_name.clone(),
-                        error_code: r.error_code.clone().unwrap_or_default(),
-                        reason: r.reason.clone().unwrap_or_default(),
-                    })
-                    .collect(),
-            })
-        }
+        (None, Ok((outcome, _, _))) if outcome.escrowed > 0 => Some(NoticeKind::CycleFailures {
+            failed: outcome.failed,
+            first_errors: outcome
+                .first_failures
+                .iter()
+                .map(|(identity, code, reason)| FailedObject {
+                    identity: identity.clone(),
+                    error_code: code.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+        }),
         _ => None,
     };
     let Some(kind) = kind else {
@@ -481,9 +540,6 @@ fn record_metrics(services: &Services, state: &RunState, result: &Result<CycleRe
         Ok((outcome, _, _)) => {
             let kind = if outcome.interrupted { "interrupted" } else { "succeeded" };
             m.cycle(tenant, outcome.initial, kind);
-            for r in outcome.reports.iter().filter(|r| r.loggable()) {
-                m.export(tenant, r.action.as_str(), r.outcome.as_str());
-            }
         }
         Err(_) => m.cycle(tenant, state.watermark.is_none(), "failed"),
     }
@@ -586,8 +642,13 @@ async fn cycle(
         let kind = if e.object_type.eq_ignore_ascii_case("Group") { ObjectKind::Group } else { ObjectKind::User };
         work.entry(e.source_id).or_insert(kind);
     }
-    let mut out =
-        CycleOutcome { cycle_id: cycle_id.to_owned(), initial, total: work.len() as u64, ..CycleOutcome::default() };
+    let mut out = CycleOutcome {
+        cycle_id: cycle_id.to_owned(),
+        initial,
+        total: work.len() as u64,
+        keep_reports: preview,
+        ..CycleOutcome::default()
+    };
     progress(&run, 0, out.total, now(), preview).await;
     let cache = Arc::new(CycleCache::default());
     let (users, groups): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, k)| *k == ObjectKind::User);
@@ -607,23 +668,20 @@ async fn cycle(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let index = match out.reports.iter().position(|r| r.source_id == pending.source_id) {
-            Some(i) => i,
-            None => {
-                out.reports.push(new_report(&pending.source_id, pending.kind, now()));
-                out.reports.len() - 1
-            }
-        };
-        let report = &mut out.reports[index];
-        let failed = report.outcome == Outcome::Failure;
-        object::resolve_references(&run, &pending, report, preview, now()).await?;
-        if !failed && report.outcome == Outcome::Failure {
-            out.escrowed += 1;
-        }
+        let mut report = out
+            .held_reports
+            .remove(&pending.source_id)
+            .unwrap_or_else(|| new_report(&pending.source_id, pending.kind, now()));
+        object::resolve_references(&run, &pending, &mut report, preview, now()).await?;
+        report.ended = now();
+        out.finish(&run, report).await;
+    }
+    for (_, report) in std::mem::take(&mut out.held_reports) {
+        out.finish(&run, report).await;
     }
     out.interrupted |= stop.load(Ordering::Relaxed);
     if !preview {
-        write_logs(&run, cycle_id, &out.reports).await;
+        out.flush(&run).await;
         if let Err(e) = store.set_progress(&run.job.id, None).await {
             tracing::warn!(error = %e, job = %run.job.id, "could not clear a cycle's progress");
         }
@@ -637,26 +695,6 @@ async fn cycle(
 
 /// How many provisioning log records are written in one transaction.
 const LOG_PAGE: usize = 500;
-
-/// Records what the cycle did to each object (creates, updates, disables, deletes, staged deletes, failures) in the
-/// provisioning logs. A store failure is logged and does not fail the cycle: the target has the changes already.
-async fn write_logs(run: &JobRun, cycle_id: &str, reports: &[ObjectReport]) {
-    let context = LogContext {
-        tenant_id: &run.tenant.id,
-        job_id: &run.job.id,
-        service_principal_id: &run.sp.id,
-        service_principal_name: &run.sp.display_name,
-        cycle_id,
-        target_system: &run.target_system,
-        on_demand: false,
-    };
-    let records: Vec<_> = reports.iter().filter(|r| r.loggable()).map(|r| r.to_log(&context)).collect();
-    for page in records.chunks(LOG_PAGE) {
-        if let Err(e) = run.services.store.insert_logs(page).await {
-            tracing::warn!(error = %e, job = %run.job.id, "could not write provisioning log records");
-        }
-    }
-}
 
 /// Does the cycle's deprovisionings, unless there are more than the accidental-deletion threshold allows: then
 /// none is done, each is logged as a staged delete, the cycle ends without moving the watermark (the next one
@@ -688,8 +726,7 @@ async fn deprovision(
         } else {
             object::finish_deprovision(run, d, &mut report, preview, now()).await;
         }
-        count(out, &report);
-        out.reports.push(report);
+        out.finish(run, report).await;
     }
     if held {
         out.interrupted = true;

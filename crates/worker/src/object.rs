@@ -61,8 +61,9 @@ pub struct PendingReferences {
     pub target_id: String,
     /// By target attribute: the source ids it should point to.
     pub desired: BTreeMap<String, Vec<String>>,
-    /// The target's copy as last seen (to read the references it has).
-    pub current: Value,
+    /// By target attribute: the target ids the target's copy pointed to when last seen (only these are kept of
+    /// it, so that a cycle's pending references stay small).
+    pub current: BTreeMap<String, Vec<String>>,
 }
 
 /// What processing one object left to do.
@@ -608,8 +609,12 @@ pub async fn process(
             kind: imported.kind,
             source_id: imported.id.clone(),
             target_id,
+            current: create_values
+                .references
+                .keys()
+                .map(|a| (a.clone(), export::referenced_ids(a, &current)))
+                .collect(),
             desired: create_values.references,
-            current,
         });
     }
     processed
@@ -823,7 +828,7 @@ pub async fn resolve_references(
             .map(|l| l.target_id.clone())
             .collect();
         desired.sort();
-        let current = export::referenced_ids(attribute, &pending.current);
+        let current = pending.current.get(attribute).cloned().unwrap_or_default();
         let multivalued = mapping
             .attributes
             .iter()
