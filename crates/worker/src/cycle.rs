@@ -6,7 +6,7 @@
 //! threshold before any is done. The run state after the cycle (watermark, counters, quarantine, next run) is what
 //! Graph's `synchronizationStatus` shows ([`status`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -92,8 +92,9 @@ pub(crate) fn new_report(source_id: &str, kind: ObjectKind, now: OffsetDateTime)
     }
 }
 
-/// The objects an initial cycle evaluates: every candidate of the scope, and every linked object.
-async fn initial_work(run: &JobRun) -> Result<BTreeMap<String, ObjectKind>, WorkerError> {
+/// The objects an initial cycle evaluates: every candidate of the scope, and every linked object; and (unless the job
+/// syncs all) the set of what is assigned, read once rather than object by object.
+async fn initial_work(run: &JobRun) -> Result<(BTreeMap<String, ObjectKind>, Option<HashSet<String>>), WorkerError> {
     let store = run.services.store.as_ref();
     let tenant = &run.tenant.id;
     let mut work = BTreeMap::new();
@@ -136,6 +137,7 @@ async fn initial_work(run: &JobRun) -> Result<BTreeMap<String, ObjectKind>, Work
             }
         }
     }
+    let assigned = (!run.sync_all).then(|| work.keys().cloned().collect::<HashSet<String>>());
     let mut after: Option<String> = None;
     loop {
         let links = store.links_page(&run.job.id, after.as_deref(), 1000).await?;
@@ -148,7 +150,7 @@ async fn initial_work(run: &JobRun) -> Result<BTreeMap<String, ObjectKind>, Work
             break;
         }
     }
-    Ok(work)
+    Ok((work, assigned))
 }
 
 /// The objects an incremental cycle evaluates: those the change feed names after `watermark` (up to `latest`).
@@ -633,10 +635,10 @@ async fn cycle(
     }
     let latest = store.latest_change(&run.tenant.id).await?;
     let initial = state.watermark.is_none() || state.schema_version.as_deref() != Some(run.schema_version.as_str());
-    let mut work = if initial {
+    let (mut work, assigned) = if initial {
         initial_work(&run).await?
     } else {
-        incremental_work(&run, state.watermark.unwrap_or(0), latest).await?
+        (incremental_work(&run, state.watermark.unwrap_or(0), latest).await?, None)
     };
     for e in store.escrows_due(&run.job.id, now(), 10_000).await? {
         let kind = if e.object_type.eq_ignore_ascii_case("Group") { ObjectKind::Group } else { ObjectKind::User };
@@ -650,7 +652,7 @@ async fn cycle(
         ..CycleOutcome::default()
     };
     progress(&run, 0, out.total, now(), preview).await;
-    let cache = Arc::new(CycleCache::default());
+    let cache = Arc::new(CycleCache::with_assigned(assigned));
     let (users, groups): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, k)| *k == ObjectKind::User);
     let mut references = Vec::new();
     let mut deprovisions = Vec::new();

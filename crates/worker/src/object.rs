@@ -32,6 +32,16 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct CycleCache {
     assigned_groups: Mutex<HashMap<String, bool>>,
+    /// Everything assigned, directly or as a direct member of an assigned group, when an initial cycle read it
+    /// whole at its start; `None`: asked object by object.
+    pub assigned: Option<std::collections::HashSet<String>>,
+}
+
+impl CycleCache {
+    /// A cache that knows everything assigned (`None`: it asks object by object).
+    pub fn with_assigned(assigned: Option<std::collections::HashSet<String>>) -> CycleCache {
+        CycleCache { assigned, ..CycleCache::default() }
+    }
 }
 
 /// The directory's view of one object.
@@ -167,7 +177,11 @@ pub async fn import(run: &JobRun, cache: &CycleCache, id: &str, kind: ObjectKind
             assigned: false,
         });
     };
-    let assigned = run.sync_all || is_assigned(run, cache, &o).await?;
+    let assigned = match &cache.assigned {
+        _ if run.sync_all => true,
+        Some(all) => all.contains(&o.id),
+        None => is_assigned(run, cache, &o).await?,
+    };
     let mut facts = DirectoryFacts { soft_deleted, assigned, manager_id: o.manager_id.clone(), ..Default::default() };
     if kind == ObjectKind::Group && !soft_deleted {
         let mut after: Option<String> = None;
