@@ -254,6 +254,8 @@ pub fn patch(job: &mut SyncJob, body: &Value) -> Result<()> {
                     settings.push((n.to_string(), v.to_string()));
                 }
                 job.settings = settings;
+                // Limits on the target are settings too: refuse one that a cycle could not use.
+                TargetLimits::of(job, "")?;
             }
             other => {
                 return Err(ProvisioningError::invalid_property(
@@ -536,12 +538,13 @@ impl TargetLimits {
             let bad = || {
                 ProvisioningError::invalid_property(
                     "synchronizationJobSettings",
-                    format!("{name} is a number (0 lifts the limit), not {value:?}"),
+                    format!("{name} is a number, 0 (no limit) or at least 0.01, not {value:?}"),
                 )
             };
             let rate = || -> Result<Option<f64>> {
                 let n: f64 = value.trim().parse().map_err(|_| bad())?;
-                if !n.is_finite() || n < 0.0 {
+                // 0 lifts the limit; otherwise at least one request every 100 seconds.
+                if !n.is_finite() || n < 0.0 || (n > 0.0 && n < 0.01) {
                     return Err(bad());
                 }
                 Ok((n > 0.0).then_some(n))
@@ -579,6 +582,12 @@ mod limits_tests {
         assert_eq!((l.patch, l.post, l.concurrency), (None, Some(5.0), 2));
         j.settings = vec![("TargetRequestsPerSecond.GET".into(), "fast".into())];
         assert!(TargetLimits::of(&j, "x").is_err());
+        j.settings = vec![("TargetRequestsPerSecond.GET".into(), "1e-300".into())];
+        assert!(TargetLimits::of(&j, "x").is_err(), "a rate no wait can represent");
+        let mut saved = new("t", "sp", "scim", OffsetDateTime::UNIX_EPOCH)?;
+        let refused =
+            patch(&mut saved, &json!({"synchronizationJobSettings": [{"name": "TargetConcurrency", "value": "many"}]}));
+        assert!(refused.is_err(), "a PATCH with a limit a cycle could not use is refused");
         let scim = new("t", "sp", "scim", OffsetDateTime::UNIX_EPOCH)?;
         assert_eq!(TargetLimits::of(&scim, "accounts.azuredatabricks.net")?, TargetLimits::DEFAULT);
         Ok(())

@@ -27,16 +27,7 @@ pub struct TenantUrl {
     base_path: String,
 }
 
-/// How PATCH requests to this target are worded, as the tenant URL's flag chooses (Entra's §1.10 of the reference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchDialect {
-    /// Entra's default: capitalised `op` (`Replace`), `active` as the string `"False"`, a member removed with
-    /// `Remove` of `members` and a value list.
-    EntraDefault,
-    /// With `aadOptscim062020`: lower-case `op`, boolean `active`, a path-less `replace` with several attributes, a
-    /// member removed with `remove` of `members[value eq "<id>"]`.
-    Rfc7644,
-}
+pub use idplane_scim::PatchDialect;
 
 impl TenantUrl {
     /// Parses a tenant URL as an admin typed it (surrounding whitespace ignored). The error says what to change and

@@ -13,4 +13,5 @@ pub mod schema;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompValue, CompareOp, Filter};
+pub use patch::PatchDialect;
 pub use path::PatchPath;

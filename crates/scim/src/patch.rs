@@ -14,6 +14,18 @@
 //! Attributes held outside the document (a group's members, which can be 100,000 rows) are never materialised here:
 //! operations on them come back as [`ExternalChange`]s for the caller to apply to its own storage.
 
+/// How a client words PATCH requests: Entra ID's two dialects (its §1.8 and §1.10), which the provisioning engine
+/// writes and a tenant URL's `aadOptscim062020` flag chooses between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchDialect {
+    /// Entra's default: capitalised `op` (`Replace`, `Add`), booleans as `"True"`/`"False"`, a member removed with
+    /// `Remove` of `members` and a value list.
+    EntraDefault,
+    /// With `aadOptscim062020`: lower-case `op`, JSON booleans, one path-less `replace` for several plain
+    /// attributes, a member removed with `remove` of `members[value eq "<id>"]`.
+    Rfc7644,
+}
+
 use serde_json::{Map, Value};
 
 use crate::error::{Result, ScimError};

@@ -32,12 +32,7 @@ use crate::store_times::BUCKETS as STORE_BUCKETS;
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
+use idplane_worker::metrics::Histogram;
 
 /// The process's request counters, by account (the account of the request's token; none for requests without a
 /// valid token).
@@ -70,14 +65,7 @@ impl Metrics {
         drop(requests);
         let seconds = elapsed.as_secs_f64();
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry((account, route.to_string())).or_default();
-        for (bucket, bound) in h.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
+        latency.entry((account, route.to_string())).or_default().observe(seconds, &BUCKETS);
     }
 
     pub fn rate_limited(&self, account: &str) {
@@ -209,12 +197,7 @@ async fn render(s: &AppState, only: Option<&str>) -> Result<String, ApiError> {
             continue;
         }
         let labels = format!("account=\"{}\",route=\"{}\"", label(account), label(route));
-        for (n, bound) in h.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "idplane_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "idplane_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-        let _ = writeln!(out, "idplane_request_duration_seconds_count{{{labels}}} {}", h.count);
+        h.write(&mut out, "idplane_request_duration_seconds", &labels, &BUCKETS);
     }
     let _ = writeln!(
         out,
@@ -326,12 +309,7 @@ async fn engine(s: &AppState, only: Option<&str>, out: &mut String) -> Result<()
         let _ = writeln!(out, "# TYPE idplane_target_request_duration_seconds histogram");
         for (status, h) in m.target_latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let labels = format!("status=\"{}\"", label(status));
-            for (n, bound) in h.buckets.iter().zip(TARGET_BUCKETS) {
-                let _ = writeln!(out, "idplane_target_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
-            }
-            let _ = writeln!(out, "idplane_target_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "idplane_target_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "idplane_target_request_duration_seconds_count{{{labels}}} {}", h.count);
+            h.write(out, "idplane_target_request_duration_seconds", &labels, &TARGET_BUCKETS);
         }
     }
     Ok(())

@@ -376,6 +376,7 @@ pub async fn run_cycle(
         .ok()
         .flatten()
         .and_then(|j| job::parse_duration(&j.schedule.interval))
+        .filter(|s| s.is_finite())
         .map_or(Duration::minutes(40), |s| Duration::seconds_f64(s.clamp(1.0, 86_400.0 * 365.0)));
     state.data.cycles += 1;
     state.data.running = None;

@@ -101,10 +101,7 @@ impl JobRun {
         let token = creds.get("SecretToken").ok_or_else(|| missing("secret token (SecretToken)"))?;
         let bad = |e: idplane_scim_client::Error| WorkerError::NotConfigured(e.to_string());
         let tenant_url = TenantUrl::parse(base).map_err(bad)?;
-        let dialect = match tenant_url.patch_dialect() {
-            idplane_scim_client::PatchDialect::EntraDefault => PatchDialect::EntraDefault,
-            idplane_scim_client::PatchDialect::Rfc7644 => PatchDialect::Rfc7644,
-        };
+        let dialect = tenant_url.patch_dialect();
         let limits = idplane_provisioning::job::TargetLimits::of(&job, tenant_url.host())?;
         let transport: Arc<dyn Transport> =
             Arc::new(crate::limits::LimitedTransport::new(services.transport.clone(), &limits));

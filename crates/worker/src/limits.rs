@@ -10,6 +10,9 @@ use idplane_scim_client::{Error, HttpRequest, HttpResponse, Method, Transport};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
+/// The slowest rate a bucket keeps to (one request every 100 s).
+const MIN_RATE: f64 = 0.01;
+
 /// Requests of one method at most `rate` per second, in bursts of at most one second's worth.
 struct Bucket {
     rate: f64,
@@ -18,6 +21,8 @@ struct Bucket {
 
 impl Bucket {
     fn new(rate: f64) -> Bucket {
+        // Settings are checked when saved; a rate below this would make waits no clock can represent.
+        let rate = rate.max(MIN_RATE);
         Bucket { rate, state: Mutex::new((rate.max(1.0), Instant::now())) }
     }
 

@@ -13,11 +13,37 @@ use idplane_scim_client::{Error, HttpRequest, HttpResponse, Transport};
 /// Upper bounds of the target latency buckets, in seconds.
 pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
+/// A latency histogram over ten bucket bounds (in seconds) that its owner keeps: the server's request latency and
+/// the engine's target latency are both this.
 #[derive(Debug, Default, Clone)]
 pub struct Histogram {
-    pub buckets: [u64; BUCKETS.len()],
+    pub buckets: [u64; 10],
     pub count: u64,
     pub sum: f64,
+}
+
+impl Histogram {
+    /// Counts one observation of `seconds` against `bounds`.
+    pub fn observe(&mut self, seconds: f64, bounds: &[f64; 10]) {
+        for (n, bound) in self.buckets.iter_mut().zip(bounds) {
+            if seconds <= *bound {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The Prometheus text lines of the histogram `name` with `labels` (`key="value",...`).
+    pub fn write(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64; 10]) {
+        use std::fmt::Write as _;
+        for (n, bound) in self.buckets.iter().zip(bounds) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
 }
 
 /// A job's state as its last cycle left it.
@@ -62,16 +88,8 @@ impl EngineMetrics {
 
     pub fn target_request(&self, status: Option<u16>, elapsed: Duration) {
         let key = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
-        let secs = elapsed.as_secs_f64();
         if let Ok(mut m) = self.target_latency.lock() {
-            let h = m.entry(key).or_default();
-            for (n, bound) in h.buckets.iter_mut().zip(BUCKETS) {
-                if secs <= bound {
-                    *n += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += secs;
+            m.entry(key).or_default().observe(elapsed.as_secs_f64(), &BUCKETS);
         }
     }
 }

@@ -9,16 +9,7 @@ use serde_json::{Map, Value, json};
 use super::mapping::{CompiledObjectMapping, Desired, same};
 use super::target::{ENTERPRISE_USER, GROUP_SCHEMA, TargetPath, USER_SCHEMA};
 
-/// How PATCH requests are worded (§1.8 and §1.10 of Entra's behaviour).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchDialect {
-    /// Entra's default: capitalised `op` (`Replace`, `Add`), booleans as `"True"`/`"False"`, a member removed with
-    /// `Remove` of `members` and a value list.
-    EntraDefault,
-    /// With `aadOptscim062020` on the tenant URL: lower-case `op`, JSON booleans, one path-less `replace` for the
-    /// plain attributes, a member removed with `remove` of `members[value eq "<id>"]`.
-    Rfc7644,
-}
+pub use idplane_scim::PatchDialect;
 
 /// The most members one PATCH adds or removes.
 pub const MEMBERS_PER_PATCH: usize = 100;
