@@ -55,6 +55,8 @@ pub struct CycleOutcome {
     pub first_failures: Vec<(String, String, String)>,
     /// Log records not written yet.
     pending_logs: Vec<idplane_provisioning::logs::ProvisioningLog>,
+    /// The page of log records being written while the cycle goes on (one at a time).
+    writing: Option<tokio::task::JoinHandle<()>>,
     /// Reports of objects whose references are exported after the pass over objects: finished then, so that an
     /// object has one record per cycle.
     held_reports: std::collections::HashMap<String, ObjectReport>,
@@ -94,7 +96,7 @@ pub(crate) fn new_report(source_id: &str, kind: ObjectKind, now: OffsetDateTime)
 
 /// The objects an initial cycle evaluates: every candidate of the scope, and every linked object; and (unless the job
 /// syncs all) the set of what is assigned, read once rather than object by object.
-async fn initial_work(run: &JobRun) -> Result<(BTreeMap<String, ObjectKind>, Option<HashSet<String>>), WorkerError> {
+async fn initial_work(run: &JobRun) -> Result<InitialWork, WorkerError> {
     let store = run.services.store.as_ref();
     let tenant = &run.tenant.id;
     let mut work = BTreeMap::new();
@@ -138,19 +140,32 @@ async fn initial_work(run: &JobRun) -> Result<(BTreeMap<String, ObjectKind>, Opt
         }
     }
     let assigned = (!run.sync_all).then(|| work.keys().cloned().collect::<HashSet<String>>());
+    let mut linked = HashSet::new();
     let mut after: Option<String> = None;
     loop {
         let links = store.links_page(&run.job.id, after.as_deref(), 1000).await?;
         after = links.last().map(|l| l.source_id.clone());
-        for l in &links {
+        let full = links.len() == 1000;
+        for l in links {
             let kind = if l.object_type.eq_ignore_ascii_case("Group") { ObjectKind::Group } else { ObjectKind::User };
             work.entry(l.source_id.clone()).or_insert(kind);
+            linked.insert(l.source_id);
         }
-        if links.len() < 1000 || after.is_none() {
+        if !full || after.is_none() {
             break;
         }
     }
-    Ok((work, assigned))
+    Ok(InitialWork { work, assigned, linked })
+}
+
+/// What an initial cycle reads at its start.
+struct InitialWork {
+    /// Every object that may be in scope, and every object with a link.
+    work: BTreeMap<String, ObjectKind>,
+    /// What is assigned (`None`: everything is in scope, `SyncAll`).
+    assigned: Option<HashSet<String>>,
+    /// The source objects with a link: the others need not ask the store for theirs.
+    linked: HashSet<String>,
 }
 
 /// The objects an incremental cycle evaluates: those the change feed names after `watermark` (up to `latest`).
@@ -234,8 +249,11 @@ async fn pass(
                     if imported.object.as_ref().is_some_and(|o| o.kind != kind) {
                         return Ok((new_report(&id, kind, started), Processed::default()));
                     }
-                    let link =
-                        run.services.store.links(&run.job.id, std::slice::from_ref(&id)).await?.into_iter().next();
+                    let link = if cache.linked.as_ref().is_some_and(|l| !l.contains(&id)) {
+                        None
+                    } else {
+                        run.services.store.links(&run.job.id, std::slice::from_ref(&id)).await?.into_iter().next()
+                    };
                     let mut report = new_report(&id, kind, started);
                     let processed = object::process(&run, imported, link, &mut report, true, preview, started).await;
                     report.ended = now();
@@ -277,6 +295,45 @@ async fn pass(
     Ok((references, deprovisions))
 }
 
+/// Exports the references the passes left (a user's manager, a group's members), as many objects at once as the
+/// job's concurrency allows: each object's references are independent of the others'.
+async fn resolve_all(
+    run: &Arc<JobRun>,
+    references: Vec<PendingReferences>,
+    stop: &Arc<AtomicBool>,
+    now: &Now,
+    preview: bool,
+    out: &mut CycleOutcome,
+) -> Result<(), WorkerError> {
+    let mut tasks: JoinSet<Result<ObjectReport, WorkerError>> = JoinSet::new();
+    let mut queue = references.into_iter();
+    loop {
+        while tasks.len() < run.concurrency.max(1) && !stop.load(Ordering::Relaxed) {
+            let Some(pending) = queue.next() else { break };
+            let mut report = out
+                .held_reports
+                .remove(&pending.source_id)
+                .unwrap_or_else(|| new_report(&pending.source_id, pending.kind, now()));
+            let (run, now) = (run.clone(), now.clone());
+            tasks.spawn(
+                async move {
+                    object::resolve_references(&run, &pending, &mut report, preview, now()).await?;
+                    report.ended = now();
+                    Ok(report)
+                }
+                .instrument(tracing::Span::current()),
+            );
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let report = match joined {
+            Ok(r) => r?,
+            Err(e) => return Err(WorkerError::NotConfigured(format!("a provisioning task failed: {e}"))),
+        };
+        out.finish(run, report).await;
+    }
+    Ok(())
+}
+
 impl CycleOutcome {
     /// Takes one object's finished report: counted, measured, and written to the provisioning logs (a page at a
     /// time), or kept by a preview.
@@ -316,13 +373,31 @@ impl CycleOutcome {
 
     /// Writes the pending log records. A store failure is logged and does not fail the cycle: the target has the
     /// changes already.
+    ///
+    /// The page is written by a task of its own, so that objects go on being processed meanwhile; the previous
+    /// page is written first (one page at a time keeps the memory bounded). [`CycleOutcome::flushed`] waits for all.
     async fn flush(&mut self, run: &JobRun) {
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
+        }
         if self.pending_logs.is_empty() {
             return;
         }
         let page = std::mem::take(&mut self.pending_logs);
-        if let Err(e) = run.services.store.insert_logs(&page).await {
-            tracing::warn!(error = %e, job = %run.job.id, "could not write provisioning log records");
+        let (store, job) = (run.services.store.clone(), run.job.id.clone());
+        let write = async move {
+            if let Err(e) = store.insert_logs(&page).await {
+                tracing::warn!(error = %e, %job, "could not write provisioning log records");
+            }
+        };
+        self.writing = Some(tokio::spawn(write.instrument(tracing::Span::current())));
+    }
+
+    /// Writes the pending log records and waits until every page is written.
+    async fn flushed(&mut self, run: &JobRun) {
+        self.flush(run).await;
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
         }
     }
 }
@@ -636,10 +711,11 @@ async fn cycle(
     }
     let latest = store.latest_change(&run.tenant.id).await?;
     let initial = state.watermark.is_none() || state.schema_version.as_deref() != Some(run.schema_version.as_str());
-    let (mut work, assigned) = if initial {
-        initial_work(&run).await?
+    let (mut work, assigned, linked) = if initial {
+        let w = initial_work(&run).await?;
+        (w.work, w.assigned, Some(w.linked))
     } else {
-        (incremental_work(&run, state.watermark.unwrap_or(0), latest).await?, None)
+        (incremental_work(&run, state.watermark.unwrap_or(0), latest).await?, None, None)
     };
     for e in store.escrows_due(&run.job.id, now(), 10_000).await? {
         let kind = if e.object_type.eq_ignore_ascii_case("Group") { ObjectKind::Group } else { ObjectKind::User };
@@ -653,7 +729,7 @@ async fn cycle(
         ..CycleOutcome::default()
     };
     progress(&run, 0, out.total, now(), preview).await;
-    let cache = Arc::new(CycleCache::with_assigned(assigned));
+    let cache = Arc::new(CycleCache::new(assigned, linked));
     let (users, groups): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, k)| *k == ObjectKind::User);
     let mut references = Vec::new();
     let mut deprovisions = Vec::new();
@@ -667,24 +743,13 @@ async fn cycle(
         deprovisions.extend(d);
     }
     deprovision(&run, state, deprovisions, now, preview, &mut out).await;
-    for pending in references {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut report = out
-            .held_reports
-            .remove(&pending.source_id)
-            .unwrap_or_else(|| new_report(&pending.source_id, pending.kind, now()));
-        object::resolve_references(&run, &pending, &mut report, preview, now()).await?;
-        report.ended = now();
-        out.finish(&run, report).await;
-    }
+    resolve_all(&run, references, &stop, now, preview, &mut out).await?;
     for (_, report) in std::mem::take(&mut out.held_reports) {
         out.finish(&run, report).await;
     }
     out.interrupted |= stop.load(Ordering::Relaxed);
     if !preview {
-        out.flush(&run).await;
+        out.flushed(&run).await;
         if let Err(e) = store.set_progress(&run.job.id, None).await {
             tracing::warn!(error = %e, job = %run.job.id, "could not clear a cycle's progress");
         }

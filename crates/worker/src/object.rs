@@ -35,12 +35,18 @@ pub struct CycleCache {
     /// Everything assigned, directly or as a direct member of an assigned group, when an initial cycle read it
     /// whole at its start; `None`: asked object by object.
     pub assigned: Option<std::collections::HashSet<String>>,
+    /// The source objects that had a link when an initial cycle began (read with its work); `None`: unknown, the
+    /// store is asked object by object. An object linked since (by provisioning on demand) is matched instead.
+    pub linked: Option<std::collections::HashSet<String>>,
 }
 
 impl CycleCache {
-    /// A cache that knows everything assigned (`None`: it asks object by object).
-    pub fn with_assigned(assigned: Option<std::collections::HashSet<String>>) -> CycleCache {
-        CycleCache { assigned, ..CycleCache::default() }
+    /// A cache that knows everything assigned and everything linked (`None`: it asks object by object).
+    pub fn new(
+        assigned: Option<std::collections::HashSet<String>>,
+        linked: Option<std::collections::HashSet<String>>,
+    ) -> CycleCache {
+        CycleCache { assigned, linked, ..CycleCache::default() }
     }
 }
 
@@ -915,9 +921,12 @@ pub async fn resolve_references(
             report.step("EntryReferencePending", StepType::ReferenceResolution, Outcome::Skipped, reason.clone());
             escrow_until(run, &pending.source_id, object_type, "ReferencePending", &reason, now, Some(until)).await;
         }
-        None => {
+        // Only an object that was escrowed when the run began has an escrow to clear (a failure in this cycle
+        // returned before its references).
+        None if run.escrowed.contains(&pending.source_id) => {
             let _ = store.delete_escrow(&run.job.id, &pending.source_id).await;
         }
+        None => {}
     }
     Ok(())
 }

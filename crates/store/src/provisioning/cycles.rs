@@ -136,12 +136,19 @@ pub(crate) async fn links(tx: &mut dyn Tx, job_id: &str, ids: &[String]) -> Resu
 }
 
 pub(crate) async fn links_by_target(tx: &mut dyn Tx, job_id: &str, ids: &[String]) -> Result<Vec<Link>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Sorted here, not by the statement: with `ORDER BY source_id`, SQLite's planner walks the primary key (every
+    // link of the job, in order) instead of probing the target-id index once per id.
     let sql = format!(
-        "SELECT {LINK_COLUMNS} FROM sync_links WHERE job_id = ? AND target_id IN ({}) ORDER BY source_id",
+        "SELECT {LINK_COLUMNS} FROM sync_links WHERE job_id = ? AND target_id IN ({})",
         tx.dialect().text_list("?")
     );
     let rows = tx.query(&sql, &params![job_id, list(ids)?]).await.map_err(|e| e.during("read links"))?;
-    rows.into_iter().map(link).collect()
+    let mut links = rows.into_iter().map(link).collect::<Result<Vec<_>, _>>()?;
+    links.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    Ok(links)
 }
 
 pub(crate) async fn links_page(
