@@ -288,3 +288,42 @@ async fn agents_are_tenant_scoped() -> Result<()> {
     assert_eq!(app.get(&format!("{PROFILE}/agents")).await?.body["value"].as_array().map(Vec::len), Some(1));
     Ok(())
 }
+
+/// The shapes the agent program and scripts read: the registration answer, a registration token, an agent with an
+/// application, and the registration error. Ids, secrets and times are redacted.
+#[tokio::test]
+async fn agent_shapes_are_stable() -> Result<()> {
+    let app = App::new().await?;
+    let instantiate = format!("/v1.0/applicationTemplates/{ON_PREMISES_SCIM_APPLICATION_TEMPLATE_ID}/instantiate");
+    let r = app.send(Method::POST, &instantiate, Some(json!({"displayName": "Private SCIM"})), &[]).await?;
+    let sp = s(&r.body["servicePrincipal"], "id");
+    let created = new_token(&app, Some(json!({"expiresInHours": 3}))).await?;
+    let registered = register(&app, &s(&created.body, "token"), "corp-01").await?;
+    let agent_id = s(&registered.body, "agentId");
+    let link = json!({"@odata.id": format!("agents/{agent_id}")});
+    app.send(Method::POST, &format!("{PROFILE}/agentGroups/{sp}/agents/$ref"), Some(link), &[]).await?;
+    let agent = app.get(&format!("{PROFILE}/agents/{agent_id}")).await?;
+    let refused = register(&app, &s(&created.body, "token"), "corp-01").await?;
+
+    let tenant_id = default_tenant(&app).await?;
+    let redact = |v: &Value| -> Result<Value> {
+        let text = v
+            .to_string()
+            .replace(&agent_id, "<agent id>")
+            .replace(&sp, "<service principal id>")
+            .replace(&tenant_id, "<tenant id>");
+        Ok(serde_json::from_str(&text)?)
+    };
+    let mut settings = insta::Settings::clone_current();
+    for field in [".token", ".credential", ".id", ".createdDateTime", ".expirationDateTime", ".error.innerError"] {
+        settings.add_redaction(field, "<redacted>");
+    }
+    settings.bind(|| -> Result<()> {
+        insta::assert_json_snapshot!("agent_registration_token", redact(&created.body)?);
+        insta::assert_json_snapshot!("agent_registered", redact(&registered.body)?);
+        insta::assert_json_snapshot!("agent", redact(&agent.body)?);
+        insta::assert_json_snapshot!("agent_registration_refused", redact(&refused.body)?);
+        Ok(())
+    })?;
+    Ok(())
+}
