@@ -240,6 +240,9 @@ enum Command {
     Directory(graph_client::DirectoryArgs),
     /// Enterprise applications and their provisioning, through a running server's Graph API.
     App(graph_client::AppArgs),
+    /// On-premises provisioning agents: registration tokens, status, removal, through a running server's Graph API.
+    /// (`idplane agent`, singular, runs the agent itself.)
+    Agents(graph_client::AgentsArgs),
     /// Notification email: send a test message through the SMTP relay.
     Mail {
         #[command(subcommand)]
@@ -434,6 +437,7 @@ async fn main() -> Result<()> {
         Command::Tenant { command } => tenant::run(command).await,
         Command::Directory(args) => graph_client::exit_on_error(graph_client::directory(args).await),
         Command::App(args) => graph_client::exit_on_error(graph_client::app(args).await),
+        Command::Agents(args) => graph_client::exit_on_error(graph_client::agents(args).await),
         Command::Mail { command } => mail::run(command).await,
         Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use idplane_testkit::binary::{self, Served, call};
 use serde_json::{Value, json};
 
+#[path = "cli/agents.rs"]
+mod agents;
 #[path = "cli/cycle_kill.rs"]
 mod cycle_kill;
 #[path = "cli/mail.rs"]

@@ -4,10 +4,12 @@
 //! provisioning jobs ([`job`]) and secrets ([`secrets`]: the tenant URL and secret token of the target, sealed at
 //! rest). Each job has a synchronization schema ([`schema`]: what maps to what, for which objects, with
 //! [`scoping`] filters), the template's ([`templates`]) until customised; [`source`] reads directory objects under
-//! the schema's attribute names. What a job did to each object is in its provisioning logs ([`logs`]).
+//! the schema's attribute names. What a job did to each object is in its provisioning logs ([`logs`]). On-premises
+//! agents ([`agents`]) carry a job's requests into private networks.
 //!
 //! The ports it needs are in [`store`]; it takes "now" as a parameter and does no I/O.
 
+pub mod agents;
 pub mod application;
 pub mod cycle;
 pub mod directory;

@@ -1,6 +1,6 @@
 //! The provisioning domain's ports: what it needs from a database, one narrow port per aggregate
 //! ([`TenantStore`], [`DirectoryStore`], [`ApplicationStore`], [`JobStore`], [`CycleStore`],
-//! [`ProvisioningLogStore`]), and [`ProvisioningStore`], all of them together. `idplane-store` implements them on
+//! [`ProvisioningLogStore`], [`AgentStore`]), and [`ProvisioningStore`], all of them together. `idplane-store` implements them on
 //! SQLite and PostgreSQL, with one conformance suite.
 //!
 //! Every method acts within one tenant (its first argument, where it takes one): an id of another tenant's object
@@ -12,6 +12,7 @@ use idplane_core::error::StoreError;
 use idplane_core::token::TokenHash;
 use time::OffsetDateTime;
 
+use crate::agents::{Agent, AgentIdentity, AgentSession, RegistrationToken};
 use crate::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
 use crate::cycle::state::{Escrow, Link, RunState};
 use crate::directory::query::{ObjectPage, ObjectQuery};
@@ -275,13 +276,124 @@ pub trait ProvisioningLogStore: Send + Sync {
     async fn purge_logs(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// What assigning an agent to an application found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignAgent {
+    Assigned,
+    /// The agent serves that application already.
+    AlreadyAssigned,
+    /// No agent of the tenant has that id.
+    NoAgent,
+    /// No service principal of the tenant has that id.
+    NoServicePrincipal,
+}
+
+/// What recording an agent's session did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutSession {
+    /// Recorded; `replaced` is the agent's previous session (on this node or another), which the hub evicts.
+    Recorded { replaced: Option<AgentSession> },
+    /// The agent does not exist (deleted meanwhile), or its credential was revoked: nothing recorded.
+    NoAgent,
+}
+
+/// On-premises agents ([`crate::agents`]): registration tokens, agents with their credential hashes, their
+/// assignment to service principals, and the live sessions the hub records. An agent's assignments and session go
+/// with it; a service principal's assignments go with the service principal.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Inserts a registration token, and deletes every token (of any tenant) expired at its creation time.
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> Result<(), StoreError>;
+    /// In one transaction: deletes the registration token with hash `token` if it has not expired at `now`, and
+    /// inserts `agent` in its tenant with the credential hash `credential`. `None` (and nothing written) when no such
+    /// token is live; of two exchanges of one token at once, exactly one gets the agent.
+    async fn register_agent(
+        &self,
+        token: &TokenHash,
+        agent: &Agent,
+        credential: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Agent>, StoreError>;
+    /// The agent of the tenant, with its assigned applications.
+    async fn agent(&self, tenant_id: &str, id: &str) -> Result<Option<Agent>, StoreError>;
+    /// The tenant's agents in creation order, with their assigned applications.
+    async fn agents(&self, tenant_id: &str) -> Result<Vec<Agent>, StoreError>;
+    /// The stored credential hash equal to `credential` (an index lookup) and whose it is.
+    async fn agent_by_credential(
+        &self,
+        credential: &TokenHash,
+    ) -> Result<Option<(TokenHash, AgentIdentity)>, StoreError>;
+    /// Replaces the credential hash `old` with `new`, atomically; whose it was, or `None` if `old` is not stored.
+    async fn rotate_agent_credential(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+    ) -> Result<Option<AgentIdentity>, StoreError>;
+    /// True when the agent exists and holds a credential (any tenant: the hub knows agents by id).
+    async fn agent_has_credential(&self, agent_id: &str) -> Result<bool, StoreError>;
+    /// Deletes an agent's credential hash, keeping the agent. False if the tenant has no such agent.
+    async fn revoke_agent(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Deletes an agent with its credential, assignments and session. False if the tenant has no such agent.
+    async fn delete_agent(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Assigns an agent of the tenant to a service principal of the tenant.
+    async fn assign_agent(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        service_principal_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<AssignAgent, StoreError>;
+    /// Removes an assignment; false if there was none.
+    async fn unassign_agent(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        service_principal_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// The agents assigned to a service principal, in the order they were assigned.
+    async fn agents_of_application(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+    ) -> Result<Vec<Agent>, StoreError>;
+    /// Records a session as the agent's only one (inserted, or replacing the one it had) and marks the agent seen
+    /// at its `last_heartbeat`, with the session it replaced, if any, for the hub to evict.
+    async fn put_agent_session(&self, session: &AgentSession) -> Result<PutSession, StoreError>;
+    /// A heartbeat on the agent's session `session_id`: its time and round-trip time, on the session and on the
+    /// agent. False (nothing written) if the agent's session is another one by now.
+    async fn agent_heartbeat(
+        &self,
+        agent_id: &str,
+        session_id: &str,
+        at: OffsetDateTime,
+        round_trip: Option<std::time::Duration>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the agent's session if it is still `session_id` (a newer session of the agent stays). False if not.
+    async fn end_agent_session(&self, agent_id: &str, session_id: &str) -> Result<bool, StoreError>;
+    /// The agent's session, if it has one.
+    async fn agent_session(&self, agent_id: &str) -> Result<Option<AgentSession>, StoreError>;
+    /// The sessions of the agents assigned to a service principal, by agent id.
+    async fn agent_sessions_of_application(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+    ) -> Result<Vec<AgentSession>, StoreError>;
+}
+
 /// Every port of the provisioning domain.
 pub trait ProvisioningStore:
-    TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + ProvisioningLogStore + 'static
+    TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + ProvisioningLogStore + AgentStore + 'static
 {
 }
 
 impl<T> ProvisioningStore for T where
-    T: TenantStore + DirectoryStore + ApplicationStore + JobStore + CycleStore + ProvisioningLogStore + 'static
+    T: TenantStore
+        + DirectoryStore
+        + ApplicationStore
+        + JobStore
+        + CycleStore
+        + ProvisioningLogStore
+        + AgentStore
+        + 'static
 {
 }

@@ -165,6 +165,11 @@ pub fn error_for_path(path: &str, status: StatusCode, detail: impl Into<String>)
     if crate::graph::is_graph_path(path) {
         return graph_edge_error(path, status, detail.into());
     }
+    if crate::agents::is_agent_path(path) {
+        // The agent contract's errors are Graph's shape, but its paths are idplane's: no OData segment wording.
+        let code = crate::graph::error::code_for(status.as_u16());
+        return crate::graph::error::error_response(status.as_u16(), code, &detail.into(), None);
+    }
     let e = ScimError::new(status.as_u16(), None, detail);
     if is_databricks_path(path) {
         crate::databricks::DbError(ApiError::Http(e)).into_response()

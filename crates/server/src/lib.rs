@@ -3,6 +3,7 @@
 //! tenant URL of `.../api/2.0/preview/scim`), account level `/api/2.1/accounts/{account_id}/scim/v2` (the Account
 //! SCIM URL of Databricks' account console) and `/api/2.0/accounts/{account_id}/scim/v2` (what the SDKs call).
 
+pub mod agents;
 pub mod audit;
 pub mod auth_cache;
 pub mod body;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub engine: Arc<idplane_worker::metrics::EngineMetrics>,
     /// Where the provisioning engine's notification emails go out (no relay: they are logged, not sent).
     pub notifier: Arc<dyn idplane_worker::notify::Notifier>,
+    /// On-premises agents revoked through this node, for the hub to disconnect at once.
+    pub agent_revocations: Arc<agents::Revocations>,
 }
 
 impl AppState {
@@ -120,6 +123,7 @@ impl AppState {
             clock: Arc::new(clock::SystemClock),
             engine: Arc::default(),
             notifier: Arc::new(idplane_worker::notify::NoMailer),
+            agent_revocations: Arc::default(),
         }
     }
 
@@ -249,6 +253,7 @@ fn api(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(graph::routes())
+        .merge(agents::routes())
         .fallback(not_found);
     let router = if strict { router.layer(axum::middleware::from_fn(error::databricks_conflicts)) } else { router };
     router

@@ -21,21 +21,25 @@ fn on_disk() -> Result<(SqliteStore, tempfile::TempDir)> {
 }
 
 mod sqlite_on_disk {
+    use super::conformance::agents::agent_tests;
     use super::conformance::conformance_tests;
     use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!(super::on_disk()?);
     provisioning_tests!(super::on_disk()?);
     provisioning_log_tests!(super::on_disk()?);
+    agent_tests!(super::on_disk()?);
 }
 
 mod sqlite_in_memory {
+    use super::conformance::agents::agent_tests;
     use super::conformance::conformance_tests;
     use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
     provisioning_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
     provisioning_log_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
+    agent_tests!((idplane_store::SqliteStore::open_in_memory()?, ()));
 }
 
 // ---- PostgreSQL: `#[ignore]`d, run by scripts/test when it has a server (see `idplane_testkit`) ----
@@ -101,12 +105,14 @@ async fn postgres_updates_from_two_processes_serialise() -> Result<()> {
 }
 
 mod postgres {
+    use super::conformance::agents::agent_tests;
     use super::conformance::conformance_tests;
     use super::conformance::logs::provisioning_log_tests;
     use super::conformance::provisioning::provisioning_tests;
     conformance_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
     provisioning_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
     provisioning_log_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
+    agent_tests!(super::postgres().await?, #[ignore = "needs PostgreSQL: scripts/test runs it"]);
 }
 
 // ---- files and migrations ----

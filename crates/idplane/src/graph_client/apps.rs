@@ -77,6 +77,11 @@ pub enum AppCommand {
     },
     /// List the users and groups assigned to the application.
     Assignments { app: String },
+    /// The on-premises agents that carry the application's provisioning requests.
+    Agents {
+        #[command(subcommand)]
+        command: super::agents::AppAgentsCommand,
+    },
     /// The provisioning logs of the application: newest first, every page, as a table, JSON or CSV.
     Logs(super::logs::LogsArgs),
     /// Show or change the application's properties.
@@ -344,6 +349,7 @@ pub async fn run(g: &Graph, command: AppCommand) -> Result<Output> {
             Ok(Output::new(drift, lines.join("\n")))
         }
         AppCommand::Logs(args) => super::logs::run(g, args).await,
+        AppCommand::Agents { command } => super::agents::app_agents(g, command).await,
         AppCommand::Mappings { command } => super::mappings::mappings(g, command).await,
         AppCommand::Scoping { command } => super::mappings::scoping(g, command).await,
         AppCommand::Assign { app, principal, app_role } => {

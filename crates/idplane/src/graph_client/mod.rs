@@ -2,9 +2,11 @@
 //! Microsoft Graph-compatible API (`/v1.0`), local or remote, over HTTP(S). `http` is the connection (flags, token,
 //! CA bundle, errors, retries, paging); `directory` users and groups; `import` the CSV bulk operations; `apps`
 //! enterprise applications, assignments and provisioning settings; `mappings` the job's attribute mappings and
-//! scoping filters; `logs` the provisioning logs' export; `output` what is printed. Every command prints the API's
+//! scoping filters; `logs` the provisioning logs' export; `agents` the on-premises agents (`idplane agents`, `idplane
+//! app agents`); `output` what is printed. Every command prints the API's
 //! JSON with `--json` and text without; a failure prints Graph's message and code and exits non-zero.
 
+pub mod agents;
 pub mod apps;
 pub mod directory;
 pub mod error;
@@ -37,6 +39,21 @@ pub struct AppArgs {
     pub connect: ConnectArgs,
     #[command(subcommand)]
     pub command: AppCommand,
+}
+
+/// `idplane agents ...`: the connection flags and an agents command.
+#[derive(Args)]
+pub struct AgentsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(subcommand)]
+    pub command: agents::AgentsCommand,
+}
+
+/// Runs an agents command and prints its output.
+pub async fn agents(args: AgentsArgs) -> Result<(), ClientError> {
+    let g = Graph::new(&args.connect)?;
+    finish(agents::run(&g, args.command).await, args.connect.json)
 }
 
 /// Runs a directory command and prints its output.

@@ -3,13 +3,15 @@
 //! and token changed. `directory` serves users, groups, memberships, managers and the deleted items;
 //! `applications` the application templates, applications, service principals and app role assignments;
 //! `synchronization` the provisioning jobs, their schema and secrets; `logs` the provisioning logs
-//! (`/auditLogs/provisioning`). `odata` reads the query options; `error` is Graph's error shape.
+//! (`/auditLogs/provisioning`); `agents` the on-premises provisioning agents, their assignment to applications and
+//! their registration tokens (`/onPremisesPublishingProfiles/provisioning`). `odata` reads the query options; `error` is Graph's error shape.
 //!
 //! Who may call it: a tenant token (one tenant), or an administrator token of an identity-service account, which
 //! administers the tenant linked to that account (the first start links the default tenant to the default account,
 //! so the printed admin token works on both sides). Segment names are matched case-insensitively, as Graph matches
 //! them.
 
+pub mod agents;
 pub mod applications;
 pub mod batch;
 pub mod delta;
@@ -45,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(applications::routes())
         .merge(synchronization::routes())
         .merge(logs::routes())
+        .merge(agents::routes())
         .route("/v1.0/$batch", axum::routing::post(batch::batch))
         .route("/v1.0/organization", axum::routing::get(organization))
 }
@@ -92,6 +95,10 @@ const SEGMENTS: &[&str] = &[
     "microsoft.graph.group",
     "auditLogs",
     "provisioning",
+    "onPremisesPublishingProfiles",
+    "agents",
+    "agentGroups",
+    "registrationTokens",
 ];
 
 /// Other spellings Graph answers to, and the routed segment each stands for: a type cast in its short namespace

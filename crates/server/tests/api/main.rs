@@ -17,6 +17,7 @@ use idplane_testkit::{App, Backend, Reply, TOKEN, WS, assert_scim_error};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod agents;
 mod audit;
 mod connections;
 mod entra;

@@ -385,4 +385,50 @@ CREATE INDEX provisioning_logs_purge ON provisioning_logs (activity);
 "#,
         backfill: None,
     },
+    Migration {
+        version: 11,
+        name: "provisioning: on-premises agents, registration tokens, assignments, sessions",
+        sql: r#"
+CREATE TABLE agent_registration_tokens (
+    id        TEXT COLLATE "C" PRIMARY KEY,
+    hash      BYTEA NOT NULL UNIQUE,
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    created   BIGINT NOT NULL,
+    expires   BIGINT NOT NULL
+);
+CREATE INDEX agent_registration_tokens_expires ON agent_registration_tokens (expires);
+
+CREATE TABLE agents (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id       TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    host_name       TEXT NOT NULL,
+    version         TEXT NOT NULL,
+    credential_hash BYTEA UNIQUE,
+    created         BIGINT NOT NULL,
+    last_seen       BIGINT,
+    round_trip_us   BIGINT
+);
+CREATE INDEX agents_tenant ON agents (tenant_id, created, id);
+
+CREATE TABLE agent_assignments (
+    agent_id             TEXT COLLATE "C" NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    service_principal_id TEXT COLLATE "C" NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    tenant_id            TEXT COLLATE "C" NOT NULL,
+    created              BIGINT NOT NULL,
+    PRIMARY KEY (agent_id, service_principal_id)
+);
+CREATE INDEX agent_assignments_application ON agent_assignments (service_principal_id, created, agent_id);
+
+CREATE TABLE agent_sessions (
+    agent_id       TEXT COLLATE "C" PRIMARY KEY REFERENCES agents (id) ON DELETE CASCADE,
+    tenant_id      TEXT COLLATE "C" NOT NULL,
+    node_id        TEXT COLLATE "C" NOT NULL,
+    session_id     TEXT COLLATE "C" NOT NULL,
+    connected      BIGINT NOT NULL,
+    last_heartbeat BIGINT NOT NULL,
+    round_trip_us  BIGINT
+);
+"#,
+        backfill: None,
+    },
 ];

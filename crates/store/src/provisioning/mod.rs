@@ -1,6 +1,7 @@
 //! The provisioning domain's ports ([`idplane_provisioning::store`]) over [`SqlStore`]: each method one transaction
-//! script of `tenants`, `directory`, `applications`, `jobs`, `cycles` or `logs`.
+//! script of `tenants`, `directory`, `applications`, `jobs`, `cycles`, `logs` or `agents`.
 
+mod agents;
 mod applications;
 mod cycles;
 mod directory;
@@ -11,6 +12,7 @@ mod tenants;
 use async_trait::async_trait;
 use idplane_core::error::StoreError;
 use idplane_core::token::TokenHash;
+use idplane_provisioning::agents::{Agent, AgentIdentity, AgentSession, RegistrationToken};
 use idplane_provisioning::application::{AppRoleAssignment, Application, AssignmentView, ServicePrincipal};
 use idplane_provisioning::cycle::state::{Escrow, Link, RunState};
 use idplane_provisioning::directory::query::{ObjectPage, ObjectQuery};
@@ -18,7 +20,8 @@ use idplane_provisioning::directory::{Change, DirectoryObject, ObjectKind};
 use idplane_provisioning::job::SyncJob;
 use idplane_provisioning::logs::{LogPage, LogQuery, ProvisioningLog};
 use idplane_provisioning::store::{
-    AddMembers, ApplicationStore, CycleStore, DirectoryStore, JobStore, ProvisioningLogStore, SealedSecret, TenantStore,
+    AddMembers, AgentStore, ApplicationStore, AssignAgent, CycleStore, DirectoryStore, JobStore, ProvisioningLogStore,
+    PutSession, SealedSecret, TenantStore,
 };
 use idplane_provisioning::tenant::{Tenant, TenantToken};
 use time::OffsetDateTime;
@@ -542,5 +545,137 @@ impl<B: Backend> ProvisioningLogStore for SqlStore<B> {
                 return Ok(total);
             }
         }
+    }
+}
+
+#[async_trait]
+impl<B: Backend> AgentStore for SqlStore<B> {
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> Result<(), StoreError> {
+        let t = token.clone();
+        self.write("insert_registration_token", script!(tx => async move { agents::insert_token(tx, &t).await })).await
+    }
+
+    async fn register_agent(
+        &self,
+        token: &TokenHash,
+        agent: &Agent,
+        credential: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Agent>, StoreError> {
+        let (t, a, c) = (*token, agent.clone(), *credential);
+        self.write("register_agent", script!(tx => async move { agents::register(tx, &t, &a, &c, now).await })).await
+    }
+
+    async fn agent(&self, tenant_id: &str, id: &str) -> Result<Option<Agent>, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.lookup("agent", script!(tx => async move { agents::one(tx, &t, &id).await })).await
+    }
+
+    async fn agents(&self, tenant_id: &str) -> Result<Vec<Agent>, StoreError> {
+        let t = tenant_id.to_string();
+        self.read("agents", script!(tx => async move { agents::all(tx, &t).await })).await
+    }
+
+    async fn agent_by_credential(
+        &self,
+        credential: &TokenHash,
+    ) -> Result<Option<(TokenHash, AgentIdentity)>, StoreError> {
+        let c = *credential;
+        self.lookup("agent_by_credential", script!(tx => async move { agents::by_credential(tx, &c).await })).await
+    }
+
+    async fn rotate_agent_credential(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+    ) -> Result<Option<AgentIdentity>, StoreError> {
+        let (o, n) = (*old, *new);
+        self.write("rotate_agent_credential", script!(tx => async move { agents::rotate(tx, &o, &n).await })).await
+    }
+
+    async fn agent_has_credential(&self, agent_id: &str) -> Result<bool, StoreError> {
+        let a = agent_id.to_string();
+        self.lookup("agent_has_credential", script!(tx => async move { agents::has_credential(tx, &a).await })).await
+    }
+
+    async fn revoke_agent(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("revoke_agent", script!(tx => async move { agents::revoke(tx, &t, &id).await })).await
+    }
+
+    async fn delete_agent(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write("delete_agent", script!(tx => async move { agents::delete(tx, &t, &id).await })).await
+    }
+
+    async fn assign_agent(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        service_principal_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<AssignAgent, StoreError> {
+        let (t, a, sp) = (tenant_id.to_string(), agent_id.to_string(), service_principal_id.to_string());
+        self.write("assign_agent", script!(tx => async move { agents::assign(tx, &t, &a, &sp, at).await })).await
+    }
+
+    async fn unassign_agent(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        service_principal_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (t, a, sp) = (tenant_id.to_string(), agent_id.to_string(), service_principal_id.to_string());
+        self.write("unassign_agent", script!(tx => async move { agents::unassign(tx, &t, &a, &sp).await })).await
+    }
+
+    async fn agents_of_application(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+    ) -> Result<Vec<Agent>, StoreError> {
+        let (t, sp) = (tenant_id.to_string(), service_principal_id.to_string());
+        self.read("agents_of_application", script!(tx => async move { agents::of_application(tx, &t, &sp).await }))
+            .await
+    }
+
+    async fn put_agent_session(&self, session: &AgentSession) -> Result<PutSession, StoreError> {
+        let s = session.clone();
+        self.write("put_agent_session", script!(tx => async move { agents::put_session(tx, &s).await })).await
+    }
+
+    async fn agent_heartbeat(
+        &self,
+        agent_id: &str,
+        session_id: &str,
+        at: OffsetDateTime,
+        round_trip: Option<std::time::Duration>,
+    ) -> Result<bool, StoreError> {
+        let (a, s) = (agent_id.to_string(), session_id.to_string());
+        self.write("agent_heartbeat", script!(tx => async move { agents::heartbeat(tx, &a, &s, at, round_trip).await }))
+            .await
+    }
+
+    async fn end_agent_session(&self, agent_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let (a, s) = (agent_id.to_string(), session_id.to_string());
+        self.write("end_agent_session", script!(tx => async move { agents::end_session(tx, &a, &s).await })).await
+    }
+
+    async fn agent_session(&self, agent_id: &str) -> Result<Option<AgentSession>, StoreError> {
+        let a = agent_id.to_string();
+        self.lookup("agent_session", script!(tx => async move { agents::session_by_agent(tx, &a).await })).await
+    }
+
+    async fn agent_sessions_of_application(
+        &self,
+        tenant_id: &str,
+        service_principal_id: &str,
+    ) -> Result<Vec<AgentSession>, StoreError> {
+        let (t, sp) = (tenant_id.to_string(), service_principal_id.to_string());
+        self.read(
+            "agent_sessions_of_application",
+            script!(tx => async move { agents::sessions_of_application(tx, &t, &sp).await }),
+        )
+        .await
     }
 }

@@ -465,4 +465,56 @@ ANALYZE sqlite_schema;
 "#,
         backfill: None,
     },
+    Migration {
+        version: 11,
+        name: "provisioning: on-premises agents, registration tokens, assignments, sessions",
+        sql: r#"
+-- On-premises agents (`idplane_provisioning::agents`). `agent_registration_tokens`: one-time tokens, by the SHA-256
+-- of their value; an exchange deletes its token as it creates the agent. `agents`: the SHA-256 of each agent's
+-- credential (NULL once revoked), unique so that connecting is one index lookup; `last_seen` and `round_trip_us`
+-- come from the latest heartbeat. `agent_assignments`: which agents serve which service principal (an index from
+-- the service principal finds an application's agents). `agent_sessions`: the hub's one live session per agent,
+-- on whichever node holds its WebSocket. Assignments and sessions go with their agent.
+CREATE TABLE agent_registration_tokens (
+    id        TEXT PRIMARY KEY,
+    hash      BLOB NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    created   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX agent_registration_tokens_expires ON agent_registration_tokens (expires);
+
+CREATE TABLE agents (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenants (id),
+    host_name       TEXT NOT NULL,
+    version         TEXT NOT NULL,
+    credential_hash BLOB UNIQUE,
+    created         INTEGER NOT NULL,
+    last_seen       INTEGER,
+    round_trip_us   INTEGER
+) STRICT;
+CREATE INDEX agents_tenant ON agents (tenant_id, created, id);
+
+CREATE TABLE agent_assignments (
+    agent_id             TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    service_principal_id TEXT NOT NULL REFERENCES service_principals (id) ON DELETE CASCADE,
+    tenant_id            TEXT NOT NULL,
+    created              INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, service_principal_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX agent_assignments_application ON agent_assignments (service_principal_id, created, agent_id);
+
+CREATE TABLE agent_sessions (
+    agent_id       TEXT PRIMARY KEY REFERENCES agents (id) ON DELETE CASCADE,
+    tenant_id      TEXT NOT NULL,
+    node_id        TEXT NOT NULL,
+    session_id     TEXT NOT NULL,
+    connected      INTEGER NOT NULL,
+    last_heartbeat INTEGER NOT NULL,
+    round_trip_us  INTEGER
+) STRICT;
+"#,
+        backfill: None,
+    },
 ];

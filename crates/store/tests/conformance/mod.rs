@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub mod agents;
 pub mod logs;
 pub mod provisioning;
 
