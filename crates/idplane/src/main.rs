@@ -240,6 +240,8 @@ enum Command {
     Directory(graph_client::DirectoryArgs),
     /// Enterprise applications and their provisioning, through a running server's Graph API.
     App(graph_client::AppArgs),
+    /// The on-premises provisioning agent: register it, run it, rotate its credential, show its status.
+    Agent(idplane_agent::cli::AgentArgs),
     /// Notification email: send a test message through the SMTP relay.
     Mail {
         #[command(subcommand)]
@@ -435,6 +437,10 @@ async fn main() -> Result<()> {
         Command::Directory(args) => graph_client::exit_on_error(graph_client::directory(args).await),
         Command::App(args) => graph_client::exit_on_error(graph_client::app(args).await),
         Command::Mail { command } => mail::run(command).await,
+        Command::Agent(args) => {
+            init_logging(false);
+            Ok(idplane_agent::cli::main(args).await?)
+        }
         Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
             existing_store(&store)?;
