@@ -129,7 +129,11 @@ pub fn status(config_path: &Path) -> Result<String, Error> {
         config.tenant_id,
         path.display(),
         config.service_ca_bundle.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
-        config.proxy.as_deref().unwrap_or("from the environment (HTTPS_PROXY, NO_PROXY), if set"),
+        config
+            .proxy
+            .as_deref()
+            .map(without_password)
+            .unwrap_or_else(|| "from the environment (HTTPS_PROXY, NO_PROXY), if set".into()),
         list(&config.allow_list),
         config.max_in_flight,
         config.max_body_bytes,
@@ -137,4 +141,24 @@ pub fn status(config_path: &Path) -> Result<String, Error> {
         list(&config.target_pinned_certificates),
         config.target_system_roots,
     ))
+}
+
+/// A proxy URL as `status` shows it: a password in it is masked.
+fn without_password(proxy: &str) -> String {
+    match Url::parse(proxy) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => proxy.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_masks_a_proxy_password() {
+        assert_eq!(super::without_password("http://u:pw@proxy:3128"), "http://u:***@proxy:3128/");
+        assert_eq!(super::without_password("http://proxy:3128"), "http://proxy:3128");
+    }
 }
