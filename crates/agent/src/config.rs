@@ -90,10 +90,10 @@ impl AgentConfig {
 
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<AgentConfig, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::File {
             what: "reading the config file",
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let config: AgentConfig = toml::from_str(&text)
             .map_err(|e| Error::Config(format!("the config file {} is not valid: {e}", path.display())))?;
@@ -203,10 +203,10 @@ impl Credential {
 
     /// Reads the credential file.
     pub fn load(path: &Path) -> Result<Credential, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::File {
             what: "reading the credential file",
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let secret = text.trim();
         if secret.is_empty() {
@@ -233,7 +233,7 @@ impl fmt::Debug for Credential {
 /// Writes `bytes` to a new file beside `path` with `mode`, then renames it over `path`: a reader sees the old file or
 /// the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8], mode: u32, what: &'static str) -> Result<(), Error> {
-    let fail = |source| Error::File { what, path: path.to_path_buf(), source };
+    let fail = |error| Error::File { what, path: path.to_path_buf(), error };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }

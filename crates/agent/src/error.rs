@@ -8,13 +8,9 @@ pub enum Error {
     /// The config file, a flag, or a file it names is unusable.
     #[error("{0}")]
     Config(String),
-    #[error("{what} {path}: {source}")]
-    File {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is in the message, not a `source`: one line says it all, without a repeated "Caused by".
+    #[error("{what} {path}: {error}")]
+    File { what: &'static str, path: PathBuf, error: std::io::Error },
     /// The registration token was refused (unknown, used or expired: the service does not say which).
     #[error(
         "the service refused the registration token (unknown, already used, or expired): an admin creates a \

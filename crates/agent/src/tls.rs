@@ -34,10 +34,10 @@ fn roots(system: bool, bundles: &[&Path]) -> Result<RootCertStore, Error> {
         roots.add_parsable_certificates(native.certs);
     }
     for path in bundles {
-        let pem = std::fs::read(path).map_err(|source| Error::File {
+        let pem = std::fs::read(path).map_err(|error| Error::File {
             what: "reading the CA bundle",
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()

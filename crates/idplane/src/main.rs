@@ -240,7 +240,7 @@ enum Command {
     Directory(graph_client::DirectoryArgs),
     /// Enterprise applications and their provisioning, through a running server's Graph API.
     App(graph_client::AppArgs),
-    /// The on-premises provisioning agent: register it, run it, rotate its credential, show its status.
+    // No doc comment: it would replace the agent's own help (what it is, how to install it), set on AgentArgs.
     Agent(idplane_agent::cli::AgentArgs),
     /// Notification email: send a test message through the SMTP relay.
     Mail {

@@ -23,6 +23,29 @@ async fn the_agent_answers_pings_and_pings_the_service() {
 }
 
 #[tokio::test]
+async fn a_newer_peers_frame_is_ignored_and_an_oversized_one_ends_the_session() {
+    let hub = Hub::start(welcome(10), None).await;
+    let mut agent = registered(&hub, None, |_, _| {}).await;
+    agent.start(fast());
+    let mut first = hub.session().await;
+    assert_eq!(first.hello.version, env!("CARGO_PKG_VERSION"));
+    assert!(!first.hello.host_name.is_empty());
+    let header = br#"{"type":"resumeSession","token":"x"}"#;
+    let mut unknown = (header.len() as u32).to_be_bytes().to_vec();
+    unknown.extend_from_slice(header);
+    first.send_raw(unknown);
+    first.send(Frame::Ping(Ping { nonce: 5 }));
+    assert_eq!(first.recv().await, Frame::Pong(Pong { nonce: 5 }), "the session goes on");
+
+    // The hub's Welcome says maxBodyBytes 1 MiB: a request body over it is a protocol error.
+    first.send(request(1, "POST", "http://127.0.0.1:1/scim/Users", "t", &vec![0; (1 << 20) + 1]));
+    assert_eq!(first.recv_or_end().await, None, "the agent closed the session");
+    let mut second = hub.session().await;
+    second.send(Frame::Ping(Ping { nonce: 6 }));
+    assert_eq!(second.recv().await, Frame::Pong(Pong { nonce: 6 }), "and opened a new one");
+}
+
+#[tokio::test]
 async fn drain_finishes_the_requests_in_flight_then_reconnects_at_once() {
     let target = Target::start(None).await;
     let hub = Hub::start(welcome(10), None).await;
@@ -72,8 +95,8 @@ async fn a_silent_service_is_left_within_three_heartbeats() {
     let connected = Instant::now();
     let _second = hub.session().await;
     let after = connected.elapsed();
-    // Dead after 3 missed pongs at 1 s each, plus at most 200 ms of back-off.
-    assert!(after >= Duration::from_millis(2_900) && after < Duration::from_millis(4_500), "{after:?}");
+    // Dead after 3 missed pongs at 1 s each, plus at most 200 ms of back-off (and slack for a loaded machine).
+    assert!(after >= Duration::from_millis(2_900) && after < Duration::from_secs(6), "{after:?}");
 }
 
 #[tokio::test]

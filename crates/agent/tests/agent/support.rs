@@ -428,6 +428,11 @@ impl HubSession {
         self.to_agent.send(Message::Binary(encode(&frame).unwrap().into())).unwrap();
     }
 
+    /// Sends a message as it is (a newer peer's frame, a malformed one).
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        self.to_agent.send(Message::Binary(bytes.into())).unwrap();
+    }
+
     /// The next frame from the agent (pings are answered by the hub).
     pub async fn recv(&mut self) -> Frame {
         within("a frame from the agent", self.from_agent.recv()).await.expect("the agent's session ended")
