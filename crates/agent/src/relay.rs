@@ -180,7 +180,9 @@ fn classify(error: &reqwest::Error, url: &Url, reading_body: bool) -> (FailureKi
         }
         if parts.is_empty() { error.to_string() } else { parts.join(": ") }
     };
-    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+    // A TLS error after the handshake (the request may have been delivered) is no `tls` failure: that kind promises
+    // the request was never sent.
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()).filter(|_| error.is_connect()) {
         let hint = match tls {
             rustls::Error::InvalidCertificate(_) => {
                 " (the agent does not trust the endpoint's certificate: for a self-signed certificate, pin its SHA-256 \

@@ -265,3 +265,13 @@ async fn the_request_carries_its_method() {
     let methods: Vec<String> = target.seen().iter().map(|s| s.method.to_string()).collect();
     assert_eq!(methods, ["PATCH", "PUT", "DELETE"]);
 }
+
+#[tokio::test]
+async fn a_redirect_is_the_answer_never_followed() {
+    let target = Target::start(None).await;
+    let (_hub, _agent, mut session) = connected(&target, None).await;
+    session.send(request(1, "GET", &format!("{}/moved", target.tenant_url), "t", b""));
+    let answer = response(session.recv().await);
+    assert_eq!(answer.status, 302);
+    assert_eq!(answer.headers.get("location"), Some("http://127.0.0.1:1/elsewhere"));
+}

@@ -148,6 +148,7 @@ impl Target {
             .route("/scim/Users", any(echo))
             .route("/scim/big/{bytes}", get(big))
             .route("/scim/hang", any(hang))
+            .route("/scim/moved", any(moved))
             .route("/scim/gate/{k}", any(gated))
             .with_state(state.clone());
         let addr = serve(router, tls.map(|t| t.server.clone())).await;
@@ -198,6 +199,10 @@ async fn echo(
         response.headers_mut().insert("content-type", ct);
     }
     response
+}
+
+async fn moved() -> Response {
+    (StatusCode::FOUND, [("location", "http://127.0.0.1:1/elsewhere")]).into_response()
 }
 
 async fn big(UrlPath(bytes): UrlPath<usize>) -> Response {
