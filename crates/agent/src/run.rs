@@ -137,6 +137,10 @@ pub async fn run(
                 tracing::info!("drained; shut down");
                 return Ok(());
             }
+            Ok(Ended::Drained) if signalled => {
+                tracing::info!("drained; shut down");
+                return Ok(());
+            }
             Ok(Ended::Drained) => {
                 tracing::info!("drained; reconnecting");
                 backoff.reset();
