@@ -243,6 +243,8 @@ enum Command {
     /// On-premises provisioning agents: registration tokens, status, removal, through a running server's Graph API.
     /// (`idplane agent`, singular, runs the agent itself.)
     Agents(graph_client::AgentsArgs),
+    // No doc comment: it would replace the agent's own help (what it is, how to install it), set on AgentArgs.
+    Agent(idplane_agent::cli::AgentArgs),
     /// Notification email: send a test message through the SMTP relay.
     Mail {
         #[command(subcommand)]
@@ -439,6 +441,10 @@ async fn main() -> Result<()> {
         Command::App(args) => graph_client::exit_on_error(graph_client::app(args).await),
         Command::Agents(args) => graph_client::exit_on_error(graph_client::agents(args).await),
         Command::Mail { command } => mail::run(command).await,
+        Command::Agent(args) => {
+            init_logging(false);
+            Ok(idplane_agent::cli::main(args).await?)
+        }
         Command::Backup { to, json, store } => {
             sqlite_only(&store, "backup")?;
             existing_store(&store)?;
