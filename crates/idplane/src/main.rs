@@ -166,6 +166,12 @@ struct ServeArgs {
     /// of it). When a node dies, another takes its jobs over once their leases expire.
     #[arg(long, env = "IDPLANE_WORKER_LEASE_SECONDS", default_value_t = 60.0)]
     worker_lease_seconds: f64,
+    /// This node's URL as the other nodes of a PostgreSQL deployment reach it (for example http://10.0.0.5:8080):
+    /// Test Connection and provisioning on demand that arrive here for an on-premises agent connected to another
+    /// node are sent there. Every node needs the same secrets key file. Without it, such requests fail here with
+    /// HybridIdentityServiceNoActiveAgents (cycles run on a node their agents are connected to either way).
+    #[arg(long, env = "IDPLANE_NODE_URL")]
+    node_url: Option<String>,
     /// The most principals of a scope a listing may examine when its filter or sort uses no index (filters on
     /// attributes other than id, userName, externalId, displayName, applicationId, emails.value, members.value);
     /// over it, 400 tooMany.
@@ -675,9 +681,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
     state.notifier = notifier;
-    let node = format!("{}-{}", hostname(), std::process::id());
     let hub_config = idplane_server::hub::HubConfig { deadline: targets.timeout, ..Default::default() };
-    state.hub = idplane_server::hub::Hub::new(state.provisioning.clone(), node.clone(), hub_config);
+    state.hub = idplane_server::hub::Hub::new(
+        state.provisioning.clone(),
+        format!("{}-{}", hostname(), std::process::id()),
+        hub_config,
+    );
+    if let Some(url) = &args.node_url {
+        let parsed = idplane_scim_client::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .with_context(|| format!("--node-url {url}: give this node's URL, such as http://10.0.0.5:8080"))?;
+        let forwarding = idplane_server::hub::forward::Forwarding::from_secrets_key(&secrets_key, hub_config.deadline)
+            .context("setting up forwarding to the other nodes")?;
+        state.hub.forward_as(parsed.as_str(), forwarding);
+    }
+    // Cycles run on a node their agents are connected to: the scheduler and the hub go by the same name.
+    let node = state.hub.node().to_owned();
     let mut services = idplane_server::graph::runs::services(&state);
     if services.graph_url.is_none() {
         services.graph_url = Some(format!("{origin}/v1.0"));

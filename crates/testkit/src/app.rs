@@ -113,6 +113,27 @@ impl App {
         })
     }
 
+    /// Another node of the same deployment: its own server state (hub, caches, limits) on this app's store, with
+    /// the same secrets key, then `configure`d. This app keeps the store alive.
+    pub fn node(&self, configure: impl FnOnce(&mut AppState)) -> App {
+        let mut state = AppState::new(self.store.clone(), self.provisioning.clone()).with_clock(self.clock.clone());
+        state.auth_cache = Arc::new(AuthCache::with_clock(Duration::ZERO, self.clock.clone()));
+        state.secrets = self.state.secrets.clone();
+        configure(&mut state);
+        App {
+            router: router(state.clone()),
+            state,
+            store: self.store.clone(),
+            provisioning: self.provisioning.clone(),
+            clock: self.clock.clone(),
+            account: self.account.clone(),
+            workspace: self.workspace,
+            data_dir: self.data_dir.clone(),
+            _dir: None,
+            _database: None,
+        }
+    }
+
     /// The account-level SCIM base of the default account.
     pub fn acct(&self) -> String {
         format!("/api/2.0/accounts/{}/scim/v2", self.account)

@@ -54,7 +54,8 @@ impl Scheduler {
     /// Starts the due jobs this node can take.
     pub async fn tick(&self, slots: &Arc<Semaphore>, stop: &Arc<AtomicBool>) {
         let now = (self.now)();
-        let due = match self.services.store.due_runs(now, self.max_jobs).await {
+        // A few more than this node can run: some may be left to the nodes their agents are connected to.
+        let due = match self.services.store.due_runs(now, self.max_jobs + 16).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the provisioning jobs due");
@@ -62,6 +63,9 @@ impl Scheduler {
             }
         };
         for state in due {
+            if self.agents_elsewhere(&state, now).await {
+                continue;
+            }
             let Ok(permit) = slots.clone().try_acquire_owned() else { return };
             match self.services.store.acquire_lease(&state.job_id, &self.node, now + self.lease, now).await {
                 Ok(true) => {}
@@ -78,6 +82,25 @@ impl Scheduler {
                 drop(permit);
             });
         }
+    }
+
+    /// Whether the job belongs on another node: its application's on-premises agents are connected (heard from
+    /// within [`HEARTBEAT_WINDOW`](idplane_provisioning::agents::HEARTBEAT_WINDOW)) to other nodes and none to this
+    /// one. A job whose agents are connected nowhere runs anywhere (and reports that none is active).
+    async fn agents_elsewhere(&self, state: &RunState, now: time::OffsetDateTime) -> bool {
+        let store = &self.services.store;
+        let sessions = match store.agent_sessions_of_application(&state.tenant_id, &state.service_principal_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, job = %state.job_id, "could not read where the job's agents are connected");
+                return false;
+            }
+        };
+        let live: Vec<_> = sessions
+            .iter()
+            .filter(|s| now - s.last_heartbeat < idplane_provisioning::agents::HEARTBEAT_WINDOW)
+            .collect();
+        !live.is_empty() && !live.iter().any(|s| s.node_id == self.node)
     }
 
     /// Runs one cycle of a job this node leased, renewing the lease meanwhile; stores the state and releases it.

@@ -8,6 +8,7 @@
 //! when the agent closes it, misses three pings, is revoked, or is evicted; requests it was carrying then fail with
 //! `HybridIdentityServiceAgentSignalingError`, and those that cannot have reached the target go to another agent.
 
+pub mod forward;
 mod relay;
 pub mod session;
 
@@ -64,6 +65,9 @@ struct Inner {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Request ids, unique on this node (a session's requests are a subset).
     next_request: AtomicU64,
+    /// This node's URL (its id in the sessions it records, instead of `node`) and how to reach the other nodes,
+    /// when it was given one (`--node-url`).
+    forwarding: std::sync::OnceLock<(String, forward::Forwarding)>,
 }
 
 impl Hub {
@@ -74,11 +78,24 @@ impl Hub {
             store,
             sessions: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
+            forwarding: std::sync::OnceLock::new(),
         }))
     }
 
+    /// Names this node by `url`, as the other nodes reach it, and sends requests for agents connected to other
+    /// nodes there ([`forward`]). Once, before agents connect (their sessions are recorded under the node's name);
+    /// false if it was done already.
+    pub fn forward_as(&self, url: &str, forwarding: forward::Forwarding) -> bool {
+        self.0.forwarding.set((url.to_owned(), forwarding)).is_ok()
+    }
+
+    fn forwarding(&self) -> Option<&forward::Forwarding> {
+        self.0.forwarding.get().map(|(_, f)| f)
+    }
+
+    /// This node's name in the sessions it records: its URL when it forwards, else the name it was made with.
     pub fn node(&self) -> &str {
-        &self.0.node
+        self.0.forwarding.get().map_or(self.0.node.as_str(), |(url, _)| url.as_str())
     }
 
     pub fn config(&self) -> HubConfig {
@@ -151,9 +168,14 @@ impl idplane_worker::route::AgentRelay for Hub {
     }
 }
 
-/// The hub's route: `GET /agent/v1/connect`.
+/// The hub's routes: `GET /agent/v1/connect`, and `POST /agent/v1/forward` between nodes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/agent/v1/connect", get(connect))
+    // A forwarded request frame: a body as large as agents relay, and the frame's header.
+    let forwarded_limit =
+        axum::extract::DefaultBodyLimit::max((HubConfig::default().max_body_bytes as usize) + (512 << 10));
+    Router::new()
+        .route("/agent/v1/connect", get(connect))
+        .route("/agent/v1/forward", axum::routing::post(forward::forwarded).layer(forwarded_limit))
 }
 
 /// `GET /agent/v1/connect`: an agent's WebSocket. The credential is checked before the upgrade (401 in Graph's

@@ -63,13 +63,88 @@ impl RelayTransport {
     }
 }
 
-fn relay(line: &RequestLine, code: &'static str, message: String) -> Error {
+pub(crate) fn relay(line: &RequestLine, code: &'static str, message: String) -> Error {
     Error::Relay { request: line.clone(), code, message }
 }
 
 /// Whether sending the request twice does no harm: a read, or a write whose effect is the same done twice.
 fn idempotent(method: Method) -> bool {
     matches!(method, Method::Get | Method::Put | Method::Delete)
+}
+
+/// What carrying a request through this node's sessions came to.
+pub(crate) enum Carried {
+    /// The target's answer, or why the request failed.
+    Done(Result<HttpResponse, Error>),
+    /// No assigned agent has a session on this node.
+    NoSession,
+}
+
+/// Sends `frame` through the least busy session among `assigned` on this node, then the next ones as the request's
+/// fate allows (see the module's documentation).
+pub(crate) async fn carry(
+    hub: &Hub,
+    line: &RequestLine,
+    assigned: &[String],
+    target: &str,
+    frame: &proto::Request,
+) -> Carried {
+    let config = hub.config();
+    let mut tried = HashSet::new();
+    let mut last: Option<Error> = None;
+    let method = line.method;
+    while let Some(session) = hub.pick(assigned, &tried) {
+        tried.insert(session.agent_id.clone());
+        session.allow(target).await;
+        let agent = format!("agent {} ({})", session.host_name, session.agent_id);
+        match session.call(frame.clone(), hub.request_id(), config.deadline).await {
+            Reply::Response(r) => {
+                let headers = r.headers.0.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
+                return Carried::Done(Ok(HttpResponse { status: r.status, headers, body: r.body }));
+            }
+            Reply::Failure(f) => {
+                let error = failure(line, &agent, &f);
+                if !f.kind.never_sent() {
+                    return Carried::Done(Err(error));
+                }
+                last = Some(error);
+            }
+            Reply::Dropped(why) => {
+                let error = relay(line, "HybridIdentityServiceAgentSignalingError", format!("{agent}: {why}"));
+                if !idempotent(method) {
+                    return Carried::Done(Err(error));
+                }
+                last = Some(error);
+            }
+            Reply::TimedOut => {
+                return Carried::Done(Err(relay(
+                    line,
+                    "TimeOut",
+                    format!(
+                        "{agent} gave no answer within {} s: check the agent's log, and that the target answers from \
+                         the agent's network",
+                        config.deadline.as_secs()
+                    ),
+                )));
+            }
+        }
+    }
+    match last {
+        Some(e) => Carried::Done(Err(e)),
+        None => Carried::NoSession,
+    }
+}
+
+/// The error when none of the `n` assigned agents is connected.
+pub(crate) fn no_active(line: &RequestLine, n: usize) -> Error {
+    relay(
+        line,
+        "HybridIdentityServiceNoActiveAgents",
+        format!(
+            "none of the {n} agent(s) assigned to this application is connected: check that the agent service runs on \
+             its machine and reaches this service (idplane agents list shows each agent's status)"
+        ),
+    )
 }
 
 #[async_trait]
@@ -107,55 +182,24 @@ impl Transport for RelayTransport {
             headers: proto::Headers(headers),
             body,
         };
-        let mut tried = HashSet::new();
-        let mut last: Option<Error> = None;
-        while let Some(session) = self.hub.pick(&assigned, &tried) {
-            tried.insert(session.agent_id.clone());
-            session.allow(&self.target).await;
-            let agent = format!("agent {} ({})", session.host_name, session.agent_id);
-            match session.call(frame.clone(), self.hub.request_id(), config.deadline).await {
-                Reply::Response(r) => {
-                    let headers = r.headers.0.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
-                    return Ok(HttpResponse { status: r.status, headers, body: r.body });
-                }
-                Reply::Failure(f) => {
-                    let error = failure(&line, &agent, &f);
-                    if !f.kind.never_sent() {
-                        return Err(error);
-                    }
-                    last = Some(error);
-                }
-                Reply::Dropped(why) => {
-                    let error = relay(&line, "HybridIdentityServiceAgentSignalingError", format!("{agent}: {why}"));
-                    if !idempotent(request.method) {
-                        return Err(error);
-                    }
-                    last = Some(error);
-                }
-                Reply::TimedOut => {
-                    return Err(relay(
-                        &line,
-                        "TimeOut",
-                        format!(
-                            "{agent} gave no answer within {} s: check the agent's log, and that the target answers \
-                             from the agent's network",
-                            config.deadline.as_secs()
-                        ),
-                    ));
+        match carry(&self.hub, &line, &assigned, &self.target, &frame).await {
+            Carried::Done(result) => result,
+            Carried::NoSession => {
+                match super::forward::to_holder(
+                    &self.hub,
+                    &line,
+                    &self.tenant_id,
+                    &self.service_principal_id,
+                    &self.target,
+                    &frame,
+                )
+                .await
+                {
+                    Some(result) => result,
+                    None => Err(no_active(&line, assigned.len())),
                 }
             }
         }
-        Err(last.unwrap_or_else(|| {
-            relay(
-                &line,
-                "HybridIdentityServiceNoActiveAgents",
-                format!(
-                    "none of the {} agent(s) assigned to this application is connected: check that the agent service \
-                     runs on its machine and reaches this service (idplane agents list shows each agent's status)",
-                    assigned.len()
-                ),
-            )
-        }))
     }
 }
 

@@ -340,3 +340,72 @@ async fn an_oversized_answer_ends_the_session_not_the_hub() -> Result<()> {
     ensure!(s.app.state.hub.is_connected(&x));
     Ok(())
 }
+
+#[tokio::test]
+async fn with_two_nodes_the_node_without_the_agent_forwards_test_connection_and_leaves_cycles_to_the_other()
+-> Result<()> {
+    const KEY: [u8; 32] = [7; 32];
+    let forwarding = || idplane_server::hub::forward::Forwarding::from_secrets_key(&KEY, Duration::from_secs(5));
+    let s = setup(Duration::from_millis(300), 8 << 20).await?;
+    ensure!(s.app.state.hub.forward_as(&s.target.origin(), forwarding()?));
+    let b = s.app.node(|state| state.hub = Hub::new(state.provisioning.clone(), "b", HubConfig::default()));
+    let b_listening = b.listen().await?;
+    ensure!(b.state.hub.forward_as(&b_listening.origin(), forwarding()?));
+    let alice = user(&s.app, "alice@corp.test", "Alice", "Corp").await?;
+    s.assign(&alice).await?;
+
+    // The agent connects to node A.
+    let (x, credential) = register(&s).await?;
+    assign(&s, &x).await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("agent.toml");
+    let mut agent_config =
+        idplane_agent::config::AgentConfig::new(s.target.origin().parse()?, x.clone(), "tenant".into());
+    agent_config.max_in_flight = 8;
+    agent_config.save(&config)?;
+    idplane_agent::config::Credential::new(credential).save(&idplane_agent::config::credential_path(&config))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        idplane_agent::run::run(&config, Default::default(), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let hub = s.app.state.hub.clone();
+    until("the agent connects to node A", || hub.is_connected(&x)).await?;
+
+    // Test Connection through node B: forwarded to node A, carried by the agent.
+    let uri = format!("{}/jobs/{}/validateCredentials", s.sync, s.job);
+    let r = b.send(Method::POST, &uri, Some(json!({"useSavedCredentials": true})), &[]).await?;
+    ensure!(r.status.as_u16() == 204, "Test Connection through node B: {} {}", r.status, r.body);
+
+    // Node B's scheduler leaves the job to node A, whose agent it is.
+    graph(&s.app, Method::POST, &format!("{}/jobs/{}/start", s.sync, s.job), None).await?;
+    let scheduler = |node: &str, state: &idplane_server::AppState| idplane_worker::scheduler::Scheduler {
+        services: idplane_worker::job::Services {
+            transport: Arc::new(Unreachable),
+            ..idplane_server::graph::runs::services(state)
+        },
+        node: node.to_owned(),
+        now: Arc::new(time::OffsetDateTime::now_utc),
+        poll: Duration::from_secs(1),
+        max_jobs: 1,
+        lease: idplane_provisioning::cycle::state::LEASE,
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(1));
+    let stop_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    scheduler(b.state.hub.node(), &b.state).tick(&slots, &stop_flag).await;
+    let state = s.app.provisioning.run_state(&s.job).await?.context("run state")?;
+    ensure!(
+        state.lease_owner.is_none(),
+        "node B took the job of an agent connected to node A: {:?}",
+        state.lease_owner
+    );
+    let status = s.cycle().await?;
+    ensure!(status["lastExecution"]["state"] == "Succeeded", "node A's cycle: {status}");
+    ensure!(s.target_user("alice@corp.test").await?.is_some());
+
+    let _ = stop.send(());
+    running.await??;
+    Ok(())
+}
