@@ -409,3 +409,19 @@ async fn with_two_nodes_the_node_without_the_agent_forwards_test_connection_and_
     running.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_deleted_agent_is_disconnected_at_once_and_cannot_connect_again() -> Result<()> {
+    let s = setup(Duration::from_secs(5), 8 << 20).await?;
+    let (x, credential) = register(&s).await?;
+    assign(&s, &x).await?;
+    let mut agent = Scripted::connect(&s, &x, &credential).await?;
+    let r = s.app.send(Method::DELETE, &format!("{PROVISIONING}/agents/{x}"), None, &[]).await?;
+    ensure!(r.status.as_u16() == 204, "delete: {} {}", r.status, r.body);
+    // Well before the next heartbeat (5 s): the revocation closes the session.
+    let closed = tokio::time::timeout(Duration::from_secs(2), agent.next()).await;
+    ensure!(matches!(closed, Ok(Ok(None))), "the revoked agent's session is still open: {closed:?}");
+    ensure!(!s.app.state.hub.is_connected(&x));
+    ensure!(Scripted::connect(&s, &x, &credential).await.is_err(), "a revoked credential connected again");
+    Ok(())
+}
