@@ -662,6 +662,7 @@ fn scenario(net: &Network, dir: &Path) -> Result<()> {
     }
     a.process.kill()?;
     let mut last = w.cycle_after(&before)?;
+    ensure!(last["error"].is_null(), "the cycle an agent died in goes on with the other agent: {last}");
     // What the dead agent had in flight and could not be retried elsewhere is escrowed; a full cycle (a restart of
     // the watermark) re-matches them before sending anything again.
     for _ in 0..3 {
