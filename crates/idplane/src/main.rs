@@ -675,13 +675,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     tracing::info!(%addr, tls = tls_config.is_some(), "listening");
     state.notifier = notifier;
+    let node = format!("{}-{}", hostname(), std::process::id());
+    let hub_config = idplane_server::hub::HubConfig { deadline: targets.timeout, ..Default::default() };
+    state.hub = idplane_server::hub::Hub::new(state.provisioning.clone(), node.clone(), hub_config);
     let mut services = idplane_server::graph::runs::services(&state);
     if services.graph_url.is_none() {
         services.graph_url = Some(format!("{origin}/v1.0"));
     }
     let scheduler = (args.worker_jobs > 0).then(|| idplane_worker::scheduler::Scheduler {
         services,
-        node: format!("{}-{}", hostname(), std::process::id()),
+        node,
         now: Arc::new(OffsetDateTime::now_utc),
         poll: Duration::from_secs_f64(args.worker_poll_seconds.clamp(0.05, 3600.0)),
         max_jobs: args.worker_jobs,
@@ -694,8 +697,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hub = state.hub.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        // Agents connected here reconnect (to another node behind a load balancer) once their requests are done.
+        hub.drain_all("this service node is stopping");
         let _ = stop.send(true);
     });
     let until_stopped = move || {

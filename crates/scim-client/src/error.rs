@@ -62,6 +62,11 @@ pub enum Error {
     /// The target answered with an error status (4xx, 5xx, or an unexpected 1xx).
     #[error("the target answered {response}; request: {request}")]
     Status { request: RequestLine, response: Box<ErrorResponse> },
+    /// The request went through an on-premises agent, which could not carry it (none active, the agent dropped,
+    /// no answer in time) or could not reach the target from its network; `code` is Entra's (such as
+    /// `HybridIdentityServiceNoActiveAgents`), `message` says where it failed and what to check.
+    #[error("{message}; request: {request}")]
+    Relay { request: RequestLine, code: &'static str, message: String },
     /// The target answered with success, but the body is not what was asked for.
     #[error(
         "the target answered {status} with a body that is not {expected}: {problem}; body starts: {body_start}; \
@@ -84,6 +89,7 @@ impl Error {
             | Error::InvalidResponse { request, .. }
             | Error::Redirect { request, .. }
             | Error::Status { request, .. }
+            | Error::Relay { request, .. }
             | Error::UnexpectedBody { request, .. } => Some(request),
         }
     }

@@ -21,6 +21,9 @@ pub enum ConnectionTestCode {
     CredentialValidationFailure,
     /// The target answered, but not as a SCIM service does (a body that is not a ListResponse, a filter ignored).
     ServiceIncompatible,
+    /// The request goes through on-premises agents, and none could carry it: Entra's code for why
+    /// (`HybridIdentityServiceNoActiveAgents`, `HybridIdentityServiceAgentSignalingError`, `TimeOut`, ...).
+    Relay(&'static str),
 }
 
 impl ConnectionTestCode {
@@ -33,6 +36,7 @@ impl ConnectionTestCode {
                 "SystemForCrossDomainIdentityManagementCredentialValidationFailure"
             }
             ConnectionTestCode::ServiceIncompatible => "SystemForCrossDomainIdentityManagementServiceIncompatible",
+            ConnectionTestCode::Relay(code) => code,
         }
     }
 }
@@ -57,6 +61,9 @@ impl ConnectionTestFailure {
                 ConnectionTestCode::CredentialValidationFailure
             }
             Error::UnexpectedBody { .. } => ConnectionTestCode::ServiceIncompatible,
+            Error::Relay { code, .. } if code.starts_with("HybridIdentityService") || *code == "TimeOut" => {
+                ConnectionTestCode::Relay(code)
+            }
             _ => ConnectionTestCode::CredentialValidationUnavailable,
         };
         ConnectionTestFailure { code, error }

@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod graph;
 pub mod health;
+pub mod hub;
 pub mod log;
 pub mod metrics;
 pub mod ratelimit;
@@ -95,6 +96,8 @@ pub struct AppState {
     pub notifier: Arc<dyn idplane_worker::notify::Notifier>,
     /// On-premises agents revoked through this node, for the hub to disconnect at once.
     pub agent_revocations: Arc<agents::Revocations>,
+    /// The sessions of the on-premises agents connected to this node, and the relay through them.
+    pub hub: hub::Hub,
 }
 
 impl AppState {
@@ -107,6 +110,7 @@ impl AppState {
         let mut key = [0u8; 32];
         // Without randomness the key stays zero; that only affects a state the composition root replaces.
         let _ = getrandom::fill(&mut key);
+        let hub_store = provisioning.clone();
         AppState {
             identities: Identities::new(store.clone()),
             store,
@@ -124,6 +128,7 @@ impl AppState {
             engine: Arc::default(),
             notifier: Arc::new(idplane_worker::notify::NoMailer),
             agent_revocations: Arc::default(),
+            hub: hub::Hub::new(hub_store, "local", hub::HubConfig::default()),
         }
     }
 
@@ -254,6 +259,7 @@ fn api(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(graph::routes())
         .merge(agents::routes())
+        .merge(hub::routes())
         .fallback(not_found);
     let router = if strict { router.layer(axum::middleware::from_fn(error::databricks_conflicts)) } else { router };
     router

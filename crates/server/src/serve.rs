@@ -136,11 +136,15 @@ where
         let response = hyper::service::Service::call(&app, request);
         async move {
             let response = response.await;
+            if response.as_ref().is_ok_and(|r| r.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS) {
+                // An agent's WebSocket: its session keeps its own time (pings with a deadline).
+                lock(&in_flight.0).upgraded = true;
+            }
             drop(in_flight);
             response
         }
     });
-    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -166,16 +170,26 @@ struct Activity {
     /// The reader that waited while a request was in flight, and so has no timer: woken when the answer is ready, so
     /// that it sets one (hyper may not read again by itself before the client sends something).
     waiting: Option<std::task::Waker>,
+    /// Switched to another protocol (an agent's WebSocket): no HTTP deadlines apply any more.
+    upgraded: bool,
 }
 
 impl Activity {
     fn new(now: Instant) -> Self {
-        Activity { opened: now, in_flight: 0, requests: 0, head_started: None, last: now, waiting: None }
+        Activity {
+            opened: now,
+            in_flight: 0,
+            requests: 0,
+            head_started: None,
+            last: now,
+            waiting: None,
+            upgraded: false,
+        }
     }
 
     /// Until when the connection may wait for bytes; none while a request is in flight.
     fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
-        if self.in_flight > 0 {
+        if self.in_flight > 0 || self.upgraded {
             return None;
         }
         Some(match (self.head_started, self.requests) {

@@ -24,7 +24,10 @@ use crate::error::WorkerError;
 pub struct Services {
     pub store: Arc<dyn ProvisioningStore>,
     pub cipher: Arc<Cipher>,
+    /// The direct way to targets.
     pub transport: Arc<dyn Transport>,
+    /// The way through on-premises agents, for applications that have agents assigned ([`crate::route`]).
+    pub relay: Option<Arc<dyn crate::route::AgentRelay>>,
     pub metrics: Arc<crate::metrics::EngineMetrics>,
     /// Where notification emails go out.
     pub notifier: Arc<dyn crate::notify::Notifier>,
@@ -103,8 +106,8 @@ impl JobRun {
         let tenant_url = TenantUrl::parse(base).map_err(bad)?;
         let dialect = tenant_url.patch_dialect();
         let limits = idplane_provisioning::job::TargetLimits::of(&job, tenant_url.host())?;
-        let transport: Arc<dyn Transport> =
-            Arc::new(crate::limits::LimitedTransport::new(services.transport.clone(), &limits));
+        let way = crate::route::transport_for(services, tenant_id, &sp.id, &tenant_url).await?;
+        let transport: Arc<dyn Transport> = Arc::new(crate::limits::LimitedTransport::new(way, &limits));
         let client = ScimClient::new(tenant_url, SecretToken::new(token).map_err(bad)?, transport);
         let notification = match creds.get("SyncNotificationSettings") {
             Some(text) => NotificationSettings::parse(text)?,

@@ -11,6 +11,7 @@
 //! - [`on_demand`]: provision on demand, one user or a group with up to five members, answered with every step.
 //! - [`scheduler`]: the loop that finds due jobs, leases them and runs their cycles.
 //! - [`limits`]: a job's rate and concurrency limits on its target.
+//! - [`route`]: whether an application's requests go straight to its target or through its on-premises agents.
 //! - [`metrics`]: the engine's counters, and the transport wrapper that times requests to targets.
 //! - [`report`]: what happened to each object, as logs and provisionOnDemand show it.
 //! - [`notify`]: the notification email a job sends when it enters quarantine or a cycle ends with failures, its
@@ -26,6 +27,7 @@ pub mod notify;
 pub mod object;
 pub mod on_demand;
 pub mod report;
+pub mod route;
 pub mod scheduler;
 
 pub use error::WorkerError;

@@ -113,6 +113,7 @@ pub fn error_code(e: &ScimError) -> &'static str {
         Some(s) if s >= 500 => "InternalServerError",
         Some(_) => "WebExceptionProtocolError",
         None => match e {
+            ScimError::Relay { code, .. } => code,
             ScimError::Timeout { .. } => "Timeout",
             ScimError::UnexpectedBody { .. } | ScimError::InvalidResponse { .. } | ScimError::Redirect { .. } => {
                 "SystemForCrossDomainIdentityManagementServiceIncompatible"

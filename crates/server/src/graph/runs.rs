@@ -27,6 +27,7 @@ pub fn services(s: &AppState) -> Services {
         store: s.provisioning.clone(),
         cipher: s.secrets.clone(),
         transport: s.targets.clone(),
+        relay: Some(std::sync::Arc::new(s.hub.clone())),
         metrics: s.engine.clone(),
         notifier: s.notifier.clone(),
         graph_url: s.public_url.as_ref().map(|u| format!("{}/v1.0", u.trim_end_matches('/'))),

@@ -454,7 +454,7 @@ fn matching_attribute(schema: &SynchronizationSchema) -> String {
 /// Test Connection: Entra's probe (`GET <tenant URL>/Users?filter=<matching attribute> eq "<random GUID>"`) with
 /// these credentials. 204 when the target answers as a SCIM service should; else a Graph error whose code is
 /// Entra's and whose message says what happened and which request was made.
-async fn test_connection(s: &AppState, creds: &Credentials, attribute: &str) -> Res {
+async fn test_connection(s: &AppState, sp: &ServicePrincipal, creds: &Credentials, attribute: &str) -> Res {
     let missing = |key: &str| {
         GraphError::from(ProvisioningError::invalid_property(
             key,
@@ -471,7 +471,11 @@ async fn test_connection(s: &AppState, creds: &Credentials, attribute: &str) -> 
     };
     let tenant = TenantUrl::parse(base).map_err(|e| bad("BaseAddress", e))?;
     let token = SecretToken::new(token).map_err(|e| bad("SecretToken", e))?;
-    let client = ScimClient::new(tenant, token, s.targets.clone());
+    // Through the application's on-premises agents when it has any, as its cycles go.
+    let way = idplane_worker::route::transport_for(&super::runs::services(s), &sp.tenant_id, &sp.id, &tenant)
+        .await
+        .map_err(ProvisioningError::Store)?;
+    let client = ScimClient::new(tenant, token, way);
     let guid = ids::random_guid()?;
     match client.test_connection(attribute, &guid).await {
         Ok(()) => Ok(no_content()),
@@ -493,7 +497,7 @@ async fn validate_credentials(
     let sp = service_principal(&s, &c, &id).await?;
     let job = load_job(&s, &c, &sp, &job_id).await?;
     let creds = credentials_for(&s, &c, &sp, &body).await?;
-    test_connection(&s, &creds, &matching_attribute(&schema_of(&sp, &job)?)).await
+    test_connection(&s, &sp, &creds, &matching_attribute(&schema_of(&sp, &job)?)).await
 }
 
 /// The collection-level variant: Test Connection before a job exists (`templateId` names the template).
@@ -516,5 +520,5 @@ async fn validate_new_credentials(
     };
     let attribute = template.map_or_else(|| DEFAULT_MATCHING_ATTRIBUTE.to_string(), |t| matching_attribute(&t.schema));
     let creds = credentials_for(&s, &c, &sp, &body).await?;
-    test_connection(&s, &creds, &attribute).await
+    test_connection(&s, &sp, &creds, &attribute).await
 }

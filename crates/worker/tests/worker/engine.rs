@@ -3,7 +3,8 @@
 //! and into an independent SCIM server, through the SCIM API only; each cycle is run by the scheduler's code path,
 //! and the target is checked through its SCIM API after each. The modules: [`lifecycle`] (every lifecycle event,
 //! per target and template), [`faults`] (a target that fails for a while and recovers), [`quarantine`] (the
-//! deletion threshold, a revoked token), [`scim2_server`] (the independent target).
+//! deletion threshold, a revoked token), [`scim2_server`] (the independent target), [`agents`] (through on-premises
+//! agents: the real agent, and scripted ones that misbehave).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -18,6 +19,8 @@ use idplane_testkit::{App, WS};
 use idplane_worker::scheduler::Scheduler;
 use serde_json::{Value, json};
 
+#[path = "engine/agents.rs"]
+mod agents;
 #[path = "engine/faults.rs"]
 mod faults;
 #[path = "engine/lifecycle.rs"]
@@ -98,22 +101,22 @@ impl Setup {
 
     /// The same, its notification email going out through `notifier`.
     pub async fn with(flags: &str, notifier: Arc<dyn idplane_worker::notify::Notifier>) -> Result<Setup> {
-        Setup::build_with(Template::Databricks, Where::Account, flags, notifier).await
+        Setup::build_with(Template::Databricks, Where::Account, flags, |s| s.notifier = notifier).await
     }
 
     /// An application of `template` whose job provisions into `place`, with `flags` after its tenant URL, over the
     /// app's transport.
     async fn build(template: Template, place: Where, flags: &str) -> Result<Setup> {
-        Setup::build_with(template, place, flags, Arc::new(idplane_worker::notify::NoMailer)).await
+        Setup::build_with(template, place, flags, |_| {}).await
     }
 
     async fn build_with(
         template: Template,
         place: Where,
         flags: &str,
-        notifier: Arc<dyn idplane_worker::notify::Notifier>,
+        configure: impl FnOnce(&mut idplane_server::AppState),
     ) -> Result<Setup> {
-        let app = App::on(idplane_testkit::Backend::Sqlite, |s| s.notifier = notifier).await?;
+        let app = App::on(idplane_testkit::Backend::Sqlite, configure).await?;
         let target = app.listen().await?;
         let (secret, _) = idplane_core::token::rotate_scim_token(
             app.store.as_ref(),
