@@ -9,12 +9,16 @@ use anyhow::{Context, Result, bail};
 use idplane_testkit::binary::{self, Served, call};
 use serde_json::{Value, json};
 
+#[path = "cli/agent_netns.rs"]
+mod agent_netns;
 #[path = "cli/agents.rs"]
 mod agents;
 #[path = "cli/cycle_kill.rs"]
 mod cycle_kill;
 #[path = "cli/mail.rs"]
 mod mail;
+#[path = "cli/netns.rs"]
+mod netns;
 #[path = "cli/provisioning.rs"]
 mod provisioning;
 #[path = "cli/provisioning_logs.rs"]

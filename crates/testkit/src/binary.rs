@@ -38,12 +38,17 @@ impl Served {
             .arg(data_dir)
             .env_remove("IDPLANE_BOOTSTRAP_TOKEN")
             .env("IDPLANE_LOG", "info")
-            .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log)?));
         if let Some(t) = bootstrap_token {
             cmd.env("IDPLANE_BOOTSTRAP_TOKEN", t);
         }
-        let mut child = cmd.spawn()?;
+        Served::spawn(cmd, log)
+    }
+
+    /// Starts `cmd`, an `idplane serve` the caller prepared (inside a network namespace, say), whose standard error
+    /// goes to `log`, and waits for its banner on its standard output.
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Result<Served> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut banner = Vec::new();
         let mut lines = BufReader::new(stdout).lines();
