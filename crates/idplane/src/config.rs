@@ -18,12 +18,13 @@ const LAYERED: [&str; 2] = ["serve", "config"];
 const DIRECT_VARIABLES: [&str; 4] =
     ["IDPLANE_BOOTSTRAP_TOKEN", "IDPLANE_LOG", "IDPLANE_CONFIG", crate::mail::PASSWORD_VARIABLE];
 /// Variables the project's own test scripts set.
-const TEST_VARIABLES: [&str; 5] = [
+const TEST_VARIABLES: [&str; 6] = [
     "IDPLANE_BIN",
     "IDPLANE_TEST_DATABASE_URL",
     "IDPLANE_TEST_PYTHON",
     "IDPLANE_REQUIRE_POSTGRES",
     "IDPLANE_REQUIRE_SMTP",
+    "IDPLANE_REQUIRE_NETNS",
 ];
 
 /// The command line with the config file's settings added where no flag or variable gave one, and the names of the
