@@ -30,6 +30,11 @@ use crate::drive::Op;
 use crate::http::Endpoint;
 use crate::report::RunResult;
 
+/// The allocator of the deployed `idplane` binary: `relay` runs the service, the hub and the agent in this process,
+/// and their CPU per request should be what `idplane serve` and `idplane agent` spend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "idplane-bench", version, about = "Benchmark harness for SCIM 2.0 servers (idplane and peers)")]
 struct Cli {
