@@ -406,8 +406,8 @@ async fn measure_throughput(
     target_pid: Option<u32>,
 ) -> (Tally, f64, [Option<Duration>; 2]) {
     let duration = Duration::from_secs_f64(args.duration.max(0.001));
-    // The CPU is read across the unmeasured second too; so are the requests counted for it. Both are scaled by the
-    // measured part's share of the requests below, which the warm second does not skew once connections are open.
+    // The CPU can only be read around the whole run, the unmeasured second included: it is scaled by the measured
+    // part's share of the time, the load being the same throughout once the connections are open.
     let before = cpu_now(target_pid);
     let started = Instant::now();
     let (tally, seconds) = throughput(transport, requests, args.concurrency, duration).await;
