@@ -9,7 +9,7 @@
 //! go through the hub's relay transport (hub → WebSocket → agent → target) and through a `DirectTransport` (the
 //! engine's own, default settings): `GET /Users?filter=userName eq "..."` of existing users, the request cycles send
 //! most. Latency: sequential requests, the two paths alternating so that both see the same machine. Throughput: a
-//! fixed time with a fixed number of requests in flight, one path after the other.
+//! fixed time with a fixed number of requests in flight, in rounds whose order of the paths alternates.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +59,10 @@ pub struct RelayArgs {
     /// Requests in flight while measuring throughput.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Rounds the throughput time is split into, the paths' order alternating (direct, relay; relay, direct; ...),
+    /// so that a change in the machine's load weighs on both paths alike.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -96,6 +100,8 @@ pub struct RelayResult {
     pub users: usize,
     pub concurrency: usize,
     pub duration_seconds: f64,
+    /// Rounds of the throughput time, the paths' order alternating.
+    pub rounds: usize,
     pub direct: PathResult,
     pub relay: PathResult,
     pub added_p50_ms: f64,
@@ -402,18 +408,36 @@ fn cpu_spent(before: [Option<Duration>; 2], after: [Option<Duration>; 2]) -> [Op
 async fn measure_throughput(
     transport: Arc<dyn Transport>,
     requests: Arc<Requests>,
-    args: &RelayArgs,
+    concurrency: usize,
+    duration: Duration,
     target_pid: Option<u32>,
 ) -> (Tally, f64, [Option<Duration>; 2]) {
-    let duration = Duration::from_secs_f64(args.duration.max(0.001));
     // The CPU can only be read around the whole run, the unmeasured second included: it is scaled by the measured
     // part's share of the time, the load being the same throughout once the connections are open.
     let before = cpu_now(target_pid);
     let started = Instant::now();
-    let (tally, seconds) = throughput(transport, requests, args.concurrency, duration).await;
+    let (tally, seconds) = throughput(transport, requests, concurrency, duration).await;
     let spent = cpu_spent(before, cpu_now(target_pid));
     let share = seconds / started.elapsed().as_secs_f64().max(f64::EPSILON);
     (tally, seconds, spent.map(|d| d.map(|d| d.mul_f64(share))))
+}
+
+/// One path's throughput over the rounds.
+#[derive(Default)]
+struct Measured {
+    tally: Tally,
+    seconds: f64,
+    cpu: [Option<Duration>; 2],
+}
+
+impl Measured {
+    fn add(&mut self, (tally, seconds, cpu): (Tally, f64, [Option<Duration>; 2])) {
+        self.tally.merge(tally);
+        self.seconds += seconds;
+        for (sum, part) in self.cpu.iter_mut().zip(cpu) {
+            *sum = part.map(|p| sum.unwrap_or_default() + p);
+        }
+    }
 }
 
 pub async fn run(args: RelayArgs) -> Result<()> {
@@ -462,9 +486,24 @@ pub async fn run(args: RelayArgs) -> Result<()> {
     let load_before = load_average();
     eprintln!("latency: {} sequential requests through each path, alternating", args.requests);
     let (d_latency, r_latency) = latency(direct.as_ref(), relay.as_ref(), &requests, args.requests).await;
-    eprintln!("throughput: {} s through each path, {} requests in flight", args.duration, args.concurrency);
-    let (d_load, d_seconds, d_cpu) = measure_throughput(direct, requests.clone(), &args, target_pid).await;
-    let (r_load, r_seconds, r_cpu) = measure_throughput(relay, requests, &args, target_pid).await;
+    let rounds = args.rounds.max(1);
+    eprintln!(
+        "throughput: {} s through each path in {rounds} rounds, {} requests in flight",
+        args.duration, args.concurrency
+    );
+    let slice = Duration::from_secs_f64((args.duration / rounds as f64).max(0.001));
+    let mut paths = [Measured::default(), Measured::default()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for p in order {
+            let transport = if p == 0 { direct.clone() } else { relay.clone() };
+            let m = measure_throughput(transport, requests.clone(), args.concurrency, slice, target_pid).await;
+            paths[p].add(m);
+        }
+    }
+    let [d, r] = paths;
+    let (d_load, d_seconds, d_cpu) = (d.tally, d.seconds, d.cpu);
+    let (r_load, r_seconds, r_cpu) = (r.tally, r.seconds, r.cpu);
     let load_after = load_average();
     service.stop().await?;
     drop(server);
@@ -475,6 +514,7 @@ pub async fn run(args: RelayArgs) -> Result<()> {
         users: args.users,
         concurrency: args.concurrency,
         duration_seconds: args.duration,
+        rounds,
         added_p50_ms: relay.p50_ms - direct.p50_ms,
         added_p99_ms: relay.p99_ms - direct.p99_ms,
         added_mean_ms: relay.mean_ms - direct.mean_ms,
@@ -520,12 +560,14 @@ fn loads(l: Option<[f64; 3]>) -> String {
 pub fn markdown(r: &RelayResult) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "{} users in the target; latency of {} sequential requests per path (alternating), throughput over {} s with \
-         {} requests in flight. Load average (1, 5, 15 min) before: {}; after: {}.\n\n",
+        "{} users in the target; latency of {} sequential requests per path (alternating), throughput over {} s per \
+         path with {} requests in flight, in {} rounds of alternating order. Load average (1, 5, 15 min) before: {}; \
+         after: {}.\n\n",
         r.users,
         r.direct.latency_requests,
         r.duration_seconds,
         r.concurrency,
+        r.rounds,
         loads(r.load_before),
         loads(r.load_after)
     ));
