@@ -135,7 +135,10 @@ impl ServiceClient {
         }
         let upgraded = response.upgrade().await.map_err(|e| unreachable(CALL, &e))?;
         let limit = 4 + MAX_HEADER_BYTES + max_body;
-        let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit))
+            .read_buffer_size(idplane_agent_protocol::READ_BUFFER_BYTES);
         Ok(WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await)
     }
 }

@@ -5,6 +5,8 @@
 //!   connections for a fixed time and prints requests per second and p50/p99 latency; given the server's pid it
 //!   reads its peak memory, and given a restart command it kills the server while POSTs are in flight, restarts it,
 //!   times start-up and checks that every acknowledged POST survived.
+//! - `provision` times a provisioning job's initial and incremental cycles between two idplane processes.
+//! - `relay` measures what the relay through one on-premises agent adds to a SCIM request, against the direct path.
 //! - `report` turns the JSON results of several runs into the markdown tables of docs/benchmarks.md.
 
 mod drive;
@@ -13,6 +15,7 @@ mod http;
 mod load;
 mod process;
 mod provision;
+mod relay;
 mod report;
 mod scim;
 
@@ -27,6 +30,11 @@ use crate::drive::Op;
 use crate::http::Endpoint;
 use crate::report::RunResult;
 
+/// The allocator of the deployed `idplane` binary: `relay` runs the service, the hub and the agent in this process,
+/// and their CPU per request should be what `idplane serve` and `idplane agent` spend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "idplane-bench", version, about = "Benchmark harness for SCIM 2.0 servers (idplane and peers)")]
 struct Cli {
@@ -40,6 +48,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Time a provisioning job's initial and incremental cycles between two idplane processes.
     Provision(Box<provision::ProvisionArgs>),
+    /// Measure what the relay through one on-premises agent adds (latency, throughput) against the direct path.
+    Relay(Box<relay::RelayArgs>),
     /// Print the markdown report of result files written by `run --json` (and update a document's report).
     Report {
         /// Result files.
@@ -122,6 +132,10 @@ fn main() -> Result<()> {
         Command::Provision(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(provision::run(*args))
+        }
+        Command::Relay(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            runtime.block_on(relay::run(*args))
         }
         Command::Report { results, doc } => {
             let runs = report::read(&results)?;

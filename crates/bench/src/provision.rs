@@ -46,13 +46,13 @@ pub struct ProvisionArgs {
     pub json: Option<PathBuf>,
 }
 
-const TOKEN: &str = "dapi-bench-provisioning-0123456789abcdef0123456789abcdef";
-const DATABRICKS: &str = "9c9818d2-2900-49e8-8ba4-22688be7c675";
+pub(crate) const TOKEN: &str = "dapi-bench-provisioning-0123456789abcdef0123456789abcdef";
+pub(crate) const DATABRICKS: &str = "9c9818d2-2900-49e8-8ba4-22688be7c675";
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     origin: String,
-    banner: String,
+    pub(crate) banner: String,
 }
 
 impl Drop for Server {
@@ -62,11 +62,11 @@ impl Drop for Server {
     }
 }
 
-fn line<'a>(banner: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn line<'a>(banner: &'a str, prefix: &str) -> Option<&'a str> {
     banner.lines().find_map(|l| l.trim_start().strip_prefix(prefix)).map(str::trim)
 }
 
-fn serve(bin: &Path, data: &Path, extra: &[&str], log: &Path) -> Result<Server> {
+pub(crate) fn serve(bin: &Path, data: &Path, extra: &[&str], log: &Path) -> Result<Server> {
     let out_path = data.with_extension("out");
     let out = std::fs::File::create(&out_path)?;
     let err = std::fs::File::create(log)?;
@@ -93,7 +93,7 @@ fn serve(bin: &Path, data: &Path, extra: &[&str], log: &Path) -> Result<Server> 
     }
 }
 
-async fn call(c: &mut Connection, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+pub(crate) async fn call(c: &mut Connection, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
     let bytes = body.map(|b| b.to_string().into_bytes());
     let r = c.call(method, path, bytes.as_deref()).await?;
     ensure!(r.is_success(), "{method} {path}: {} {}", r.status, String::from_utf8_lossy(&r.body));

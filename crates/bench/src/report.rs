@@ -56,7 +56,7 @@ pub fn size(n: usize) -> String {
     }
 }
 
-fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     if x < 100.0 {
         return format!("{x:.1}");
     }
@@ -231,7 +231,7 @@ pub fn markdown(runs: &[RunResult]) -> String {
     out
 }
 
-fn verdict(met: bool) -> &'static str {
+pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
@@ -340,16 +340,20 @@ fn targets(ours: &[&RunResult], ratios: &[(&RunResult, &RunResult)], stores: &[&
 
 /// Replaces what stands between the markers in `doc` with `report`.
 pub fn update_doc(doc: &Path, report: &str) -> Result<()> {
-    const BEGIN: &str = "<!-- bench:begin -->";
-    const END: &str = "<!-- bench:end -->";
+    update_doc_between(doc, "bench", report)
+}
+
+/// Replaces the text between `<!-- {name}:begin -->` and `<!-- {name}:end -->` in `doc` with `report`.
+pub fn update_doc_between(doc: &Path, name: &str, report: &str) -> Result<()> {
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
     let text = std::fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
-        bail!("{} has no {BEGIN} ... {END} markers", doc.display());
+    let (Some(b), Some(e)) = (text.find(&begin), text.find(&end)) else {
+        bail!("{} has no {begin} ... {end} markers", doc.display());
     };
     if e < b {
-        bail!("{}: {END} comes before {BEGIN}", doc.display());
+        bail!("{}: {end} comes before {begin}", doc.display());
     }
-    let updated = format!("{}{BEGIN}\n{}\n{}", &text[..b], report.trim_end(), &text[e..]);
+    let updated = format!("{}{begin}\n{}\n{}", &text[..b], report.trim_end(), &text[e..]);
     std::fs::write(doc, updated).with_context(|| format!("writing {}", doc.display()))
 }
 

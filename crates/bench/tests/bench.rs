@@ -85,3 +85,44 @@ async fn a_wrong_token_fails_the_run() -> Result<()> {
     assert!(stderr.contains("401"), "{stderr}");
     Ok(())
 }
+
+/// `relay` carries lookups through the real agent and directly to a target, and reports both: every request of
+/// both paths succeeded, the figures are there, and the document's relay section is replaced. No timing is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_measures_both_paths_through_the_real_agent() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (_app, _served, url) = spawn_idplane().await?;
+    let (results, doc) = (dir.path().join("relay.json"), dir.path().join("doc.md"));
+    std::fs::write(&doc, "before\n<!-- relay:begin -->\nold figures\n<!-- relay:end -->\nafter\n")?;
+    let mut run = Command::new(BIN);
+    run.args(["relay", "--url", &url, "--users", "30", "--requests", "40", "--warmup", "10"])
+        .args(["--duration", "0.2", "--concurrency", "4", "--work"])
+        .arg(dir.path().join("work"))
+        .arg("--json")
+        .arg(&results)
+        .arg("--doc")
+        .arg(&doc)
+        .env("IDPLANE_BENCH_TOKEN", TOKEN);
+    let out = tokio::task::spawn_blocking(move || run.output()).await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "the relay run failed:\n{stderr}");
+
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&results)?)?;
+    for path in ["direct", "relay"] {
+        let p = &result[path];
+        assert_eq!(p["latencyRequests"], 40, "{path}: {p}");
+        assert_eq!(p["errors"], 0, "{path}: {p}");
+        assert!(p["throughputRequests"].as_u64().unwrap_or(0) > 0, "{path}: {p}");
+        assert!(p["p99Ms"].as_f64().unwrap_or(0.0) >= p["p50Ms"].as_f64().unwrap_or(f64::MAX), "{path}: {p}");
+        assert!(p["benchCpuUs"].as_f64().is_some(), "{path}: {p}");
+    }
+    let added = result["addedP50Ms"].as_f64().context("addedP50Ms")?;
+    let (r50, d50) = (result["relay"]["p50Ms"].as_f64(), result["direct"]["p50Ms"].as_f64());
+    assert!((added - (r50.unwrap_or(0.0) - d50.unwrap_or(0.0))).abs() < 1e-9, "{result}");
+
+    let text = std::fs::read_to_string(&doc)?;
+    assert!(text.starts_with("before\n<!-- relay:begin -->\n30 users in the target"), "{text}");
+    assert!(text.contains("| relay through one agent |") && !text.contains("old figures"), "{text}");
+    assert!(text.ends_with("<!-- relay:end -->\nafter\n"), "{text}");
+    Ok(())
+}

@@ -204,6 +204,7 @@ async fn connect(State(s): State<AppState>, headers: HeaderMap, upgrade: WebSock
     let max_message = usize::try_from(hub.config().max_body_bytes).unwrap_or(usize::MAX) + (256 << 10);
     upgrade
         .protocols([SUBPROTOCOL])
+        .read_buffer_size(idplane_agent_protocol::READ_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| session::run(hub, socket, who, revocations))

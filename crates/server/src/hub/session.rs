@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::SinkExt;
 use idplane_agent_protocol::{self as proto, Decoded, Frame};
 use idplane_provisioning::agents::{AgentIdentity, AgentSession};
 use idplane_provisioning::store::PutSession;
@@ -21,6 +22,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const MISSED_PINGS: u32 = 3;
 /// How long a draining session may take to close before the hub closes it.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
+/// Frames written in one flush at most.
+const BURST: usize = 64;
 
 /// What came back for a request.
 #[derive(Debug)]
@@ -267,10 +270,25 @@ pub(crate) async fn run(
                 }
             }
             Some(frame) = to_send.recv() => {
-                if matches!(frame, Frame::Drain(_)) {
-                    draining_since.get_or_insert_with(Instant::now);
+                // The frames queued meanwhile go out with this one, in one flush: under load, one write for many
+                // requests instead of one each (bounded, so that answers keep being read).
+                let mut next = Some(frame);
+                let mut fed = 0;
+                let mut sent = Ok(());
+                while let Some(frame) = next.take() {
+                    if matches!(frame, Frame::Drain(_)) {
+                        draining_since.get_or_insert_with(Instant::now);
+                    }
+                    sent = feed(&mut socket, &frame).await;
+                    fed += 1;
+                    if sent.is_ok() && fed < BURST {
+                        next = to_send.try_recv().ok();
+                    }
                 }
-                if let Err(e) = send(&mut socket, &frame).await {
+                if sent.is_ok() {
+                    sent = socket.flush().await.map_err(|e| e.to_string());
+                }
+                if let Err(e) = sent {
                     break format!("the connection failed while sending: {e}");
                 }
             }
@@ -332,6 +350,12 @@ async fn next_frame(socket: &mut WebSocket, max_body: usize) -> Option<Frame> {
 }
 
 async fn send(socket: &mut WebSocket, frame: &Frame) -> Result<(), String> {
+    feed(socket, frame).await?;
+    socket.flush().await.map_err(|e| e.to_string())
+}
+
+/// Queues `frame` on the socket without flushing it.
+async fn feed(socket: &mut WebSocket, frame: &Frame) -> Result<(), String> {
     let bytes = proto::encode(frame).map_err(|e| e.to_string())?;
-    socket.send(Message::Binary(bytes.into())).await.map_err(|e| e.to_string())
+    socket.feed(Message::Binary(bytes.into())).await.map_err(|e| e.to_string())
 }
