@@ -46,6 +46,9 @@ pub struct Session {
     outgoing: mpsc::Sender<Frame>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     in_flight: AtomicUsize,
+    /// One permit per request the agent takes at once (its `maxInFlight`, as the welcome said): more wait their turn
+    /// (within their deadline) rather than be refused as busy.
+    slots: tokio::sync::Semaphore,
     /// The tenant URLs the agent was told it may relay to.
     targets: Mutex<Vec<String>>,
     open: AtomicBool,
@@ -101,6 +104,13 @@ impl Session {
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
+        let started = tokio::time::Instant::now();
+        let _slot = match tokio::time::timeout(deadline, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Reply::Dropped("the agent's session had ended before the request was sent".into()),
+            Err(_) => return Reply::TimedOut,
+        };
+        let deadline = deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
         request.id = id;
         request.deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX);
         let (tx, rx) = oneshot::channel();
@@ -138,6 +148,8 @@ impl Session {
 
     /// Fails every request still waiting: the session is over.
     fn fail_pending(&self, why: &str) {
+        // Requests waiting for a slot stop waiting.
+        self.slots.close();
         let waiting: Vec<_> = self.pending.lock().map(|mut p| p.drain().collect()).unwrap_or_default();
         for (_, w) in waiting {
             let _ = w.send(Reply::Dropped(why.to_owned()));
@@ -187,6 +199,7 @@ pub(crate) async fn run(
             return;
         }
     }
+    let max_in_flight = config.max_in_flight.min(hello.max_in_flight.max(1));
     let (outgoing, mut to_send) = mpsc::channel::<Frame>(256);
     let session = Arc::new(Session {
         agent_id: who.agent_id.clone(),
@@ -196,6 +209,7 @@ pub(crate) async fn run(
         outgoing,
         pending: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
+        slots: tokio::sync::Semaphore::new(usize::try_from(max_in_flight).unwrap_or(1)),
         targets: Mutex::new(Vec::new()),
         open: AtomicBool::new(true),
         ending: Mutex::new(None),
@@ -204,7 +218,7 @@ pub(crate) async fn run(
     let welcome = Frame::Welcome(proto::Welcome {
         session_id: session_id.clone(),
         heartbeat_seconds: u32::try_from(config.heartbeat.as_secs().max(1)).unwrap_or(u32::MAX),
-        max_in_flight: config.max_in_flight.min(hello.max_in_flight.max(1)),
+        max_in_flight,
         max_body_bytes: config.max_body_bytes,
         default_deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
         targets: Vec::new(),

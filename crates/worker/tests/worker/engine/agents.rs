@@ -167,6 +167,11 @@ struct Scripted {
 
 impl Scripted {
     async fn connect(s: &Setup, agent: &str, credential: &str) -> Result<Scripted> {
+        Scripted::connect_taking(s, agent, credential, 8).await
+    }
+
+    /// The same, the agent taking at most `max_in_flight` requests at once.
+    async fn connect_taking(s: &Setup, agent: &str, credential: &str, max_in_flight: u32) -> Result<Scripted> {
         let stream = TcpStream::connect(s.target.addr).await?;
         let mut request = format!("ws://{}/agent/v1/connect", s.target.addr).into_client_request()?;
         request.headers_mut().insert("authorization", format!("Bearer {credential}").parse()?);
@@ -178,7 +183,7 @@ impl Scripted {
             agent_id: agent.into(),
             version: "scripted".into(),
             host_name: "scripted".into(),
-            max_in_flight: 8,
+            max_in_flight,
             allow_list: Vec::new(),
         };
         a.send(&Frame::Hello(hello)).await?;
@@ -423,5 +428,26 @@ async fn a_deleted_agent_is_disconnected_at_once_and_cannot_connect_again() -> R
     ensure!(matches!(closed, Ok(Ok(None))), "the revoked agent's session is still open: {closed:?}");
     ensure!(!s.app.state.hub.is_connected(&x));
     ensure!(Scripted::connect(&s, &x, &credential).await.is_err(), "a revoked credential connected again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_beyond_what_an_agent_takes_at_once_wait_their_turn() -> Result<()> {
+    let s = setup(Duration::from_secs(5), 8 << 20).await?;
+    let (x, credential, tenant) = register_in(&s).await?;
+    assign(&s, &x).await?;
+    let relay = relay_of(&s, &tenant)?;
+    let mut agent = Scripted::connect_taking(&s, &x, &credential, 1).await?;
+    let first = sent(&relay, request(idplane_scim_client::Method::Get, &s)?);
+    let second = sent(&relay, request(idplane_scim_client::Method::Get, &s)?);
+    let Some(Frame::Request(r)) = agent.next().await? else { bail!("no first request") };
+    let early = tokio::time::timeout(Duration::from_millis(300), agent.next()).await;
+    ensure!(early.is_err(), "a second request came while the agent takes one at a time: {early:?}");
+    let answer =
+        |id| proto::Response { id, status: 200, headers: proto::Headers::default(), body: Vec::new(), elapsed_ms: 1 };
+    agent.send(&Frame::Response(answer(r.id))).await?;
+    let Some(Frame::Request(r2)) = agent.next().await? else { bail!("the second request never came") };
+    agent.send(&Frame::Response(answer(r2.id))).await?;
+    ensure!(first.await??.status == 200 && second.await??.status == 200);
     Ok(())
 }
