@@ -30,7 +30,13 @@ impl Run {
 }
 
 /// `idplane ARGS... --url ORIGIN --token TOKEN`, with `stdin` piped in when given and `env` set.
-fn cli_with(origin: &str, token: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Result<Run> {
+pub(super) fn cli_with(
+    origin: &str,
+    token: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<Run> {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .args(["--url", origin, "--token", token])
