@@ -19,7 +19,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::Hub;
-use super::relay::{Carried, carry, no_active, relay};
+use super::relay::{Carried, carry, http_response, no_active, relay};
 use crate::AppState;
 
 /// How a node reaches the others: the secret they share and an HTTP client.
@@ -110,8 +110,7 @@ pub(crate) async fn to_holder(
     if answer.status == 200
         && let Ok(Decoded::Frame(Frame::Response(r))) = proto::decode(&answer.body, usize::MAX)
     {
-        let headers = r.headers.0.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
-        return Some(Ok(HttpResponse { status: r.status, headers, body: r.body }));
+        return Some(Ok(http_response(r)));
     }
     let error: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     let code = code_of(error["error"]["code"].as_str().unwrap_or_default());

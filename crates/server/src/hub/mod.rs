@@ -110,11 +110,6 @@ impl Hub {
         self.0.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How many agents hold a session on this node.
-    pub fn connected(&self) -> usize {
-        self.sessions().len()
-    }
-
     /// Whether agent `agent_id` holds a session on this node.
     pub fn is_connected(&self, agent_id: &str) -> bool {
         self.sessions().contains_key(agent_id)

@@ -98,16 +98,16 @@ pub(crate) async fn carry(
         session.allow(target).await;
         let agent = format!("agent {} ({})", session.host_name, session.agent_id);
         match session.call(frame.clone(), hub.request_id(), config.deadline).await {
-            Reply::Response(r) => {
-                let headers = r.headers.0.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
-                return Carried::Done(Ok(HttpResponse { status: r.status, headers, body: r.body }));
-            }
+            Reply::Response(r) => return Carried::Done(Ok(http_response(r))),
             Reply::Failure(f) => {
                 let error = failure(line, &agent, &f);
                 if !f.kind.never_sent() {
                     return Carried::Done(Err(error));
                 }
                 last = Some(error);
+            }
+            Reply::NotSent(why) => {
+                last = Some(relay(line, "HybridIdentityServiceAgentSignalingError", format!("{agent}: {why}")));
             }
             Reply::Dropped(why) => {
                 let error = relay(line, "HybridIdentityServiceAgentSignalingError", format!("{agent}: {why}"));
@@ -133,6 +133,12 @@ pub(crate) async fn carry(
         Some(e) => Carried::Done(Err(e)),
         None => Carried::NoSession,
     }
+}
+
+/// The target's answer as the agent relayed it, header names in lower case as transports give them.
+pub(crate) fn http_response(r: proto::Response) -> HttpResponse {
+    let headers = r.headers.0.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
+    HttpResponse { status: r.status, headers, body: r.body }
 }
 
 /// The error when none of the `n` assigned agents is connected.

@@ -33,6 +33,8 @@ pub(crate) enum Reply {
     /// The session ended before an answer (the agent disconnected, was evicted or revoked): the request may or may
     /// not have reached the target.
     Dropped(String),
+    /// The session ended before the request was handed to it: the target cannot have received it.
+    NotSent(String),
     /// No answer within the deadline (the hub sent `Cancel`).
     TimedOut,
 }
@@ -40,7 +42,6 @@ pub(crate) enum Reply {
 /// An agent's live session on this node.
 pub struct Session {
     pub agent_id: String,
-    pub tenant_id: String,
     pub session_id: String,
     pub host_name: String,
     outgoing: mpsc::Sender<Frame>,
@@ -107,7 +108,7 @@ impl Session {
         let started = tokio::time::Instant::now();
         let _slot = match tokio::time::timeout(deadline, self.slots.acquire()).await {
             Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Reply::Dropped("the agent's session had ended before the request was sent".into()),
+            Ok(Err(_)) => return Reply::NotSent("the agent's session had ended before the request was sent".into()),
             Err(_) => return Reply::TimedOut,
         };
         let deadline = deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
@@ -119,7 +120,7 @@ impl Session {
         }
         if self.outgoing.send(Frame::Request(request)).await.is_err() {
             self.forget(id);
-            return Reply::Dropped("the agent's session had ended before the request was sent".into());
+            return Reply::NotSent("the agent's session had ended before the request was sent".into());
         }
         // A little beyond the agent's own deadline, so that its `timeout` failure (with where it happened) wins.
         match tokio::time::timeout(deadline + Duration::from_secs(2), rx).await {
@@ -203,7 +204,6 @@ pub(crate) async fn run(
     let (outgoing, mut to_send) = mpsc::channel::<Frame>(256);
     let session = Arc::new(Session {
         agent_id: who.agent_id.clone(),
-        tenant_id: who.tenant_id.clone(),
         session_id: session_id.clone(),
         host_name: hello.host_name.clone(),
         outgoing,
