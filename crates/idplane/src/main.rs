@@ -31,7 +31,7 @@ use idplane_server::auth_cache::AuthCache;
 use idplane_server::ratelimit::{Limiter, RateLimit};
 use idplane_server::serve::{self, ConnectionLimits};
 use idplane_server::store_times::StoreTimes;
-use idplane_server::{AppState, Limits, router, tls};
+use idplane_server::{AppState, Limits, tls};
 use idplane_store::{Database, PgStore, SqliteStore};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -635,6 +635,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         format!("  workspace SCIM URL: {origin}/api/2.0/preview/scim/v2   (workspace {})", ws.id),
         format!("  Graph API:          {origin}/v1.0   (tenant {})", tenant.id),
+        format!("  admin console:      {origin}/console   (sign in with the admin token)"),
     ];
     if let Some((_, Some(fingerprint))) = &tls_config {
         banner.push(format!("  TLS certificate:    self-signed, SHA-256 fingerprint {fingerprint}"));
@@ -738,7 +739,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tokio::spawn(serve::serve(l, metrics, None, connections, until_stopped()));
     }
     let tls = tls_config.map(|(config, _)| config);
-    serve::serve(listener, router(state), tls, connections, until_stopped()).await;
+    let app = idplane_console::app(state, idplane_console::Settings::default());
+    serve::serve(listener, app, tls, connections, until_stopped()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,113 @@
+//! The console's way to idplane's APIs: the request goes in-process through the same router, middleware and checks
+//! as a client's, with the signed-in token as its bearer, so that a page can show and change exactly what the token
+//! may.
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+use crate::Console;
+use crate::session::Session;
+
+/// Most bytes of an API answer the console reads.
+const ANSWER_LIMIT: usize = 64 << 20;
+
+/// An API call that did not succeed: its status, the API's message (what to fix) and its body.
+#[derive(Debug, Clone)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub message: String,
+    pub body: Value,
+}
+
+/// The message of an error body in any of idplane's API shapes: Graph's `error.message`, SCIM's `detail`,
+/// Databricks' `message`.
+pub fn message_of(status: u16, body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .or_else(|| body["detail"].as_str())
+        .or_else(|| body["message"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the API answered {status}"))
+}
+
+/// The APIs, as the signed-in token.
+pub struct Api<'a> {
+    console: &'a Console,
+    session: &'a Session,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(console: &'a Console, session: &'a Session) -> Api<'a> {
+        Api { console, session }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ApiFailure> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, ApiFailure> {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ApiFailure> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Calls `path` (with its query) on the API; the JSON of a 2xx answer (`null` when it has none).
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiFailure> {
+        let (status, answer) = self.exchange(method, path, body).await?;
+        if (200..300).contains(&status) {
+            Ok(answer)
+        } else {
+            Err(ApiFailure { status, message: message_of(status, &answer), body: answer })
+        }
+    }
+
+    /// Calls `path` and returns the status and JSON body whatever the status (an answer that is not JSON is a
+    /// string).
+    pub async fn exchange(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), ApiFailure> {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in &self.session.forwarded {
+            request = request.header(name, value);
+        }
+        request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.session.bearer()));
+        let request = match body {
+            Some(json) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(json).unwrap_or_default())),
+            None => request.body(Body::empty()),
+        }
+        .map_err(|e| failure(400, format!("the console built a request it cannot send: {e}")))?;
+        let response = match self.console.api.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status().as_u16();
+        let bytes = http_body_util::Limited::new(response.into_body(), ANSWER_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| failure(502, format!("the API's answer could not be read: {e}")))?
+            .to_bytes();
+        let answer = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Ok((status, answer))
+    }
+}
+
+fn failure(status: u16, message: String) -> ApiFailure {
+    ApiFailure { status, message, body: Value::Null }
+}
