@@ -74,11 +74,12 @@ impl Endpoint {
     }
 }
 
-/// A response: its status, the `Location` header if any, and the body.
+/// A response: its status, the `Location` header if any, the cookies it sets (`name=value`), and the body.
 #[derive(Debug, Default)]
 pub struct Response {
     pub status: u16,
     pub location: Option<String>,
+    pub cookies: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -206,6 +207,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Response, Framing, bool)>> {
     let mut keep_alive = parsed.version == Some(1);
     let mut framing = None;
     let mut location = None;
+    let mut cookies = Vec::new();
     for h in parsed.headers.iter() {
         let value = std::str::from_utf8(h.value).unwrap_or_default().trim();
         if h.name.eq_ignore_ascii_case("content-length") {
@@ -221,6 +223,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Response, Framing, bool)>> {
             }
         } else if h.name.eq_ignore_ascii_case("location") {
             location = Some(value.to_string());
+        } else if h.name.eq_ignore_ascii_case("set-cookie") {
+            cookies.push(value.split(';').next().unwrap_or_default().to_string());
         }
     }
     // No body for 1xx, 204 and 304 (and this client sends no HEAD).
@@ -229,7 +233,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Response, Framing, bool)>> {
     } else {
         framing.unwrap_or(Framing::UntilClose)
     };
-    Ok(Some((head_len, Response { status, location, body: Vec::new() }, framing, keep_alive)))
+    Ok(Some((head_len, Response { status, location, cookies, body: Vec::new() }, framing, keep_alive)))
 }
 
 /// Reads a chunked body (RFC 9112 §7.1), ignoring chunk extensions and trailers.

@@ -9,6 +9,7 @@
 //! - `relay` measures what the relay through one on-premises agent adds to a SCIM request, against the direct path.
 //! - `report` turns the JSON results of several runs into the markdown tables of docs/benchmarks.md.
 
+mod console;
 mod drive;
 mod histogram;
 mod http;
@@ -48,6 +49,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Time a provisioning job's initial and incremental cycles between two idplane processes.
     Provision(Box<provision::ProvisionArgs>),
+    /// Time the admin console's pages at 100,000 users on each side.
+    Console(Box<console::ConsoleArgs>),
     /// Measure what the relay through one on-premises agent adds (latency, throughput) against the direct path.
     Relay(Box<relay::RelayArgs>),
     /// Print the markdown report of result files written by `run --json` (and update a document's report).
@@ -132,6 +135,10 @@ fn main() -> Result<()> {
         Command::Provision(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(provision::run(*args))
+        }
+        Command::Console(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(console::run(*args))
         }
         Command::Relay(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

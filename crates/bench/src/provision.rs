@@ -51,7 +51,7 @@ pub(crate) const DATABRICKS: &str = "9c9818d2-2900-49e8-8ba4-22688be7c675";
 
 pub(crate) struct Server {
     pub(crate) child: Child,
-    origin: String,
+    pub(crate) origin: String,
     pub(crate) banner: String,
 }
 
@@ -102,31 +102,43 @@ pub(crate) async fn call(c: &mut Connection, method: &str, path: &str, body: Opt
 
 /// Writes the directory into the source's store: users, groups, and memberships spread over the groups.
 async fn fill(store: &Arc<dyn ProvisioningStore>, tenant: &str, args: &ProvisionArgs) -> Result<Vec<String>> {
+    fill_directory(store, tenant, args.users, args.groups, args.memberships).await
+}
+
+/// Writes `users` users and `groups` groups into a tenant's directory, with `memberships` memberships spread evenly
+/// over the groups; the groups' ids.
+pub(crate) async fn fill_directory(
+    store: &Arc<dyn ProvisioningStore>,
+    tenant: &str,
+    users: usize,
+    groups: usize,
+    memberships: usize,
+) -> Result<Vec<String>> {
     let now = time::OffsetDateTime::now_utc();
-    let mut users = Vec::with_capacity(args.users);
-    for i in 0..args.users {
+    let mut user_ids = Vec::with_capacity(users);
+    for i in 0..users {
         let body = json!({"displayName": format!("User {i}"), "userPrincipalName": format!("user{i}@bench.test"),
                           "mailNickname": format!("user{i}"), "mail": format!("user{i}@bench.test"),
                           "givenName": "User", "surname": format!("{i}"), "accountEnabled": true});
-        users.push(
+        user_ids.push(
             service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::User, &body, now).await?.id,
         );
     }
-    let per_group = args.memberships.checked_div(args.groups).unwrap_or(0);
-    let mut groups = Vec::with_capacity(args.groups);
-    for g in 0..args.groups {
+    let per_group = memberships.checked_div(groups).unwrap_or(0);
+    let mut group_ids = Vec::with_capacity(groups);
+    for g in 0..groups {
         let body = json!({"displayName": format!("Group {g}"), "mailNickname": format!("group{g}"),
                           "mailEnabled": false, "securityEnabled": true});
         let group =
             service::create(store.as_ref() as &dyn DirectoryStore, tenant, ObjectKind::Group, &body, now).await?;
         let members: Vec<String> =
-            (0..per_group).filter_map(|k| users.get((g * per_group + k) % users.len().max(1)).cloned()).collect();
+            (0..per_group).filter_map(|k| user_ids.get((g * per_group + k) % user_ids.len().max(1)).cloned()).collect();
         for chunk in members.chunks(500) {
             store.add_members(tenant, &group.id, chunk, now).await?;
         }
-        groups.push(group.id);
+        group_ids.push(group.id);
     }
-    Ok(groups)
+    Ok(group_ids)
 }
 
 /// Waits until the job's last execution is another than `previous`; the status then.
