@@ -241,3 +241,31 @@ def test_the_users_page_reads_on_a_phone(signed_in):
     page.goto("/console/groups/new")
     expect(page.get_by_label("Group name")).to_be_visible()
     shot(page, "directory-group-new-phone")
+
+
+def test_a_long_list_is_paged_with_next_and_previous(signed_in, tmp_path):
+    page = signed_in
+    batch = unique("Pg")
+    rows = ["displayName,userPrincipalName"] + [f"{batch} {i:03d},{batch.lower()}.{i:03d}@contoso.com" for i in range(60)]
+    csv = tmp_path / "many.csv"
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    page.goto("/console/users/import")
+    page.get_by_label("CSV file", exact=True).set_input_files(str(csv))
+    page.get_by_role("button", name="Submit").click()
+    page.locator("#import-summary").filter(has_text="Done.").wait_for()
+    expect(page.locator("#import-summary")).to_contain_text("60 created, 0 failed")
+
+    page.goto("/console/users")
+    page.get_by_label("Search").fill(batch)
+    page.get_by_role("button", name="Search").click()
+    listed = page.locator("table.directory-list tbody tr")
+    expect(listed).to_have_count(50)
+    expect(page.get_by_role("link", name="Previous")).to_have_count(0)
+    page.get_by_role("link", name="Next").click()
+    expect(listed).to_have_count(10)
+    expect(page.get_by_role("link", name="Next")).to_have_count(0)
+    assert page.get_by_label("Search").input_value() == batch, "the search is kept across pages"
+    shot(page, "directory-users-page-2")
+    page.get_by_role("link", name="Previous").click()
+    expect(listed).to_have_count(50)
+    expect(listed.first).to_contain_text(f"{batch} 000")
