@@ -8,6 +8,7 @@
 //! Content-Security-Policy allows nothing else ([`security_headers`]).
 
 pub mod api;
+mod apps;
 mod assets;
 pub mod error;
 mod home;
@@ -68,6 +69,7 @@ pub fn router(console: Console) -> Router {
         .route("/signin", get(session::signin_page).post(session::signin))
         .route("/signout", post(session::signout))
         .route("/assets/{file}", get(assets::asset))
+        .merge(apps::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))
