@@ -102,6 +102,8 @@ def test_properties_assignment_required_and_delete(signed_in):
     shot(page, "apps-properties")
     tabs(page).get_by_role("link", name="Overview").click()
     assert "Yes" in page.locator("dl.facts").first.inner_text()
+    # The "Provisioning logs" tab goes to the provisioning logs page.
+    assert tabs(page).get_by_role("link", name="Provisioning logs").get_attribute("href") == f"/console/apps/{sp}/logs"
     page.goto(f"/console/apps/{sp}/properties")
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Delete").click()
@@ -179,6 +181,8 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     failure = run_test_connection(page)
     assert "failed" in failure
     assert "Code" in failure
+    assert "SystemForCrossDomainIdentityManagementCredentialValidationFailure" in failure
+    assert "Request" in failure and "GET " + scim_url(server) + "/Users" in failure
     shot(page, "apps-provisioning-test-failed")
 
     # Settings: a bad threshold says what to fix and keeps the input; then a good save.

@@ -32,6 +32,7 @@ pub fn routes() -> Router<Console> {
         .route("/apps/{sp}", get(overview))
         .route("/apps/{sp}/properties", get(properties).post(save_properties))
         .route("/apps/{sp}/delete", post(delete_app))
+        .route("/apps/{sp}/logs", get(logs))
         .route("/apps/{sp}/users", get(users))
         .route("/apps/{sp}/users/add", get(add_page).post(add))
         .route("/apps/{sp}/users/{assignment}/remove", post(remove))
@@ -171,7 +172,7 @@ pub(crate) fn tab_href(sp: &str, tab: &str) -> String {
     match tab {
         "overview" => base,
         "provisioning" => format!("{base}/provisioning"),
-        "logs" => format!("/console/logs?servicePrincipalId={}", urlencode(sp)),
+        "logs" => format!("{base}/logs"),
         other => format!("{base}/{other}"),
     }
 }
@@ -361,6 +362,17 @@ async fn overview(
         assignments,
         more_assignments,
     })
+}
+
+/// The "Provisioning logs" tab: the provisioning logs page, filtered to the application's job.
+async fn logs(State(console): State<Console>, session: Session, Path(sp): Path<String>) -> Result<Response, PageError> {
+    let api = session.api(&console);
+    let app = load_app(&api, &sp).await?;
+    let to = match provisioning::job_of(&api, &app.id).await? {
+        Some(job) => format!("/console/logs?job={}", urlencode(&text(&job, "id"))),
+        None => "/console/logs".to_string(),
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[derive(Template)]

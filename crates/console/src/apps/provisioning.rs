@@ -139,6 +139,16 @@ pub struct TestResult {
     pub ok: bool,
     pub code: String,
     pub message: String,
+    /// The request that failed, which the API's message ends with (`...; request: GET https://...`).
+    pub request: Option<String>,
+}
+
+/// Splits the request that failed off the end of a Test Connection message.
+fn split_request(message: &str) -> (String, Option<String>) {
+    match message.rsplit_once("; request: ") {
+        Some((why, request)) => (why.to_string(), Some(request.to_string())),
+        None => (message.to_string(), None),
+    }
 }
 
 /// Problems of the form, by field.
@@ -405,12 +415,15 @@ async fn test_connection(api: &Api<'_>, sp: &str, form: &EditForm) -> Result<Tes
             ok: true,
             code: String::new(),
             message: "The supplied credentials are authorized to enable provisioning.".into(),
+            request: None,
         }
     } else {
+        let (message, request) = split_request(&message_of(status, &body));
         TestResult {
             ok: false,
             code: body["error"]["code"].as_str().unwrap_or("TestConnectionFailed").to_string(),
-            message: message_of(status, &body),
+            message,
+            request,
         }
     })
 }
@@ -486,6 +499,14 @@ mod tests {
         assert_eq!(body["value"][1], json!({"key": "SecretToken", "value": "dapi1"}));
         let notify: Value = serde_json::from_str(body["value"][3]["value"].as_str().unwrap()).unwrap();
         assert_eq!(notify["DeleteThresholdValue"], json!(5));
+    }
+
+    #[test]
+    fn the_failed_request_is_shown_apart() {
+        let (why, request) = split_request("the target answered 401; body starts: {}; request: GET https://x/Users");
+        assert_eq!(why, "the target answered 401; body starts: {}");
+        assert_eq!(request.as_deref(), Some("GET https://x/Users"));
+        assert_eq!(split_request("no request"), ("no request".to_string(), None));
     }
 
     #[test]
