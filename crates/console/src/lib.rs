@@ -8,6 +8,7 @@
 //! Content-Security-Policy allows nothing else ([`security_headers`]).
 
 pub mod api;
+mod apps;
 mod assets;
 mod directory;
 pub mod error;
@@ -70,6 +71,7 @@ pub fn router(console: Console) -> Router {
         .route("/signout", post(session::signout))
         .route("/assets/{file}", get(assets::asset))
         .merge(directory::routes())
+        .merge(apps::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))

@@ -405,6 +405,8 @@ impl ServicePrincipal {
         out.insert("displayName".into(), json!(self.display_name));
         out.insert("servicePrincipalNames".into(), json!([self.app_id]));
         out.insert("servicePrincipalType".into(), json!("Application"));
+        // idplane's own (Entra's list shows "Created on"): when the enterprise application was added.
+        out.insert("createdDateTime".into(), json!(rfc3339(self.created)));
         for (k, v) in &self.doc {
             out.entry(k.clone()).or_insert_with(|| v.clone());
         }
