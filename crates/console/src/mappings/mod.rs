@@ -158,6 +158,34 @@ async fn put_schema(console: &Console, session: &Session, job: &Job) -> Result<(
     session.api(console).put(&job.api_path("/schema"), &body).await.map(|_| ())
 }
 
+/// The job and the object mapping `om` of a form posted on a page showing the schema's `version`; `refused` titles
+/// the error of a stale page.
+async fn begin(
+    console: &Console,
+    session: &Session,
+    sp: &str,
+    om: &str,
+    version: &str,
+    refused: &str,
+) -> Result<(Job, usize), PageError> {
+    let job = load_job(console, session, sp).await?;
+    let index = object_index(&job, om)?;
+    same_version(&job, version).map_err(|m| PageError::new(StatusCode::CONFLICT, refused, m))?;
+    Ok((job, index))
+}
+
+/// Saves the changed schema and goes back to the Attribute Mapping page with `notice`.
+async fn finish(
+    console: &Console,
+    session: &Session,
+    job: &Job,
+    index: usize,
+    notice: &str,
+) -> Result<Response, PageError> {
+    put_schema(console, session, job).await?;
+    Ok(see_other(&format!("{}/{index}", job.base()), notice))
+}
+
 fn see_other(to: &str, notice: &str) -> Response {
     Redirect::to(&format!("{to}?notice={}", urlencode(notice))).into_response()
 }
@@ -244,9 +272,9 @@ async fn save_list(
     Ok(see_other(&job.base(), &notice))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct VersionForm {
-    #[serde(default)]
     version: String,
 }
 
@@ -423,17 +451,13 @@ async fn object_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ObjectForm {
-    #[serde(default)]
     enabled: String,
-    #[serde(default)]
     create: Option<String>,
-    #[serde(default)]
     update: Option<String>,
-    #[serde(default)]
     delete: Option<String>,
-    #[serde(default)]
     version: String,
 }
 
@@ -443,9 +467,7 @@ async fn save_object(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<ObjectForm>,
 ) -> Result<Response, PageError> {
-    let mut job = load_job(&console, &session, &sp).await?;
-    let index = object_index(&job, &om)?;
-    same_version(&job, &form.version).map_err(|m| PageError::new(StatusCode::CONFLICT, "Not saved", m))?;
+    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not saved").await?;
     if let Some(m) = model::object_mapping_mut(&mut job.schema, index) {
         m.enabled = form.enabled != "No";
         m.flow_types = Some(ObjectFlowTypes {
@@ -454,8 +476,7 @@ async fn save_object(
             delete: form.delete.is_some(),
         });
     }
-    put_schema(&console, &session, &job).await?;
-    Ok(see_other(&format!("{}/{index}", job.base()), "Saved."))
+    finish(&console, &session, &job, index, "Saved.").await
 }
 
 async fn restore_object(
@@ -463,17 +484,14 @@ async fn restore_object(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<VersionForm>,
 ) -> Result<Response, PageError> {
-    let mut job = load_job(&console, &session, &sp).await?;
-    let index = object_index(&job, &om)?;
-    same_version(&job, &form.version).map_err(|m| PageError::new(StatusCode::CONFLICT, "Not restored", m))?;
+    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not restored").await?;
     let template = template_schema(&console, &session, &job).await?;
     if !restore(&mut job.schema, &template, index) {
         return Err(PageError::not_found(
             "The application's template has no default mappings for this object mapping: edit its mappings instead.",
         ));
     }
-    put_schema(&console, &session, &job).await?;
-    Ok(see_other(&format!("{}/{index}", job.base()), "The default mappings are restored."))
+    finish(&console, &session, &job, index, "The default mappings are restored.").await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -616,11 +634,10 @@ async fn save_attribute(
     Ok(see_other(&format!("{}/{index}", job.base()), &format!("Saved the mapping of {target}.")))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct DeleteForm {
-    #[serde(default)]
     target: String,
-    #[serde(default)]
     version: String,
 }
 
@@ -629,9 +646,7 @@ async fn delete_attribute(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
-    let mut job = load_job(&console, &session, &sp).await?;
-    let index = object_index(&job, &om)?;
-    same_version(&job, &form.version).map_err(|m| PageError::new(StatusCode::CONFLICT, "Not deleted", m))?;
+    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not deleted").await?;
     let Some(m) = model::object_mapping_mut(&mut job.schema, index) else {
         return Err(PageError::not_found("No such object mapping."));
     };
@@ -643,8 +658,7 @@ async fn delete_attribute(
             form.target
         )));
     }
-    put_schema(&console, &session, &job).await?;
-    Ok(see_other(&format!("{}/{index}", job.base()), &format!("Deleted the mapping of {}.", form.target)))
+    finish(&console, &session, &job, index, &format!("Deleted the mapping of {}.", form.target)).await
 }
 
 /// The answer to an expression typed in the Edit Attribute dialog.
@@ -798,16 +812,12 @@ struct OperatorView {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ClauseForm {
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     attribute: String,
-    #[serde(default)]
     operator: String,
-    #[serde(default)]
     value: String,
-    #[serde(default)]
     version: String,
 }
 

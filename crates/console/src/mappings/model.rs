@@ -102,35 +102,24 @@ impl Row {
 
 /// The Edit Attribute form, as posted and as shown again (with the user's input) after an error.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct MappingForm {
-    #[serde(default)]
     pub mapping_type: String,
-    #[serde(default)]
     pub source_attribute: String,
-    #[serde(default)]
     pub constant: String,
-    #[serde(default)]
     pub expression: String,
-    #[serde(default)]
     pub default_value: String,
-    #[serde(default)]
     pub target: String,
     /// "Match objects using this attribute": `Yes` or `No`.
-    #[serde(default)]
     pub matching: String,
-    #[serde(default)]
     pub precedence: String,
     /// "Apply this mapping": an `attributeFlowType`.
-    #[serde(default)]
     pub apply: String,
     /// The target attribute of the mapping being edited; empty for a new one.
-    #[serde(default)]
     pub original: String,
     /// The schema's version the form was made from.
-    #[serde(default)]
     pub version: String,
     /// The sample user (user principal name or id) expressions are tried on; empty: the first one.
-    #[serde(default)]
     pub sample: String,
 }
 
