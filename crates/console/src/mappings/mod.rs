@@ -705,31 +705,34 @@ companyName,employeeId,employeeType,streetAddress,city,state,postalCode,country,
 usageLocation,userType,accountEnabled,mobilePhone,faxNumber,officeLocation,businessPhones,proxyAddresses,otherMails";
 const GROUP_SELECT: &str = "id,displayName,description,mailNickname,mail,mailEnabled,securityEnabled";
 
-/// The sample object of the directory an expression is tried on: the one named (user principal name, display
-/// name of a group, or id), or the first. Its label and its `testInputObject`; `Err`: why there is none.
+/// The sample object of the directory an expression is tried on: the one named (a user by user principal name or
+/// id, a group by id or display name), or the first; each a lookup the store answers from an index, never a scan.
+/// Its label and its `testInputObject`; `Err`: why there is none.
 async fn sample_object(api: &Api<'_>, source_object: &str, wanted: &str) -> Result<(String, Value), String> {
     let group = source_object.eq_ignore_ascii_case("Group");
-    let (collection, select, kind, key) = if group {
-        ("groups", GROUP_SELECT, DirectoryObjectType::Group, "displayName")
+    let (collection, select, kind, key, what) = if group {
+        ("groups", GROUP_SELECT, DirectoryObjectType::Group, "displayName", "group")
     } else {
-        ("users", USER_SELECT, DirectoryObjectType::User, "userPrincipalName")
+        ("users", USER_SELECT, DirectoryObjectType::User, "userPrincipalName", "user")
     };
     let wanted = wanted.trim();
-    let path = if wanted.is_empty() {
-        format!("/v1.0/{collection}?$top=1&$select={select}")
+    let first = |answer: Value| answer["value"].as_array().and_then(|v| v.first()).cloned();
+    let object = if wanted.is_empty() {
+        let answer = api.get(&format!("/v1.0/{collection}?$top=1&$select={select}")).await;
+        let answer = answer.map_err(|f| format!("The sample could not be read: {}", f.message))?;
+        first(answer)
+            .ok_or_else(|| format!("There is no {what} in the directory to try the expression on: create one first."))?
     } else {
-        let quoted = wanted.replace('\'', "''");
-        let filter = format!("{key} eq '{quoted}' or id eq '{quoted}'");
-        format!("/v1.0/{collection}?$top=1&$select={select}&$filter={}", urlencode(&filter))
-    };
-    let found = api.get(&path).await.map_err(|f| format!("the sample could not be read: {}", f.message))?;
-    let Some(object) = found["value"].as_array().and_then(|v| v.first()).cloned() else {
-        let what = if group { "group" } else { "user" };
-        return Err(if wanted.is_empty() {
-            format!("There is no {what} in the directory to try the expression on: create one first.")
-        } else {
-            format!("No {what} is {wanted}: type a {key} or an id of the directory, or leave it empty for the first.")
-        });
+        match api.get(&format!("/v1.0/{collection}/{}?$select={select}", seg(wanted))).await {
+            Ok(object) => object,
+            Err(f) if f.status == 404 && group => {
+                let filter = urlencode(&format!("displayName eq '{}'", wanted.replace('\'', "''")));
+                let answer = api.get(&format!("/v1.0/groups?$top=1&$select={select}&$filter={filter}")).await;
+                answer.ok().and_then(first).ok_or_else(|| no_such(what, wanted, key))?
+            }
+            Err(f) if f.status == 404 || f.status == 400 => return Err(no_such(what, wanted, key)),
+            Err(f) => return Err(format!("The sample could not be read: {}", f.message)),
+        }
     };
     let facts = DirectoryFacts { assigned: true, ..DirectoryFacts::default() };
     let source = source_object_from_graph(kind, &object, &facts).map_err(|e| e.to_string())?;
@@ -787,6 +790,10 @@ async fn validate(
         Err(why) => answer.no_sample = Some(why),
     }
     ok(&answer)
+}
+
+fn no_such(what: &str, wanted: &str, key: &str) -> String {
+    format!("No {what} is {wanted}: type a {key} or an id of the directory, or leave it empty for the first.")
 }
 
 // ---------------------------------------------------------------------------------------------------------------
