@@ -104,3 +104,22 @@
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
 })();
+
+// mappings: the Edit Attribute form shows the fields of the chosen Mapping type ([data-mapping-type] select,
+// [data-mapping-types="Direct Constant"] blocks); without this script every field is shown.
+(function () {
+  "use strict";
+  function show(select) {
+    var form = select.form;
+    if (!form) return;
+    form.querySelectorAll("[data-mapping-types]").forEach(function (block) {
+      block.hidden = block.dataset.mappingTypes.split(" ").indexOf(select.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-mapping-type]")) show(e.target);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-mapping-type]").forEach(show);
+  });
+})();

@@ -13,6 +13,7 @@ mod assets;
 mod directory;
 pub mod error;
 mod home;
+mod mappings;
 pub mod page;
 pub mod session;
 
@@ -72,6 +73,7 @@ pub fn router(console: Console) -> Router {
         .route("/assets/{file}", get(assets::asset))
         .merge(directory::routes())
         .merge(apps::routes())
+        .merge(mappings::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))
