@@ -12,6 +12,7 @@ mod assets;
 pub mod error;
 mod home;
 pub mod page;
+mod runs;
 pub mod session;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub fn router(console: Console) -> Router {
         .route("/signin", get(session::signin_page).post(session::signin))
         .route("/signout", post(session::signout))
         .route("/assets/{file}", get(assets::asset))
+        .merge(runs::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))
