@@ -15,6 +15,7 @@ pub mod error;
 mod home;
 mod mappings;
 pub mod page;
+mod runs;
 pub mod session;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub fn router(console: Console) -> Router {
         .merge(directory::routes())
         .merge(apps::routes())
         .merge(mappings::routes())
+        .merge(runs::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))
