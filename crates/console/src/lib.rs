@@ -11,6 +11,7 @@ pub mod api;
 mod assets;
 pub mod error;
 mod home;
+mod identity;
 pub mod page;
 pub mod session;
 
@@ -68,6 +69,7 @@ pub fn router(console: Console) -> Router {
         .route("/signin", get(session::signin_page).post(session::signin))
         .route("/signout", post(session::signout))
         .route("/assets/{file}", get(assets::asset))
+        .merge(identity::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))
