@@ -3,7 +3,7 @@
 //! may.
 
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -37,11 +37,22 @@ pub fn message_of(status: u16, body: &Value) -> String {
 pub struct Api<'a> {
     console: &'a Console,
     session: &'a Session,
+    /// Headers sent with every call besides the session's (a workspace API's `X-Databricks-Workspace-Id`).
+    extra: HeaderMap,
 }
 
 impl<'a> Api<'a> {
     pub fn new(console: &'a Console, session: &'a Session) -> Api<'a> {
-        Api { console, session }
+        Api { console, session, extra: HeaderMap::new() }
+    }
+
+    /// The same APIs with `name: value` on every call (`X-Databricks-Workspace-Id` picks a workspace API's
+    /// workspace); a value that is not a header value is left out.
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Api<'a> {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.extra.insert(name, value);
+        }
+        self
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ApiFailure> {
@@ -78,7 +89,7 @@ impl<'a> Api<'a> {
     /// string).
     pub async fn exchange(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), ApiFailure> {
         let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in &self.session.forwarded {
+        for (name, value) in self.session.forwarded.iter().chain(&self.extra) {
             request = request.header(name, value);
         }
         request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.session.bearer()));

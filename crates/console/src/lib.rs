@@ -14,6 +14,7 @@ mod directory;
 pub mod error;
 mod home;
 mod mappings;
+mod identity;
 pub mod page;
 mod runs;
 pub mod session;
@@ -76,6 +77,7 @@ pub fn router(console: Console) -> Router {
         .merge(apps::routes())
         .merge(mappings::routes())
         .merge(runs::routes())
+        .merge(identity::routes())
         .fallback(error::not_found)
         .with_state(console)
         .layer(axum::middleware::from_fn(security_headers))

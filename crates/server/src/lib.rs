@@ -20,6 +20,7 @@ pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
+pub mod scim_token;
 pub mod serve;
 pub mod store_times;
 pub mod tls;
@@ -254,6 +255,7 @@ fn api(state: AppState) -> Router {
         .merge(databricks::routes())
         .merge(workspaces::routes())
         .merge(tokens::routes())
+        .merge(scim_token::routes())
         .merge(audit::routes())
         .merge(health::routes())
         .merge(metrics::routes())

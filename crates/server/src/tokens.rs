@@ -72,7 +72,8 @@ impl Caller {
     }
 }
 
-fn millis(t: time::OffsetDateTime) -> i64 {
+/// Milliseconds since the epoch, as Databricks' token APIs give times.
+pub(crate) fn millis(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 

@@ -24,6 +24,7 @@ mod entra;
 mod graph;
 mod postgres_scale_out;
 mod provisioning_logs;
+mod scim_token;
 mod spans;
 
 async fn app() -> Result<App> {
