@@ -150,7 +150,7 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     sp = add_gallery_app(page, DATABRICKS, "Provision " + secrets.token_hex(3))
     open_provisioning_edit(page, sp)
     assert page.get_by_label("Provisioning Mode").input_value() == "Automatic"
-    assert page.get_by_role("link", name="Mappings").get_attribute("href") == f"/console/apps/{sp}/provisioning/mappings"
+    assert page.get_by_role("link", name="Mappings", exact=True).get_attribute("href") == f"/console/apps/{sp}/provisioning/mappings"
     assert "No secret token is saved yet" in page.locator("#secret_token-hint").inner_text()
     shot(page, "apps-provisioning-edit-new")
 
@@ -172,6 +172,8 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     set_admin_credentials(page, sp, scim_url(server), server.token)
     assert page.get_by_role("status").first.inner_text() == "Saved."
     assert "A secret token is saved" in page.locator("#secret_token-hint").inner_text()
+    mappings = page.locator("section", has=page.get_by_role("heading", name="Mappings")).inner_text()
+    assert "Provision Microsoft Entra ID Users" in mappings and "Yes" in mappings
     assert server.token not in page.content()
     # The saved credentials test fine with the fields left as they are.
     assert "authorized" in run_test_connection(page)
