@@ -10,7 +10,7 @@ import pytest
 
 from conftest import shot
 from flow_apps import add_gallery_app, assign, open_provisioning_edit, provisioning_on, set_admin_credentials, \
-    set_provisioning_status, test_connection as run_test_connection
+    set_provisioning_status, test_connection
 
 DATABRICKS = "Azure Databricks SCIM Provisioning Connector"
 
@@ -163,7 +163,7 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     open_provisioning_edit(page, sp)
     page.get_by_label("Tenant URL").fill(scim_url(server))
     page.get_by_label("Secret Token").fill(server.token)
-    result = run_test_connection(page)
+    result = test_connection(page)
     assert "authorized to enable provisioning" in result
     assert page.get_by_label("Secret Token").input_value() == "", "the token is never echoed back"
     assert page.get_by_label("Tenant URL").input_value() == scim_url(server)
@@ -176,11 +176,11 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     assert "Provision Microsoft Entra ID Users" in mappings and "Yes" in mappings
     assert server.token not in page.content()
     # The saved credentials test fine with the fields left as they are.
-    assert "authorized" in run_test_connection(page)
+    assert "authorized" in test_connection(page)
 
     # A wrong token: the failure, its code and its reason.
     page.get_by_label("Secret Token").fill("dapi" + "0" * 64)
-    failure = run_test_connection(page)
+    failure = test_connection(page)
     assert "failed" in failure
     assert "Code" in failure
     assert "SystemForCrossDomainIdentityManagementCredentialValidationFailure" in failure
