@@ -165,9 +165,14 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     page.get_by_label("Secret Token").fill(server.token)
     result = test_connection(page)
     assert "authorized to enable provisioning" in result
-    assert page.get_by_label("Secret Token").input_value() == "", "the token is never echoed back"
     assert page.get_by_label("Tenant URL").input_value() == scim_url(server)
+    assert "not saved until you choose Save" in page.locator("#secret_token-hint").inner_text()
     shot(page, "apps-provisioning-test-ok")
+    # As the seed documents go: Test Connection, then Save saves what was typed and tested.
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/provisioning/edit\?notice="))
+    assert page.get_by_role("status").first.inner_text() == "Saved."
+    assert page.get_by_label("Secret Token").input_value() == "", "the saved token is never echoed back"
 
     set_admin_credentials(page, sp, scim_url(server), server.token)
     assert page.get_by_role("status").first.inner_text() == "Saved."

@@ -6,8 +6,9 @@
 //! The API calls: the application's secrets (`PUT .../synchronization/secrets`: `BaseAddress`, `SecretToken`,
 //! `SyncAll`, `SyncNotificationSettings`), its job (created on the first save from the application's
 //! synchronization template), `validateCredentials`, `start`, `pause` and `restart`, and the agents under
-//! `/v1.0/onPremisesPublishingProfiles/provisioning`. The secret token is never shown again: the page says that
-//! one is saved.
+//! `/v1.0/onPremisesPublishingProfiles/provisioning`. The saved secret token is never shown: the page says that one
+//! is saved. A token the user just typed stays in its field when the form comes back (after Test Connection, or a
+//! problem to fix), as in Entra, so that Save right after Test Connection saves it.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -268,13 +269,9 @@ async fn page(
     };
     let (saved, token_saved) = saved_form(&api, &app.id, job.as_ref()).await?;
     let (assigned, available) = agents(&api, &app.id).await?;
-    let form = match form {
-        Some(mut f) => {
-            f.secret_token = String::new();
-            f
-        }
-        None => saved,
-    };
+    // A form shown again keeps what the user typed, the token too (so that Save right after Test Connection saves
+    // it); the saved token is never shown.
+    let form = form.unwrap_or(saved);
     render(
         status,
         &EditPage {
