@@ -39,6 +39,10 @@ def test_connection(page) -> str:
     return result.inner_text()
 
 
+# A step, not a test: pytest must not collect it where a test module imports it by its name.
+test_connection.__test__ = False
+
+
 def assign(page, sp_id: str, display_name: str) -> None:
     """Users and groups › Add user/group › search `display_name` › select it › Assign."""
     page.goto(f"/console/apps/{sp_id}/users")

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import shot
 from flow_apps import add_gallery_app, assign, open_provisioning_edit, provisioning_on, set_admin_credentials, \
-    set_provisioning_status, test_connection as run_test_connection
+    set_provisioning_status, test_connection
 
 DATABRICKS = "Azure Databricks SCIM Provisioning Connector"
 
@@ -150,7 +150,7 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     sp = add_gallery_app(page, DATABRICKS, "Provision " + secrets.token_hex(3))
     open_provisioning_edit(page, sp)
     assert page.get_by_label("Provisioning Mode").input_value() == "Automatic"
-    assert page.get_by_role("link", name="Mappings").get_attribute("href") == f"/console/apps/{sp}/provisioning/mappings"
+    assert page.get_by_role("link", name="Mappings", exact=True).get_attribute("href") == f"/console/apps/{sp}/provisioning/mappings"
     assert "No secret token is saved yet" in page.locator("#secret_token-hint").inner_text()
     shot(page, "apps-provisioning-edit-new")
 
@@ -163,22 +163,29 @@ def test_provisioning_credentials_test_connection_settings_and_status(signed_in,
     open_provisioning_edit(page, sp)
     page.get_by_label("Tenant URL").fill(scim_url(server))
     page.get_by_label("Secret Token").fill(server.token)
-    result = run_test_connection(page)
+    result = test_connection(page)
     assert "authorized to enable provisioning" in result
-    assert page.get_by_label("Secret Token").input_value() == "", "the token is never echoed back"
     assert page.get_by_label("Tenant URL").input_value() == scim_url(server)
+    assert "not saved until you choose Save" in page.locator("#secret_token-hint").inner_text()
     shot(page, "apps-provisioning-test-ok")
+    # As the seed documents go: Test Connection, then Save saves what was typed and tested.
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/provisioning/edit\?notice="))
+    assert page.get_by_role("status").first.inner_text() == "Saved."
+    assert page.get_by_label("Secret Token").input_value() == "", "the saved token is never echoed back"
 
     set_admin_credentials(page, sp, scim_url(server), server.token)
     assert page.get_by_role("status").first.inner_text() == "Saved."
     assert "A secret token is saved" in page.locator("#secret_token-hint").inner_text()
+    mappings = page.locator("section", has=page.get_by_role("heading", name="Mappings")).inner_text()
+    assert "Provision Microsoft Entra ID Users" in mappings and "Yes" in mappings
     assert server.token not in page.content()
     # The saved credentials test fine with the fields left as they are.
-    assert "authorized" in run_test_connection(page)
+    assert "authorized" in test_connection(page)
 
     # A wrong token: the failure, its code and its reason.
     page.get_by_label("Secret Token").fill("dapi" + "0" * 64)
-    failure = run_test_connection(page)
+    failure = test_connection(page)
     assert "failed" in failure
     assert "Code" in failure
     assert "SystemForCrossDomainIdentityManagementCredentialValidationFailure" in failure

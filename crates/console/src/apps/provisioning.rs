@@ -6,8 +6,9 @@
 //! The API calls: the application's secrets (`PUT .../synchronization/secrets`: `BaseAddress`, `SecretToken`,
 //! `SyncAll`, `SyncNotificationSettings`), its job (created on the first save from the application's
 //! synchronization template), `validateCredentials`, `start`, `pause` and `restart`, and the agents under
-//! `/v1.0/onPremisesPublishingProfiles/provisioning`. The secret token is never shown again: the page says that
-//! one is saved.
+//! `/v1.0/onPremisesPublishingProfiles/provisioning`. The saved secret token is never shown: the page says that one
+//! is saved. A token the user just typed stays in its field when the form comes back (after Test Connection, or a
+//! problem to fix), as in Entra, so that Save right after Test Connection saves it.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -184,6 +185,8 @@ struct EditPage {
     test: Option<TestResult>,
     assigned: Vec<AgentRow>,
     available: Vec<AgentRow>,
+    /// The job's object mappings: name, and whether enabled.
+    mappings: Vec<(String, bool)>,
     reset_scopes: &'static [(&'static str, &'static str)],
 }
 
@@ -222,6 +225,19 @@ async fn saved_form(api: &Api<'_>, sp: &str, job: Option<&JobSummary>) -> Result
     Ok((form, !get("SecretToken").is_empty()))
 }
 
+/// The object mappings of the job's schema ("Provision Microsoft Entra ID Users", ...), enabled or not.
+async fn object_mappings(api: &Api<'_>, sp: &str, job: &str) -> Result<Vec<(String, bool)>, PageError> {
+    let schema =
+        api.get(&format!("/v1.0/servicePrincipals/{}/synchronization/jobs/{}/schema", seg(sp), seg(job))).await?;
+    Ok(schema["synchronizationRules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["objectMappings"].as_array().into_iter().flatten())
+        .map(|m| (text(m, "name"), m["enabled"].as_bool().unwrap_or(false)))
+        .collect())
+}
+
 /// The agents assigned to the application, and the others.
 async fn agents(api: &Api<'_>, sp: &str) -> Result<(Vec<AgentRow>, Vec<AgentRow>), PageError> {
     let all = api.get(&format!("{AGENTS}/agents")).await?;
@@ -247,15 +263,15 @@ async fn page(
 ) -> Result<Response, PageError> {
     let api = session.api(console);
     let job = job_of(&api, &app.id).await?.map(|j| JobSummary::of(&j));
+    let mappings = match &job {
+        Some(j) => object_mappings(&api, &app.id, &j.id).await?,
+        None => Vec::new(),
+    };
     let (saved, token_saved) = saved_form(&api, &app.id, job.as_ref()).await?;
     let (assigned, available) = agents(&api, &app.id).await?;
-    let form = match form {
-        Some(mut f) => {
-            f.secret_token = String::new();
-            f
-        }
-        None => saved,
-    };
+    // A form shown again keeps what the user typed, the token too (so that Save right after Test Connection saves
+    // it); the saved token is never shown.
+    let form = form.unwrap_or(saved);
     render(
         status,
         &EditPage {
@@ -269,6 +285,7 @@ async fn page(
             test,
             assigned,
             available,
+            mappings,
             reset_scopes: RESET_SCOPES,
         },
     )
