@@ -32,12 +32,11 @@ pub fn routes() -> Router<Console> {
         .route("/apps/{sp}", get(overview))
         .route("/apps/{sp}/properties", get(properties).post(save_properties))
         .route("/apps/{sp}/delete", post(delete_app))
-        .route("/apps/{sp}/logs", get(logs))
         .route("/apps/{sp}/users", get(users))
         .route("/apps/{sp}/users/add", get(add_page).post(add))
         .route("/apps/{sp}/users/{assignment}/remove", post(remove))
         .route("/apps/{sp}/provisioning/edit", get(provisioning::edit).post(provisioning::save))
-        .route("/apps/{sp}/provisioning/restart", post(provisioning::restart))
+        .route("/apps/{sp}/provisioning/edit/restart", post(provisioning::restart))
         .route("/apps/{sp}/provisioning/agents", post(provisioning::assign_agents))
         .route("/apps/{sp}/provisioning/agents/{agent}/unassign", post(provisioning::unassign_agent))
         .merge(agents::routes())
@@ -362,17 +361,6 @@ async fn overview(
         assignments,
         more_assignments,
     })
-}
-
-/// The "Provisioning logs" tab: the provisioning logs page, filtered to the application's job.
-async fn logs(State(console): State<Console>, session: Session, Path(sp): Path<String>) -> Result<Response, PageError> {
-    let api = session.api(&console);
-    let app = load_app(&api, &sp).await?;
-    let to = match provisioning::job_of(&api, &app.id).await? {
-        Some(job) => format!("/console/logs?job={}", urlencode(&text(&job, "id"))),
-        None => "/console/logs".to_string(),
-    };
-    Ok(Redirect::to(&to).into_response())
 }
 
 #[derive(Template)]
