@@ -91,7 +91,7 @@ def test_an_application_without_a_job_says_where_to_set_it_up(signed_in, server)
     signed_in.goto(mappings_url(sp))
     shot(signed_in, "mappings-no-job")
     assert "no provisioning job yet" in signed_in.locator("main").inner_text()
-    link = signed_in.get_by_role("link", name="Edit provisioning")
+    link = signed_in.locator(".empty").get_by_role("link", name="Edit provisioning")
     assert link.get_attribute("href") == f"/console/apps/{sp}/provisioning/edit"
 
 
@@ -134,6 +134,8 @@ def test_an_expression_is_checked_as_it_is_typed_tried_on_a_sample_user_and_save
     valid = check_expression(page, dialog, 'Join(" ", [givenName], [surname])')
     shot(page, "mappings-expression-valid")
     assert valid.startswith("Valid."), valid
+    dialog.get_by_text("Functions").click()
+    assert dialog.get_by_text("Join(separator, source…)").is_visible()
     assert "Join(…) (function)" in valid and "[givenName] (attribute)" in valid
     assert f"Result on {upn}: Ada Lovelace" in valid, valid
     dialog.get_by_role("button", name="Ok").click()

@@ -93,7 +93,8 @@ impl Job {
 struct Crumbs {
     sp: String,
     app_name: String,
-    /// Where the Edit provisioning page is.
+    /// The application's Provisioning (Overview) page, and its Edit provisioning page.
+    overview: String,
     edit: String,
     /// The Mappings page.
     mappings: String,
@@ -102,8 +103,9 @@ struct Crumbs {
 fn crumbs(sp: &str, app_name: &str) -> Crumbs {
     let app = format!("/console/apps/{}", seg(sp));
     Crumbs {
-        sp: sp.to_string(),
+        sp: seg(sp),
         app_name: app_name.to_string(),
+        overview: format!("{app}/provisioning"),
         edit: format!("{app}/provisioning/edit"),
         mappings: format!("{app}/provisioning/mappings"),
     }
@@ -412,6 +414,8 @@ struct ObjectPage {
     dialogs: Vec<Dialog>,
     sources: Vec<String>,
     targets: Vec<String>,
+    /// The functions of the expression language, as signatures.
+    functions: Vec<String>,
     version: String,
     action: String,
 }
@@ -446,6 +450,7 @@ async fn object_page(
         dialogs,
         sources: model::attribute_names(&job.schema, index, true),
         targets: model::attribute_names(&job.schema, index, false),
+        functions: functions(&console, &session, &job).await?,
         version,
         action: format!("{}/{index}", job.base()),
     })
@@ -506,11 +511,19 @@ struct AttributePage {
     dialogs: Vec<Dialog>,
     sources: Vec<String>,
     targets: Vec<String>,
+    /// The functions of the expression language, as signatures.
+    functions: Vec<String>,
 }
 
 #[derive(Deserialize)]
 pub struct TargetQuery {
     target: Option<String>,
+}
+
+/// The expression language's functions (`GET .../schema/functions`), as signatures for the Edit Attribute form.
+async fn functions(console: &Console, session: &Session, job: &Job) -> Result<Vec<String>, PageError> {
+    let answer = session.api(console).get(&job.api_path("/schema/functions")).await?;
+    Ok(answer["value"].as_array().into_iter().flatten().map(model::signature).collect())
 }
 
 fn attribute_response(
@@ -519,6 +532,7 @@ fn attribute_response(
     chrome: Chrome,
     status: StatusCode,
     dialog: Dialog,
+    functions: Vec<String>,
 ) -> Result<Response, PageError> {
     render(
         status,
@@ -529,6 +543,7 @@ fn attribute_response(
             dialogs: vec![dialog],
             sources: model::attribute_names(&job.schema, index, true),
             targets: model::attribute_names(&job.schema, index, false),
+            functions,
         },
     )
 }
@@ -558,7 +573,7 @@ async fn attribute_page(
     };
     let dialog = dialog_for(&job, index, position, form, false);
     let chrome = session.chrome(dialog.title.clone(), "apps");
-    attribute_response(&job, index, chrome, StatusCode::OK, dialog)
+    attribute_response(&job, index, chrome, StatusCode::OK, dialog, functions(&console, &session, &job).await?)
 }
 
 async fn save_attribute(
@@ -568,6 +583,7 @@ async fn save_attribute(
 ) -> Result<Response, PageError> {
     let mut job = load_job(&console, &session, &sp).await?;
     let index = object_index(&job, &om)?;
+    let catalogue = functions(&console, &session, &job).await?;
     let refuse = |job: &Job, status: StatusCode, form: MappingForm, errors: Vec<FieldError>, error: Option<String>| {
         let mapping = model::object_mappings(&job.schema)[index];
         let position = mapping.attribute_mappings.iter().position(|m| m.target_attribute_name == form.original);
@@ -575,7 +591,7 @@ async fn save_attribute(
         dialog.errors = errors;
         dialog.error = error;
         let chrome = session.chrome(dialog.title.clone(), "apps");
-        attribute_response(job, index, chrome, status, dialog)
+        attribute_response(job, index, chrome, status, dialog, catalogue.clone())
     };
     if let Err(m) = same_version(&job, &form.version) {
         return refuse(&job, StatusCode::CONFLICT, form, Vec::new(), Some(m));
