@@ -257,7 +257,11 @@ def test_a_change_on_a_stale_page_is_refused(signed_in, server, context):
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_load_state()
     assert "changed" in page.get_by_role("alert").inner_text()
+    shot(page, "mappings-stale-page")
     assert object_mapping(server, sp)["flowTypes"] == "Add, Delete"
+    # The page shown again is the current one: the other tab's change is there, to change again.
+    assert not page.get_by_role("checkbox", name="Update").is_checked()
+    assert page.get_by_role("checkbox", name="Create").is_checked()
 
 
 def test_the_pages_read_on_a_phone(signed_in, server):
