@@ -126,6 +126,7 @@ def test_an_expression_is_checked_as_it_is_typed_tried_on_a_sample_user_and_save
     dialog = page.get_by_role("dialog")
     assert dialog.get_by_role("heading", name="Edit Attribute: displayName").is_visible()
     dialog.get_by_label("Mapping type").select_option("Expression")
+    assert page.locator("#mappings-samples option").count() >= 1, "users of the directory are offered as samples"
     dialog.get_by_label("Sample user").fill(upn)
     invalid = check_expression(page, dialog, 'Join(" ", [givenName], [surname]')
     shot(page, "mappings-expression-invalid")

@@ -471,6 +471,8 @@ struct ObjectPage {
     targets: Vec<String>,
     /// The functions of the expression language, as signatures.
     functions: Vec<String>,
+    /// Objects to try expressions on.
+    samples: Vec<String>,
     version: String,
     action: String,
     error: Option<String>,
@@ -517,6 +519,7 @@ async fn object_response(
         sources: model::attribute_names(&job.schema, index, true),
         targets: model::attribute_names(&job.schema, index, false),
         functions: functions(console, session, &job).await?,
+        samples: samples(console, session, &job, index).await,
         version,
         action: format!("{}/{index}", job.base()),
         error: outcome.error,
@@ -587,6 +590,8 @@ struct AttributePage {
     targets: Vec<String>,
     /// The functions of the expression language, as signatures.
     functions: Vec<String>,
+    /// Objects to try expressions on.
+    samples: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -600,6 +605,20 @@ async fn functions(console: &Console, session: &Session, job: &Job) -> Result<Ve
     Ok(answer["value"].as_array().into_iter().flatten().map(model::signature).collect())
 }
 
+/// A few objects of the directory to pick the sample from (user principal names, or groups' display names).
+async fn samples(console: &Console, session: &Session, job: &Job, index: usize) -> Vec<String> {
+    let group = model::object_mappings(&job.schema)
+        .get(index)
+        .is_some_and(|m| m.source_object_name.eq_ignore_ascii_case("Group"));
+    let (collection, key) = if group { ("groups", "displayName") } else { ("users", "userPrincipalName") };
+    let path = format!("/v1.0/{collection}?$top={SAMPLES}&$select=id,{key}");
+    let answer = session.api(console).get(&path).await.unwrap_or_default();
+    answer["value"].as_array().into_iter().flatten().filter_map(|o| o[key].as_str().map(str::to_string)).collect()
+}
+
+/// How many objects the sample field offers.
+const SAMPLES: usize = 20;
+
 fn attribute_response(
     job: &Job,
     index: usize,
@@ -607,6 +626,7 @@ fn attribute_response(
     status: StatusCode,
     dialog: Dialog,
     functions: Vec<String>,
+    samples: Vec<String>,
 ) -> Result<Response, PageError> {
     render(
         status,
@@ -618,6 +638,7 @@ fn attribute_response(
             sources: model::attribute_names(&job.schema, index, true),
             targets: model::attribute_names(&job.schema, index, false),
             functions,
+            samples,
         },
     )
 }
@@ -647,7 +668,9 @@ async fn attribute_page(
     };
     let dialog = dialog_for(&job, index, position, form, false);
     let chrome = session.chrome(dialog.title.clone(), "apps");
-    attribute_response(&job, index, chrome, StatusCode::OK, dialog, functions(&console, &session, &job).await?)
+    let (catalogue, samples) =
+        (functions(&console, &session, &job).await?, samples(&console, &session, &job, index).await);
+    attribute_response(&job, index, chrome, StatusCode::OK, dialog, catalogue, samples)
 }
 
 async fn save_attribute(
@@ -658,6 +681,7 @@ async fn save_attribute(
     let mut job = load_job(&console, &session, &sp).await?;
     let index = object_index(&job, &om)?;
     let catalogue = functions(&console, &session, &job).await?;
+    let picks = samples(&console, &session, &job, index).await;
     let refuse = |job: &Job, status: StatusCode, form: MappingForm, errors: Vec<FieldError>, error: Option<String>| {
         let mapping = model::object_mappings(&job.schema)[index];
         let position = mapping.attribute_mappings.iter().position(|m| m.target_attribute_name == form.original);
@@ -665,7 +689,7 @@ async fn save_attribute(
         dialog.errors = errors;
         dialog.error = error;
         let chrome = session.chrome(dialog.title.clone(), "apps");
-        attribute_response(job, index, chrome, status, dialog, catalogue.clone())
+        attribute_response(job, index, chrome, status, dialog, catalogue.clone(), picks.clone())
     };
     if let Err(m) = same_version(&job, &form.version) {
         return refuse(&job, StatusCode::CONFLICT, form, Vec::new(), Some(m));
