@@ -91,7 +91,7 @@ def test_an_application_without_a_job_says_where_to_set_it_up(signed_in, server)
     signed_in.goto(mappings_url(sp))
     shot(signed_in, "mappings-no-job")
     assert "no provisioning job yet" in signed_in.locator("main").inner_text()
-    link = signed_in.get_by_role("link", name="Edit provisioning")
+    link = signed_in.locator(".empty").get_by_role("link", name="Edit provisioning")
     assert link.get_attribute("href") == f"/console/apps/{sp}/provisioning/edit"
 
 
@@ -126,6 +126,7 @@ def test_an_expression_is_checked_as_it_is_typed_tried_on_a_sample_user_and_save
     dialog = page.get_by_role("dialog")
     assert dialog.get_by_role("heading", name="Edit Attribute: displayName").is_visible()
     dialog.get_by_label("Mapping type").select_option("Expression")
+    assert page.locator("#mappings-samples option").count() >= 1, "users of the directory are offered as samples"
     dialog.get_by_label("Sample user").fill(upn)
     invalid = check_expression(page, dialog, 'Join(" ", [givenName], [surname]')
     shot(page, "mappings-expression-invalid")
@@ -134,6 +135,8 @@ def test_an_expression_is_checked_as_it_is_typed_tried_on_a_sample_user_and_save
     valid = check_expression(page, dialog, 'Join(" ", [givenName], [surname])')
     shot(page, "mappings-expression-valid")
     assert valid.startswith("Valid."), valid
+    dialog.get_by_text("Functions").click()
+    assert dialog.get_by_text("Join(separator, source…)").is_visible()
     assert "Join(…) (function)" in valid and "[givenName] (attribute)" in valid
     assert f"Result on {upn}: Ada Lovelace" in valid, valid
     dialog.get_by_role("button", name="Ok").click()
@@ -255,7 +258,11 @@ def test_a_change_on_a_stale_page_is_refused(signed_in, server, context):
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_load_state()
     assert "changed" in page.get_by_role("alert").inner_text()
+    shot(page, "mappings-stale-page")
     assert object_mapping(server, sp)["flowTypes"] == "Add, Delete"
+    # The page shown again is the current one: the other tab's change is there, to change again.
+    assert not page.get_by_role("checkbox", name="Update").is_checked()
+    assert page.get_by_role("checkbox", name="Create").is_checked()
 
 
 def test_the_pages_read_on_a_phone(signed_in, server):

@@ -176,6 +176,10 @@ async fn the_mapping_pages_show_check_and_save_the_job_schema() -> anyhow::Resul
     times.push(started.elapsed());
     assert!(answer.text.contains("Valid.") && answer.text.contains("Ada Lovelace"), "{}", answer.text);
 
+    // The groups' mapping tries expressions on a group, and says when it finds none.
+    let answer = browser.post(&format!("{base}/1/validate"), check("Append([displayName], \"!\")")).await?;
+    assert!(answer.text.contains("Valid.") && answer.text.contains("No group is ada@contoso.com"), "{}", answer.text);
+
     // Saved through the schema.
     let save = vec![
         ("_csrf", csrf.clone()),
@@ -202,6 +206,14 @@ async fn the_mapping_pages_show_check_and_save_the_job_schema() -> anyhow::Resul
     let answer = browser.post(&format!("{base}/0/attribute"), save).await?;
     assert_eq!(answer.status, StatusCode::CONFLICT);
     assert!(answer.text.contains("Reload the page"), "{}", answer.text);
+
+    // What the API refuses (the only matching attribute deleted) is shown on the page, which stays as it was.
+    let page = browser.get(&format!("{base}/0")).await?;
+    let version = field(&page.text, "version");
+    let delete = vec![("_csrf", csrf.clone()), ("version", version), ("target", "userName".to_string())];
+    let answer = browser.post(&format!("{base}/0/attribute/delete"), delete).await?;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    assert!(answer.text.contains("Not saved:") && answer.text.contains("[userPrincipalName]"), "{}", answer.text);
 
     // A form without its CSRF token changes nothing.
     let answer = browser.post(&format!("{base}/0"), vec![("enabled", "No".to_string())]).await?;

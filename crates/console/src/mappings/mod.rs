@@ -93,7 +93,8 @@ impl Job {
 struct Crumbs {
     sp: String,
     app_name: String,
-    /// Where the Edit provisioning page is.
+    /// The application's Provisioning (Overview) page, and its Edit provisioning page.
+    overview: String,
     edit: String,
     /// The Mappings page.
     mappings: String,
@@ -102,8 +103,9 @@ struct Crumbs {
 fn crumbs(sp: &str, app_name: &str) -> Crumbs {
     let app = format!("/console/apps/{}", seg(sp));
     Crumbs {
-        sp: sp.to_string(),
+        sp: seg(sp),
         app_name: app_name.to_string(),
+        overview: format!("{app}/provisioning"),
         edit: format!("{app}/provisioning/edit"),
         mappings: format!("{app}/provisioning/mappings"),
     }
@@ -158,23 +160,50 @@ async fn put_schema(console: &Console, session: &Session, job: &Job) -> Result<(
     session.api(console).put(&job.api_path("/schema"), &body).await.map(|_| ())
 }
 
-/// The job and the object mapping `om` of a form posted on a page showing the schema's `version`; `refused` titles
-/// the error of a stale page.
-async fn begin(
-    console: &Console,
-    session: &Session,
-    sp: &str,
-    om: &str,
-    version: &str,
-    refused: &str,
-) -> Result<(Job, usize), PageError> {
-    let job = load_job(console, session, sp).await?;
-    let index = object_index(&job, om)?;
-    same_version(&job, version).map_err(|m| PageError::new(StatusCode::CONFLICT, refused, m))?;
-    Ok((job, index))
+/// How a page is shown: as asked (with a notice after a change), or again after a change that was refused.
+struct Outcome {
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
 }
 
-/// Saves the changed schema and goes back to the Attribute Mapping page with `notice`.
+impl Outcome {
+    fn shown(notice: Option<String>) -> Outcome {
+        Outcome { notice, error: None, status: StatusCode::OK }
+    }
+
+    fn refused(message: String, status: StatusCode) -> Outcome {
+        Outcome { notice: None, error: Some(message), status }
+    }
+
+    /// The API refused to save the schema.
+    fn not_saved(failure: ApiFailure) -> Outcome {
+        let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::BAD_REQUEST);
+        Outcome::refused(format!("Not saved: {}", failure.message), status)
+    }
+}
+
+/// A change of an object mapping posted from its page: the job and the mapping's index, or (the page was stale)
+/// the page again, fresh, saying so.
+enum Begun {
+    Go(Job, usize),
+    Stale(Response),
+}
+
+/// The job and the object mapping `om` of a form posted on a page that showed the schema's `version`.
+async fn begin(console: &Console, session: &Session, sp: &str, om: &str, version: &str) -> Result<Begun, PageError> {
+    let job = load_job(console, session, sp).await?;
+    let index = object_index(&job, om)?;
+    match same_version(&job, version) {
+        Ok(()) => Ok(Begun::Go(job, index)),
+        Err(m) => Ok(Begun::Stale(
+            object_response(console, session, sp, om, Outcome::refused(m, StatusCode::CONFLICT)).await?,
+        )),
+    }
+}
+
+/// Saves the changed schema and goes back to the Attribute Mapping page with `notice`, or shows it with what the
+/// API said.
 async fn finish(
     console: &Console,
     session: &Session,
@@ -182,8 +211,12 @@ async fn finish(
     index: usize,
     notice: &str,
 ) -> Result<Response, PageError> {
-    put_schema(console, session, job).await?;
-    Ok(see_other(&format!("{}/{index}", job.base()), notice))
+    match put_schema(console, session, job).await {
+        Ok(()) => Ok(see_other(&format!("{}/{index}", job.base()), notice)),
+        Err(failure) => {
+            object_response(console, session, &job.sp, &index.to_string(), Outcome::not_saved(failure)).await
+        }
+    }
 }
 
 fn see_other(to: &str, notice: &str) -> Response {
@@ -214,6 +247,7 @@ struct ListPage {
     has_job: bool,
     rows: Vec<ObjectRow>,
     version: String,
+    error: Option<String>,
 }
 
 async fn list(
@@ -222,8 +256,17 @@ async fn list(
     Path(sp): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let (app_name, job) = load(&console, &session, &sp).await?;
-    let chrome = session.chrome(format!("Mappings · {app_name}"), "apps").with_notice(q.notice);
+    list_response(&console, &session, &sp, Outcome::shown(q.notice)).await
+}
+
+async fn list_response(
+    console: &Console,
+    session: &Session,
+    sp: &str,
+    outcome: Outcome,
+) -> Result<Response, PageError> {
+    let (app_name, job) = load(console, session, sp).await?;
+    let chrome = session.chrome(format!("Mappings · {app_name}"), "apps").with_notice(outcome.notice);
     let rows = job
         .as_ref()
         .map(|job| {
@@ -240,13 +283,17 @@ async fn list(
                 .collect()
         })
         .unwrap_or_default();
-    ok(&ListPage {
-        chrome,
-        crumbs: crumbs(&sp, &app_name),
-        has_job: job.is_some(),
-        rows,
-        version: job.as_ref().map(Job::version).unwrap_or_default(),
-    })
+    render(
+        outcome.status,
+        &ListPage {
+            chrome,
+            crumbs: crumbs(sp, &app_name),
+            has_job: job.is_some(),
+            rows,
+            version: job.as_ref().map(Job::version).unwrap_or_default(),
+            error: outcome.error,
+        },
+    )
 }
 
 /// Enabled Yes/No of every object mapping (`enabled_{index}`), in one save.
@@ -257,7 +304,9 @@ async fn save_list(
 ) -> Result<Response, PageError> {
     let mut job = load_job(&console, &session, &sp).await?;
     let version = fields.iter().find(|(k, _)| k == "version").map(|(_, v)| v.as_str()).unwrap_or("");
-    same_version(&job, version).map_err(|m| PageError::new(StatusCode::CONFLICT, "Not saved", m))?;
+    if let Err(m) = same_version(&job, version) {
+        return list_response(&console, &session, &sp, Outcome::refused(m, StatusCode::CONFLICT)).await;
+    }
     let mut changed = 0;
     for (key, value) in &fields {
         let Some(index) = key.strip_prefix("enabled_").and_then(|i| i.parse::<usize>().ok()) else { continue };
@@ -267,9 +316,8 @@ async fn save_list(
             m.enabled = on;
         }
     }
-    put_schema(&console, &session, &job).await?;
-    let notice = if changed == 0 { "Saved: nothing changed.".to_string() } else { "Saved.".to_string() };
-    Ok(see_other(&job.base(), &notice))
+    let notice = if changed == 0 { "Saved: nothing changed." } else { "Saved." };
+    finish_list(&console, &session, &job, notice).await
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -306,14 +354,23 @@ async fn restore_all(
     Form(session, form): Form<VersionForm>,
 ) -> Result<Response, PageError> {
     let mut job = load_job(&console, &session, &sp).await?;
-    same_version(&job, &form.version).map_err(|m| PageError::new(StatusCode::CONFLICT, "Not restored", m))?;
+    if let Err(m) = same_version(&job, &form.version) {
+        return list_response(&console, &session, &sp, Outcome::refused(m, StatusCode::CONFLICT)).await;
+    }
     let template = template_schema(&console, &session, &job).await?;
     let count = model::object_mappings(&job.schema).len();
     for index in 0..count {
         restore(&mut job.schema, &template, index);
     }
-    put_schema(&console, &session, &job).await?;
-    Ok(see_other(&job.base(), "The default mappings are restored."))
+    finish_list(&console, &session, &job, "The default mappings are restored.").await
+}
+
+/// Saves the changed schema and goes back to the Mappings page with `notice`, or shows it with what the API said.
+async fn finish_list(console: &Console, session: &Session, job: &Job, notice: &str) -> Result<Response, PageError> {
+    match put_schema(console, session, job).await {
+        Ok(()) => Ok(see_other(&job.base(), notice)),
+        Err(failure) => list_response(console, session, &job.sp, Outcome::not_saved(failure)).await,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -412,8 +469,13 @@ struct ObjectPage {
     dialogs: Vec<Dialog>,
     sources: Vec<String>,
     targets: Vec<String>,
+    /// The functions of the expression language, as signatures.
+    functions: Vec<String>,
+    /// Objects to try expressions on.
+    samples: Vec<String>,
     version: String,
     action: String,
+    error: Option<String>,
 }
 
 async fn object_page(
@@ -422,8 +484,18 @@ async fn object_page(
     Path((sp, om)): Path<(String, String)>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let job = load_job(&console, &session, &sp).await?;
-    let index = object_index(&job, &om)?;
+    object_response(&console, &session, &sp, &om, Outcome::shown(q.notice)).await
+}
+
+async fn object_response(
+    console: &Console,
+    session: &Session,
+    sp: &str,
+    om: &str,
+    outcome: Outcome,
+) -> Result<Response, PageError> {
+    let job = load_job(console, session, sp).await?;
+    let index = object_index(&job, om)?;
     let mapping = model::object_mappings(&job.schema)[index].clone();
     let version = job.version();
     let mut dialogs: Vec<Dialog> = mapping
@@ -433,9 +505,9 @@ async fn object_page(
         .map(|(i, m)| dialog_for(&job, index, Some(i), MappingForm::of(m, &version), true))
         .collect();
     dialogs.push(dialog_for(&job, index, None, MappingForm::blank(&version), true));
-    ok(&ObjectPage {
-        chrome: session.chrome(format!("Attribute Mapping · {}", mapping.label()), "apps").with_notice(q.notice),
-        crumbs: crumbs(&sp, &job.app_name),
+    let page = ObjectPage {
+        chrome: session.chrome(format!("Attribute Mapping · {}", mapping.label()), "apps").with_notice(outcome.notice),
+        crumbs: crumbs(sp, &job.app_name),
         name: mapping.label(),
         enabled: mapping.enabled,
         flows: mapping.flow_types.unwrap_or(ObjectFlowTypes::ALL),
@@ -446,9 +518,13 @@ async fn object_page(
         dialogs,
         sources: model::attribute_names(&job.schema, index, true),
         targets: model::attribute_names(&job.schema, index, false),
+        functions: functions(console, session, &job).await?,
+        samples: samples(console, session, &job, index).await,
         version,
         action: format!("{}/{index}", job.base()),
-    })
+        error: outcome.error,
+    };
+    render(outcome.status, &page)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -467,7 +543,10 @@ async fn save_object(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<ObjectForm>,
 ) -> Result<Response, PageError> {
-    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not saved").await?;
+    let (mut job, index) = match begin(&console, &session, &sp, &om, &form.version).await? {
+        Begun::Go(job, index) => (job, index),
+        Begun::Stale(page) => return Ok(page),
+    };
     if let Some(m) = model::object_mapping_mut(&mut job.schema, index) {
         m.enabled = form.enabled != "No";
         m.flow_types = Some(ObjectFlowTypes {
@@ -484,7 +563,10 @@ async fn restore_object(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<VersionForm>,
 ) -> Result<Response, PageError> {
-    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not restored").await?;
+    let (mut job, index) = match begin(&console, &session, &sp, &om, &form.version).await? {
+        Begun::Go(job, index) => (job, index),
+        Begun::Stale(page) => return Ok(page),
+    };
     let template = template_schema(&console, &session, &job).await?;
     if !restore(&mut job.schema, &template, index) {
         return Err(PageError::not_found(
@@ -506,6 +588,10 @@ struct AttributePage {
     dialogs: Vec<Dialog>,
     sources: Vec<String>,
     targets: Vec<String>,
+    /// The functions of the expression language, as signatures.
+    functions: Vec<String>,
+    /// Objects to try expressions on.
+    samples: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -513,12 +599,34 @@ pub struct TargetQuery {
     target: Option<String>,
 }
 
+/// The expression language's functions (`GET .../schema/functions`), as signatures for the Edit Attribute form.
+async fn functions(console: &Console, session: &Session, job: &Job) -> Result<Vec<String>, PageError> {
+    let answer = session.api(console).get(&job.api_path("/schema/functions")).await?;
+    Ok(answer["value"].as_array().into_iter().flatten().map(model::signature).collect())
+}
+
+/// A few objects of the directory to pick the sample from (user principal names, or groups' display names).
+async fn samples(console: &Console, session: &Session, job: &Job, index: usize) -> Vec<String> {
+    let group = model::object_mappings(&job.schema)
+        .get(index)
+        .is_some_and(|m| m.source_object_name.eq_ignore_ascii_case("Group"));
+    let (collection, key) = if group { ("groups", "displayName") } else { ("users", "userPrincipalName") };
+    let path = format!("/v1.0/{collection}?$top={SAMPLES}&$select=id,{key}");
+    let answer = session.api(console).get(&path).await.unwrap_or_default();
+    answer["value"].as_array().into_iter().flatten().filter_map(|o| o[key].as_str().map(str::to_string)).collect()
+}
+
+/// How many objects the sample field offers.
+const SAMPLES: usize = 20;
+
 fn attribute_response(
     job: &Job,
     index: usize,
     chrome: Chrome,
     status: StatusCode,
     dialog: Dialog,
+    functions: Vec<String>,
+    samples: Vec<String>,
 ) -> Result<Response, PageError> {
     render(
         status,
@@ -529,6 +637,8 @@ fn attribute_response(
             dialogs: vec![dialog],
             sources: model::attribute_names(&job.schema, index, true),
             targets: model::attribute_names(&job.schema, index, false),
+            functions,
+            samples,
         },
     )
 }
@@ -558,7 +668,9 @@ async fn attribute_page(
     };
     let dialog = dialog_for(&job, index, position, form, false);
     let chrome = session.chrome(dialog.title.clone(), "apps");
-    attribute_response(&job, index, chrome, StatusCode::OK, dialog)
+    let (catalogue, samples) =
+        (functions(&console, &session, &job).await?, samples(&console, &session, &job, index).await);
+    attribute_response(&job, index, chrome, StatusCode::OK, dialog, catalogue, samples)
 }
 
 async fn save_attribute(
@@ -568,6 +680,8 @@ async fn save_attribute(
 ) -> Result<Response, PageError> {
     let mut job = load_job(&console, &session, &sp).await?;
     let index = object_index(&job, &om)?;
+    let catalogue = functions(&console, &session, &job).await?;
+    let picks = samples(&console, &session, &job, index).await;
     let refuse = |job: &Job, status: StatusCode, form: MappingForm, errors: Vec<FieldError>, error: Option<String>| {
         let mapping = model::object_mappings(&job.schema)[index];
         let position = mapping.attribute_mappings.iter().position(|m| m.target_attribute_name == form.original);
@@ -575,7 +689,7 @@ async fn save_attribute(
         dialog.errors = errors;
         dialog.error = error;
         let chrome = session.chrome(dialog.title.clone(), "apps");
-        attribute_response(job, index, chrome, status, dialog)
+        attribute_response(job, index, chrome, status, dialog, catalogue.clone(), picks.clone())
     };
     if let Err(m) = same_version(&job, &form.version) {
         return refuse(&job, StatusCode::CONFLICT, form, Vec::new(), Some(m));
@@ -646,7 +760,10 @@ async fn delete_attribute(
     Path((sp, om)): Path<(String, String)>,
     Form(session, form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
-    let (mut job, index) = begin(&console, &session, &sp, &om, &form.version, "Not deleted").await?;
+    let (mut job, index) = match begin(&console, &session, &sp, &om, &form.version).await? {
+        Begun::Go(job, index) => (job, index),
+        Begun::Stale(page) => return Ok(page),
+    };
     let Some(m) = model::object_mapping_mut(&mut job.schema, index) else {
         return Err(PageError::not_found("No such object mapping."));
     };

@@ -342,6 +342,26 @@ pub fn caret(expression: &str, position: usize) -> String {
     format!("{}^", " ".repeat(before))
 }
 
+/// A function of `GET .../schema/functions` as a signature: `Join(separator, source…)`, optional parameters in
+/// brackets, those that may repeat with an ellipsis.
+pub fn signature(function: &Value) -> String {
+    let parameters: Vec<String> = function["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap_or("?");
+            let name = if p["allowMultipleOccurrences"].as_bool() == Some(true) {
+                format!("{name}…")
+            } else {
+                name.to_string()
+            };
+            if p["required"].as_bool() == Some(false) { format!("[{name}]") } else { name }
+        })
+        .collect();
+    format!("{}({})", function["name"].as_str().unwrap_or("?"), parameters.join(", "))
+}
+
 /// A filter operator as the portal writes it: `IS_NOT_NULL` is "IS NOT NULL".
 pub fn operator_label(name: &str) -> String {
     name.replace('_', " ")
@@ -440,5 +460,15 @@ mod tests {
         assert_eq!(error_position("unknown function `Foo`"), None);
         assert_eq!(caret("Join(\"é\", [a]", 4), "   ^");
         assert_eq!(operator_label("IS_NOT_NULL"), "IS NOT NULL");
+    }
+
+    #[test]
+    fn a_function_reads_as_its_signature() {
+        let join = json!({"name": "Join", "parameters": [
+            {"name": "separator", "required": true, "allowMultipleOccurrences": false, "type": "String"},
+            {"name": "source", "required": true, "allowMultipleOccurrences": true, "type": "String"},
+            {"name": "suffix", "required": false, "allowMultipleOccurrences": false, "type": "String"}]});
+        assert_eq!(signature(&join), "Join(separator, source…, [suffix])");
+        assert_eq!(signature(&json!({"name": "DefaultDomain", "parameters": []})), "DefaultDomain()");
     }
 }
