@@ -172,7 +172,9 @@ async fn list_pages_stay_fast_and_page_through_the_api() -> Result<()> {
     for uri in ["/console/account/users", "/console/account/users?start=51", "/console/account/users?q=user05"] {
         let started = Instant::now();
         let page = browser.get(uri).await?;
-        slowest = slowest.max(started.elapsed());
+        let took = started.elapsed();
+        eprintln!("{uri}: {took:?}");
+        slowest = slowest.max(took);
         ensure!(page.status == StatusCode::OK, "{uri}");
     }
     let first = browser.get("/console/account/users").await?;
