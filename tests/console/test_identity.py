@@ -215,8 +215,15 @@ def test_pages_read_well_on_a_phone(browser, server):
         shot(page, "identity-users-phone")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways: {width}px"
-        page.goto(f"/console/account/workspaces/{server.workspace_id}")
-        shot(page, "identity-workspace-phone")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for path, name in [
+            (f"/console/account/workspaces/{server.workspace_id}", "identity-workspace-phone"),
+            ("/console/account/provisioning", "identity-provisioning-phone"),
+            ("/console/account/audit", "identity-audit-phone"),
+            ("/console/settings/tokens", "identity-tokens-phone"),
+        ]:
+            page.goto(path)
+            shot(page, name)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} scrolls sideways: {width}px"
     finally:
         context.close()
