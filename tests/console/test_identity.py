@@ -104,6 +104,15 @@ def test_workspace_user_group_assignment_entitlements_and_audit(signed_in, serve
     assert card.get_by_label("databricks-sql-access").is_checked()
     shot(page, "identity-user-entitlements")
 
+    # A service principal gets an application ID of its own.
+    page.goto("/console/account/service-principals")
+    page.get_by_role("link", name="Add service principal").click()
+    page.get_by_label("Name").fill(f"etl-bot-{suffix}")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.wait_for_url(re.compile(r"/console/account/service-principals/\d+"))
+    assert re.search(r"Application ID\s+[0-9a-f-]{36}", page.get_by_role("main").inner_text())
+    shot(page, "identity-service-principal")
+
     assert find_account_group(page, group) == group_id
     page.goto("/console/account/groups")
     shot(page, "identity-groups")
@@ -206,8 +215,15 @@ def test_pages_read_well_on_a_phone(browser, server):
         shot(page, "identity-users-phone")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways: {width}px"
-        page.goto(f"/console/account/workspaces/{server.workspace_id}")
-        shot(page, "identity-workspace-phone")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for path, name in [
+            (f"/console/account/workspaces/{server.workspace_id}", "identity-workspace-phone"),
+            ("/console/account/provisioning", "identity-provisioning-phone"),
+            ("/console/account/audit", "identity-audit-phone"),
+            ("/console/settings/tokens", "identity-tokens-phone"),
+        ]:
+            page.goto(path)
+            shot(page, name)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} scrolls sideways: {width}px"
     finally:
         context.close()

@@ -127,6 +127,8 @@ fn origin(console: &Console, session: &Session) -> String {
 pub struct WorkspaceChoice {
     pub id: String,
     pub name: String,
+    /// Whether the workspace uses the account's identities (only then can they be assigned to it).
+    pub identity_federation: bool,
 }
 
 /// The account's workspaces (the account API; a short list), for pickers.
@@ -140,6 +142,7 @@ async fn account_workspaces(console: &Console, session: &Session) -> Result<Vec<
                 .map(|w| WorkspaceChoice {
                     id: w["workspace_id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
                     name: w["workspace_name"].as_str().unwrap_or_default().to_string(),
+                    identity_federation: w["identity_federation"].as_bool().unwrap_or(false),
                 })
                 .collect()
         })

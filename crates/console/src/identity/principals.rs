@@ -359,7 +359,7 @@ async fn detail_page(
     // Workspace assignments: each workspace's list (an account has few workspaces).
     let workspaces = account_workspaces(console, session).await?;
     let (mut assigned, mut unassigned) = (Vec::new(), Vec::new());
-    for w in workspaces {
+    for w in workspaces.into_iter().filter(|w| w.identity_federation) {
         let list = api.get(&account_api(session, &format!("/workspaces/{}/permissionassignments", w.id))).await?;
         let found = list["permission_assignments"].as_array().into_iter().flatten().find(|a| {
             a["principal"]["principal_id"].as_i64().map(|i| i.to_string()).as_deref() == Some(principal.id.as_str())
