@@ -69,6 +69,21 @@ def test_create_search_edit_disable_delete_and_restore_a_user(signed_in):
     expect(page.locator("dl.facts").get_by_text("Analyst")).to_be_visible()
     expect(page.locator("dl.facts").get_by_text("Research")).to_be_visible()
 
+    # A manager, by user principal name; a wrong one says what to type.
+    boss = unique("boss")
+    create_user(page, f"{boss}@contoso.com", f"Boss {boss}")
+    open_user(page, name)
+    page.get_by_label("Manager's user principal name").fill("nobody@contoso.com")
+    page.get_by_role("button", name="Set manager").click()
+    expect(page.get_by_role("alert")).to_contain_text("No user nobody@contoso.com")
+    page.get_by_label("Manager's user principal name").fill(f"{boss}@contoso.com")
+    page.get_by_role("button", name="Set manager").click()
+    expect(page.get_by_role("status")).to_have_text(f"Manager set to Boss {boss}.")
+    expect(page.locator("dl.facts").get_by_role("link", name=f"Boss {boss}")).to_be_visible()
+    shot(page, "directory-user-manager")
+    page.get_by_role("button", name="Remove manager").click()
+    expect(page.get_by_role("status")).to_have_text("Manager removed.")
+
     # Disable, then enable.
     page.get_by_role("button", name="Disable account").click()
     expect(page.get_by_role("status")).to_contain_text("disabled")
