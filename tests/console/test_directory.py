@@ -47,15 +47,19 @@ def test_create_search_edit_disable_delete_and_restore_a_user(signed_in):
 
     # Search finds it by the start of its name, and only what starts so.
     page.goto("/console/users")
-    page.get_by_label("Search").fill(name[:7])
+    page.get_by_label("Search", exact=True).fill(name[:7])
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(1)
     shot(page, "directory-users-search")
-    page.get_by_label("Search").fill("zz-nobody")
+    page.get_by_label("Search", exact=True).fill("zz-nobody")
     page.get_by_role("button", name="Search").click()
-    expect(page.locator(".empty")).to_contain_text("No user starts with")
+    expect(page.locator(".empty")).to_contain_text("No user has a display name that starts with")
+    page.get_by_label("Search", exact=True).fill(f"{alias}@")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_label("Search by")).to_have_value("userPrincipalName")
+    expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
 
     # Edit properties.
     open_user(page, name)
@@ -97,7 +101,7 @@ def test_create_search_edit_disable_delete_and_restore_a_user(signed_in):
     page.wait_for_url(re.compile(r"/console/users\?notice="))
     expect(page.get_by_role("status")).to_contain_text(f"Deleted {name}")
     page.get_by_role("link", name="Deleted users").click()
-    page.get_by_label("Search").fill(name)
+    page.get_by_label("Search", exact=True).fill(name)
     page.get_by_role("button", name="Search").click()
     shot(page, "directory-users-deleted")
     page.get_by_role("button", name=f"Restore {name}").click()
@@ -271,7 +275,7 @@ def test_a_long_list_is_paged_with_next_and_previous(signed_in, tmp_path):
     expect(page.locator("#import-summary")).to_contain_text("60 created, 0 failed")
 
     page.goto("/console/users")
-    page.get_by_label("Search").fill(batch)
+    page.get_by_label("Search", exact=True).fill(batch)
     page.get_by_role("button", name="Search").click()
     listed = page.locator("table.directory-list tbody tr")
     expect(listed).to_have_count(50)
@@ -279,7 +283,7 @@ def test_a_long_list_is_paged_with_next_and_previous(signed_in, tmp_path):
     page.get_by_role("link", name="Next").click()
     expect(listed).to_have_count(10)
     expect(page.get_by_role("link", name="Next")).to_have_count(0)
-    assert page.get_by_label("Search").input_value() == batch, "the search is kept across pages"
+    assert page.get_by_label("Search", exact=True).input_value() == batch, "the search is kept across pages"
     shot(page, "directory-users-page-2")
     page.get_by_role("link", name="Previous").click()
     expect(listed).to_have_count(50)

@@ -107,10 +107,12 @@ async fn a_user_is_created_listed_and_its_markup_rendered_as_text() -> Result<()
     assert_eq!(user.status, StatusCode::OK);
     assert!(!user.html.contains(evil), "the display name is escaped");
     assert!(user.html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
-    let listed = b.get("/console/users?q=ada").await?;
-    assert!(listed.html.contains("ada@contoso.com"));
+    for search in ["q=%3Cscript", "q=ada%40", "q=ada&by=userPrincipalName"] {
+        let listed = b.get(&format!("/console/users?{search}")).await?;
+        assert!(listed.html.contains("ada@contoso.com"), "{search}");
+    }
     let none = b.get("/console/users?q=zz").await?;
-    assert!(none.html.contains("No user starts with"));
+    assert!(none.html.contains("No user has a display name that starts with"));
 
     // The same name again: the API's answer (400, as Entra's) on the form, next to the field, with the input kept.
     let body = form(&[("_csrf", &csrf), ("userPrincipalName", "ada@contoso.com"), ("displayName", "Other")]);
