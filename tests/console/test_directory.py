@@ -112,7 +112,7 @@ def test_create_search_edit_disable_delete_and_restore_a_user(signed_in):
     page.get_by_role("button", name="Delete").click()
     page.wait_for_url(re.compile(r"/console/users\?notice="))
     page.goto(f"/console/users/deleted?q={alias[:3]}")
-    page.get_by_role("button", name=f"Delete {name} permanently").click()
+    page.get_by_role("button", name=f"Delete permanently {name}").click()
     expect(page.get_by_role("status")).to_contain_text("permanently")
     page.goto(f"/console/users/deleted?q=Ada+{alias}")
     expect(page.locator(".empty")).to_be_visible()

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use idplane_console::{Settings, app};
+use idplane_core::token::TokenScope;
 use idplane_testkit::{App, TOKEN};
 use tower::ServiceExt as _;
 
@@ -36,16 +37,20 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 impl Browser {
     async fn signed_in(idplane: &App) -> Result<Browser> {
+        Browser::signed_in_as(idplane, TOKEN).await
+    }
+
+    async fn signed_in_as(idplane: &App, token: &str) -> Result<Browser> {
         let router = app(idplane.state.clone(), Settings::default());
         let mut b = Browser { router, cookie: String::new(), csrf: String::new() };
         let signin = b.send(Request::get("/console/signin").body(Body::empty())?).await?;
         let csrf = csrf_of(&signin.html).context("the sign-in form has a CSRF field")?;
-        let body = form(&[("_csrf", &csrf), ("token", TOKEN), ("next", "/console/users")]);
+        let body = form(&[("_csrf", &csrf), ("token", token), ("next", "/console")]);
         let signed = b.post("/console/signin", body).await?;
         assert_eq!(signed.status, StatusCode::SEE_OTHER);
-        let users = b.get("/console/users").await?;
-        assert_eq!(users.status, StatusCode::OK, "{}", users.html);
-        b.csrf = csrf_of(&users.html).context("a signed-in page has a CSRF token")?;
+        let home = b.get("/console").await?;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.html);
+        b.csrf = csrf_of(&home.html).context("a signed-in page has a CSRF token")?;
         Ok(b)
     }
 
@@ -175,5 +180,22 @@ async fn a_bulk_create_runs_to_its_end_and_says_which_line_failed() -> Result<()
     assert!(!fragment.contains("data-refresh"), "a finished import stops refreshing");
     assert!(fragment.contains("3 of 3 rows processed: 2 created, 1 failed."));
     assert!(fragment.contains("<td>4</td>"), "line 4 failed: {fragment}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_workspace_token_is_told_the_directory_is_not_its_to_see() -> Result<()> {
+    let idplane = App::new().await?;
+    let scope = TokenScope::Workspace { account_id: idplane.account.clone(), workspace_id: idplane.workspace };
+    let token = idplane.token_for(scope, None).await?;
+    let mut b = Browser::signed_in_as(&idplane, &token).await?;
+    for path in ["/console/users", "/console/groups", "/console/users/deleted"] {
+        let page = b.get(path).await?;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.html.contains("account administrator"), "{path}: {}", page.html);
+    }
+    let csrf = b.csrf.clone();
+    let body = form(&[("_csrf", &csrf), ("userPrincipalName", "w@contoso.com"), ("displayName", "W")]);
+    assert_eq!(b.post("/console/users/new", body).await?.status, StatusCode::FORBIDDEN);
     Ok(())
 }
