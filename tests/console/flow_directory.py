@@ -22,7 +22,7 @@ def create_user(page, upn: str, display_name: str, password: str = "Passw0rd!idp
 
 def _open(page, collection: str, name: str) -> None:
     page.goto(f"/console/{collection}")
-    page.get_by_label("Search").fill(name)
+    page.get_by_label("Search", exact=True).fill(name)
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=name, exact=True).first.click()
     page.wait_for_url(re.compile(rf"/console/{collection}/[0-9a-fA-F-]{{36}}"))

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use idplane_console::{Settings, app};
+use idplane_core::token::TokenScope;
 use idplane_testkit::{App, TOKEN};
 use tower::ServiceExt as _;
 
@@ -36,16 +37,20 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 impl Browser {
     async fn signed_in(idplane: &App) -> Result<Browser> {
+        Browser::signed_in_as(idplane, TOKEN).await
+    }
+
+    async fn signed_in_as(idplane: &App, token: &str) -> Result<Browser> {
         let router = app(idplane.state.clone(), Settings::default());
         let mut b = Browser { router, cookie: String::new(), csrf: String::new() };
         let signin = b.send(Request::get("/console/signin").body(Body::empty())?).await?;
         let csrf = csrf_of(&signin.html).context("the sign-in form has a CSRF field")?;
-        let body = form(&[("_csrf", &csrf), ("token", TOKEN), ("next", "/console/users")]);
+        let body = form(&[("_csrf", &csrf), ("token", token), ("next", "/console")]);
         let signed = b.post("/console/signin", body).await?;
         assert_eq!(signed.status, StatusCode::SEE_OTHER);
-        let users = b.get("/console/users").await?;
-        assert_eq!(users.status, StatusCode::OK, "{}", users.html);
-        b.csrf = csrf_of(&users.html).context("a signed-in page has a CSRF token")?;
+        let home = b.get("/console").await?;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.html);
+        b.csrf = csrf_of(&home.html).context("a signed-in page has a CSRF token")?;
         Ok(b)
     }
 
@@ -107,10 +112,12 @@ async fn a_user_is_created_listed_and_its_markup_rendered_as_text() -> Result<()
     assert_eq!(user.status, StatusCode::OK);
     assert!(!user.html.contains(evil), "the display name is escaped");
     assert!(user.html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
-    let listed = b.get("/console/users?q=ada").await?;
-    assert!(listed.html.contains("ada@contoso.com"));
+    for search in ["q=%3Cscript", "q=ada%40", "q=ada&by=userPrincipalName"] {
+        let listed = b.get(&format!("/console/users?{search}")).await?;
+        assert!(listed.html.contains("ada@contoso.com"), "{search}");
+    }
     let none = b.get("/console/users?q=zz").await?;
-    assert!(none.html.contains("No user starts with"));
+    assert!(none.html.contains("No user has a display name that starts with"));
 
     // The same name again: the API's answer (400, as Entra's) on the form, next to the field, with the input kept.
     let body = form(&[("_csrf", &csrf), ("userPrincipalName", "ada@contoso.com"), ("displayName", "Other")]);
@@ -173,5 +180,22 @@ async fn a_bulk_create_runs_to_its_end_and_says_which_line_failed() -> Result<()
     assert!(!fragment.contains("data-refresh"), "a finished import stops refreshing");
     assert!(fragment.contains("3 of 3 rows processed: 2 created, 1 failed."));
     assert!(fragment.contains("<td>4</td>"), "line 4 failed: {fragment}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_workspace_token_is_told_the_directory_is_not_its_to_see() -> Result<()> {
+    let idplane = App::new().await?;
+    let scope = TokenScope::Workspace { account_id: idplane.account.clone(), workspace_id: idplane.workspace };
+    let token = idplane.token_for(scope, None).await?;
+    let mut b = Browser::signed_in_as(&idplane, &token).await?;
+    for path in ["/console/users", "/console/groups", "/console/users/deleted"] {
+        let page = b.get(path).await?;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.html.contains("account administrator"), "{path}: {}", page.html);
+    }
+    let csrf = b.csrf.clone();
+    let body = form(&[("_csrf", &csrf), ("userPrincipalName", "w@contoso.com"), ("displayName", "W")]);
+    assert_eq!(b.post("/console/users/new", body).await?.status, StatusCode::FORBIDDEN);
     Ok(())
 }

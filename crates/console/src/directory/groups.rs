@@ -129,8 +129,10 @@ async fn add_view(
     let g = api.get(&format!("/v1.0/groups/{}?%24select=id,displayName", urlencode(id))).await?;
     let mut candidates = Vec::new();
     if !q.trim().is_empty() {
+        // One property a search (an index of the store each): a user principal name when the term has an @.
+        let user_field = if q.contains('@') { "userPrincipalName" } else { "displayName" };
         for (kind, properties, select) in [
-            ("users", &["displayName", "userPrincipalName"][..], "id,displayName,userPrincipalName"),
+            ("users", &[user_field][..], "id,displayName,userPrincipalName"),
             ("groups", &["displayName"][..], "id,displayName,description"),
         ] {
             let query = serde_urlencoded::to_string([

@@ -192,6 +192,12 @@ pub fn read_rows(text: &str) -> Result<Rows, String> {
     let Some(header) = records.next() else {
         return Err("the file is empty: download the template, fill in one row per user and upload it".into());
     };
+    if header.cells.len() == 1 && header.cells[0].contains(';') {
+        return Err(format!(
+            "the header (line {}) is separated by semicolons: save the file as CSV with commas (\"CSV UTF-8\")",
+            header.line
+        ));
+    }
     let columns = header.cells.iter().map(|h| column(h)).collect::<Result<Vec<_>, _>>()?;
     for required in ["displayName", "userPrincipalName"] {
         if !columns.contains(&Column::Property(required.into())) {
@@ -514,6 +520,7 @@ mod tests {
         assert!(why("displayName,userPrincipalName\n").contains("no user"));
         assert!(why("displayName,shoeSize\nA,1\n").contains("shoeSize"));
         assert!(why("displayName\nA\n").contains("userPrincipalName"));
+        assert!(why("displayName;userPrincipalName\nA;a@x.com\n").contains("semicolons"));
         let rows = read_rows("displayName,userPrincipalName,accountEnabled\nA,a@x.com,maybe\n").ok();
         let bad = rows.map(|r| body_of(&r.columns, &r.rows[0]));
         assert!(matches!(bad, Some(Err(why)) if why.contains("Yes or No")));

@@ -41,11 +41,11 @@ pub fn starts_with_filter(properties: &[&str], term: &str) -> String {
     properties.iter().map(|p| format!("startsWith({p},'{quoted}')")).collect::<Vec<_>>().join(" or ")
 }
 
-/// The first page's query of a listing: `$top`, the search's `$filter`, the skip token.
-pub fn listing_query(search_properties: &[&str], search: &str, after: &str) -> String {
+/// The query of a listing's page: `$top`, the search's `$filter` on `property`, the skip token.
+pub fn listing_query(property: &str, search: &str, after: &str) -> String {
     let mut q = vec![("$top".to_string(), PAGE_SIZE.to_string())];
     if !search.trim().is_empty() {
-        q.push(("$filter".into(), starts_with_filter(search_properties, search.trim())));
+        q.push(("$filter".into(), starts_with_filter(&[property], search.trim())));
     }
     if !after.is_empty() {
         q.push(("$skiptoken".into(), after.to_string()));
@@ -103,8 +103,8 @@ mod tests {
             starts_with_filter(&["displayName", "userPrincipalName"], "O'Brien"),
             "startsWith(displayName,'O''Brien') or startsWith(userPrincipalName,'O''Brien')"
         );
-        let q = listing_query(&["displayName"], " ada ", "");
+        let q = listing_query("displayName", " ada ", "");
         assert_eq!(q, "%24top=50&%24filter=startsWith%28displayName%2C%27ada%27%29");
-        assert_eq!(listing_query(&["displayName"], "", "abc"), "%24top=50&%24skiptoken=abc");
+        assert_eq!(listing_query("displayName", "", "abc"), "%24top=50&%24skiptoken=abc");
     }
 }

@@ -144,12 +144,23 @@ impl Kind {
         }
     }
 
-    /// The properties a search box matches the start of.
-    pub fn search_properties(self) -> &'static [&'static str] {
+    /// The properties a search may match the start of (one at a time: each is served by an index of the store,
+    /// where an `or` of them is not), with their labels.
+    pub fn search_fields(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Kind::User => &["displayName", "userPrincipalName", "mail"],
-            Kind::Group => &["displayName", "mailNickname"],
+            Kind::User => {
+                &[("displayName", "Display name"), ("userPrincipalName", "User principal name"), ("mail", "Email")]
+            }
+            Kind::Group => &[("displayName", "Group name"), ("mailNickname", "Mail nickname")],
         }
+    }
+
+    /// The property a search matches: the one chosen, except that a user's term with an `@` searches user principal
+    /// names rather than display names; the display name when none is chosen.
+    pub fn search_field(self, by: Option<&str>, term: &str) -> (&'static str, &'static str) {
+        let fields = self.search_fields();
+        let chosen = by.and_then(|b| fields.iter().find(|(name, _)| *name == b)).unwrap_or(&fields[0]);
+        if self == Kind::User && chosen.0 == "displayName" && term.contains('@') { fields[1] } else { *chosen }
     }
 
     /// The properties a listing reads.
@@ -220,6 +231,8 @@ pub fn group_type(o: &Value) -> &'static str {
 pub struct ListQuery {
     #[serde(default)]
     q: String,
+    /// The property searched.
+    by: Option<String>,
     #[serde(flatten)]
     paging: Paging,
     notice: Option<String>,
@@ -244,6 +257,8 @@ struct ListPage {
     heading: &'static str,
     columns: [&'static str; 2],
     q: String,
+    /// The property searched, and its label.
+    by: (&'static str, &'static str),
     rows: Vec<Row>,
     links: Links,
 }
@@ -257,7 +272,8 @@ async fn listing(
     q: ListQuery,
 ) -> Result<Response, PageError> {
     let path = if deleted { kind.deleted_path().to_string() } else { format!("/v1.0/{}", kind.collection()) };
-    let query = listing_query(kind.search_properties(), &q.q, &q.paging.after);
+    let by = kind.search_field(q.by.as_deref(), q.q.trim());
+    let query = listing_query(by.0, &q.q, &q.paging.after);
     let answer = session.api(&console).get(&format!("{path}?{query}&%24select={}", kind.select())).await?;
     let (values, next) = collection(&answer);
     let rows = values
@@ -272,7 +288,7 @@ async fn listing(
     let page = if deleted { "/deleted" } else { "" };
     let mut base = format!("/console/{}{page}?", kind.collection());
     if !q.q.trim().is_empty() {
-        base.push_str(&format!("q={}&", urlencode(q.q.trim())));
+        base.push_str(&format!("q={}&by={}&", urlencode(q.q.trim()), by.0));
     }
     let links = q.paging.links(&base, next.as_deref());
     let (all, gone, _) = kind.titles();
@@ -285,6 +301,7 @@ async fn listing(
         heading,
         columns: kind.columns(),
         q: q.q,
+        by,
         rows,
         links,
     })
@@ -549,6 +566,15 @@ async fn update<const GROUP: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_matches_one_property() {
+        assert_eq!(Kind::User.search_field(None, "ada").0, "displayName");
+        assert_eq!(Kind::User.search_field(Some("displayName"), "ada@contoso").0, "userPrincipalName");
+        assert_eq!(Kind::User.search_field(Some("mail"), "ada@contoso").0, "mail");
+        assert_eq!(Kind::Group.search_field(Some("mailNickname"), "eng").0, "mailNickname");
+        assert_eq!(Kind::Group.search_field(Some("bogus"), "a@b").0, "displayName");
+    }
 
     #[test]
     fn a_new_users_body_has_what_was_typed_and_an_edit_clears_what_was_emptied() {

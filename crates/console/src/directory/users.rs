@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +21,10 @@ use crate::page::{Chrome, ok};
 use crate::session::{Form, Session, urlencode};
 
 pub fn routes() -> Router<Console> {
-    Router::new().route("/users/{id}", get(user)).route("/users/{id}/enabled", post(set_enabled))
+    Router::new()
+        .route("/users/{id}", get(user))
+        .route("/users/{id}/enabled", post(set_enabled))
+        .route("/users/{id}/manager", post(set_manager))
 }
 
 /// The properties the Overview shows, with Entra's labels.
@@ -45,6 +48,8 @@ const OVERVIEW: &[(&str, &str)] = &[
 #[derive(Debug, Default, Deserialize)]
 pub struct UserQuery {
     notice: Option<String>,
+    /// Why the manager could not be set (shown next to its field).
+    manager_error: Option<String>,
     #[serde(flatten)]
     paging: Paging,
 }
@@ -103,6 +108,7 @@ struct UserPage {
     created: String,
     facts: Vec<(&'static str, String)>,
     manager: Option<Related>,
+    manager_error: Option<String>,
     groups: Vec<Related>,
     links: Links,
     assignments: Vec<Assignment>,
@@ -139,6 +145,7 @@ async fn user(
         created: text(&o, "createdDateTime"),
         facts: OVERVIEW.iter().map(|(n, label)| (*label, text(&o, n))).filter(|(_, v)| !v.is_empty()).collect(),
         manager,
+        manager_error: q.manager_error,
         groups: groups.iter().map(Related::of).collect(),
         assignments,
         id,
@@ -156,4 +163,42 @@ async fn set_enabled(
     session.api(&console).patch(&path, &json!({ "accountEnabled": enabled })).await?;
     let notice = if enabled { "Account enabled." } else { "Account disabled: it is provisioned as inactive." };
     Ok(see_other(&format!("/console/users/{}", urlencode(&id)), notice))
+}
+
+/// Sets the manager (a user principal name or an object ID, `manager`), or removes it (`remove`).
+async fn set_manager(
+    State(console): State<Console>,
+    Path(id): Path<String>,
+    Form(session, form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let api = session.api(&console);
+    let page = format!("/console/users/{}", urlencode(&id));
+    let reference = format!("/v1.0/users/{}/manager/$ref", urlencode(&id));
+    if form.contains_key("remove") {
+        api.delete(&reference).await?;
+        return Ok(see_other(&page, "Manager removed."));
+    }
+    let wanted = form.get("manager").map(|m| m.trim()).unwrap_or_default();
+    let refuse = |why: String| {
+        let to = format!("{page}?manager_error={}#manager", urlencode(&why));
+        Ok(axum::response::Redirect::to(&to).into_response())
+    };
+    if wanted.is_empty() {
+        return refuse("Type the manager's user principal name (name@domain) or object ID.".into());
+    }
+    let manager = match api.get(&format!("/v1.0/users/{}?%24select=id,displayName", urlencode(wanted))).await {
+        Ok(m) => m,
+        Err(f) if f.status == 404 || f.status == 400 => {
+            return refuse(format!(
+                "No user {wanted}: check the user principal name, or copy the manager's object ID."
+            ));
+        }
+        Err(f) => return Err(f.into()),
+    };
+    let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/users/{}", text(&manager, "id")) });
+    match api.put(&reference, &body).await {
+        Ok(_) => Ok(see_other(&page, &format!("Manager set to {}.", text(&manager, "displayName")))),
+        Err(f) if (400..500).contains(&f.status) && f.status != 401 && f.status != 403 => refuse(f.message),
+        Err(f) => Err(f.into()),
+    }
 }
