@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use idplane_provisioning::cycle::state::{Quarantine, RunState};
+use idplane_provisioning::cycle::state::{Quarantine, RECENT_CYCLES, RunState};
 use idplane_provisioning::directory::query::ObjectQuery;
 use idplane_provisioning::directory::{ChangeKind, ObjectKind};
 use idplane_provisioning::ids;
@@ -439,6 +439,7 @@ pub async fn run_cycle(
     now: Now,
 ) -> (RunState, Result<CycleOutcome, WorkerError>) {
     let began = now();
+    let initial = state.watermark.is_none();
     let cycle_id = ids::random_guid().unwrap_or_default();
     let span = tracing::info_span!("provisioning_cycle", job = %state.job_id, cycle = %cycle_id);
     let result = cycle(services, &state, &cycle_id, stop, &now, false).instrument(span).await;
@@ -474,6 +475,7 @@ pub async fn run_cycle(
                 "timeEnded": rfc3339(ended),
             });
             state.data.last_execution = Some(execution.clone());
+            remember(&mut state, &execution, initial, outcome.interrupted);
             state.data.successive_failures = 0;
             if !outcome.interrupted {
                 state.watermark = Some(*latest);
@@ -507,7 +509,7 @@ pub async fn run_cycle(
         }
         Err(e) => {
             state.data.successive_failures += 1;
-            state.data.last_execution = Some(json!({
+            let execution = json!({
                 "activityIdentifier": cycle_id,
                 "countEntitled": 0, "countEntitledForProvisioning": 0, "countEscrowed": 0, "countEscrowedRaw": 0,
                 "countExported": 0, "countExports": 0, "countImported": 0, "countImportedDeltas": 0,
@@ -516,7 +518,9 @@ pub async fn run_cycle(
                 "state": "Failed",
                 "timeBegan": rfc3339(began),
                 "timeEnded": rfc3339(ended),
-            }));
+            });
+            remember(&mut state, &execution, initial, false);
+            state.data.last_execution = Some(execution);
             if matches!(e, WorkerError::Target { quarantine: true, .. }) {
                 quarantine(&mut state, "EncounteredQuarantineException", e, ended);
             }
@@ -528,6 +532,22 @@ pub async fn run_cycle(
     }
     notify_after(services, &mut state, &result, &cycle_id, ended).await;
     (state, result.map(|(o, _, _)| o))
+}
+
+/// Adds a cycle's summary to the job's recent cycles (the last [`RECENT_CYCLES`], oldest first).
+fn remember(state: &mut RunState, execution: &Value, initial: bool, interrupted: bool) {
+    let mut summary = json!({"initial": initial, "interrupted": interrupted});
+    for key in
+        ["activityIdentifier", "state", "timeBegan", "timeEnded", "countExported", "countEscrowed", "countImported"]
+    {
+        summary[key] = execution[key].clone();
+    }
+    summary["error"] = execution["error"]["message"].clone();
+    let recent = &mut state.data.recent_cycles;
+    recent.push(summary);
+    if recent.len() > RECENT_CYCLES {
+        recent.drain(..recent.len() - RECENT_CYCLES);
+    }
 }
 
 /// Sends the notification email a cycle calls for, once per reason as Entra does: when the job entered quarantine

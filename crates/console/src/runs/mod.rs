@@ -4,9 +4,8 @@
 //! cycle ([`preview`]) and the **Provisioning logs** ([`logs`]).
 //!
 //! Everything comes from Graph: the job (`GET .../synchronization/jobs`, its `status`), `start`, `pause`,
-//! `restart`, `provisionOnDemand`, `preview` and `/auditLogs/provisioning`. Recent cycles are the newest provisioning
-//! log records of the job grouped by cycle id ([`view::cycles`]): a cycle that exported nothing writes no record, and
-//! only the last [`CHART_RECORDS`] records are read, so the chart shows the recent cycles that changed something.
+//! `restart`, `provisionOnDemand`, `preview`, `/auditLogs/provisioning`, and idplane's own `cycles` (the job's
+//! recent cycles, for the chart).
 
 mod logs;
 mod ondemand;
@@ -29,8 +28,6 @@ use crate::page::{Chrome, ok, render};
 use crate::session::{Form, Session, urlencode};
 use view::{Chart, Cycle, JobView, seg};
 
-/// How many of the job's newest provisioning log records the chart of recent cycles reads.
-const CHART_RECORDS: usize = 999;
 /// How many cycles the chart shows.
 const CHART_CYCLES: usize = 12;
 
@@ -143,16 +140,12 @@ async fn overview_page(
     if fragment {
         return ok(&StatusFragment { sp_id: app.sp_id, csrf: session.csrf.clone(), job });
     }
-    let cycles = match app.job_id() {
-        Some(id) => {
-            let filter = format!("jobId eq '{}'", id.replace('\'', "''"));
-            let logs = api
-                .get(&format!("/v1.0/auditLogs/provisioning?$filter={}&$top={CHART_RECORDS}", urlencode(&filter)))
-                .await?;
-            let records = logs["value"].as_array().cloned().unwrap_or_default();
-            view::cycles(&records, job.last.as_ref(), CHART_CYCLES)
+    let cycles = match app.job_path() {
+        Ok(path) => {
+            let list = api.get(&format!("{path}/cycles")).await?;
+            view::cycles(list["value"].as_array().map(Vec::as_slice).unwrap_or_default(), CHART_CYCLES)
         }
-        None => Vec::new(),
+        Err(_) => Vec::new(),
     };
     let chrome = Chrome { title: format!("Provisioning · {}", app.name), ..chrome };
     render(

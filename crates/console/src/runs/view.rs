@@ -2,8 +2,6 @@
 //! cycles grouped from the provisioning logs, the chart of those cycles (geometry only: the template draws it, so
 //! that every value is escaped), times and durations.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -117,10 +115,8 @@ pub struct JobView {
 pub struct Execution {
     pub activity: String,
     pub state: String,
-    pub began: String,
     pub ended: String,
     pub duration: String,
-    pub duration_ms: u64,
     pub exported: u64,
     pub imported: u64,
     pub error: String,
@@ -246,8 +242,6 @@ fn execution(v: &Value) -> Option<Execution> {
         activity: text(v, "activityIdentifier"),
         state: text(v, "state"),
         duration: duration(ms),
-        duration_ms: ms,
-        began: rfc3339(&began).unwrap_or_default(),
         ended: rfc3339(&ended).unwrap_or_default(),
         exported: num(&v["countExported"]),
         imported: num(&v["countImported"]),
@@ -255,20 +249,23 @@ fn execution(v: &Value) -> Option<Execution> {
     })
 }
 
-/// One cycle as the provisioning logs tell it: the records of one cycle id.
+/// One recent cycle, as `GET .../jobs/{job}/cycles` (idplane's own) sums it up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cycle {
     pub id: String,
-    /// The first and last activity times of its records.
+    /// "Initial" or "Incremental".
+    pub kind: &'static str,
     pub began: String,
     pub ended: String,
     pub duration_ms: u64,
-    /// Objects exported (created, updated, disabled, deleted) successfully.
+    /// Objects exported (created, updated, disabled, deleted).
     pub exported: u64,
+    /// Objects that failed (escrowed for a retry).
     pub failed: u64,
-    pub records: u64,
-    /// "Success", "Failure" (some object failed) or "Skipped" (nothing to export).
+    /// "Success", "Warning" (some objects failed) or "Failure" (the cycle failed as a whole).
     pub outcome: &'static str,
+    /// Why the cycle failed, when it did.
+    pub error: String,
 }
 
 impl Cycle {
@@ -278,66 +275,27 @@ impl Cycle {
     }
 }
 
-/// The cycles of `logs` (provisioning log records, newest first as the API lists them), newest first, at most
-/// `limit`; on-demand records (started by a user) are not a cycle's. The last execution, when it is one of them,
-/// gives that cycle's true times.
-pub fn cycles(logs: &[Value], last: Option<&Execution>, limit: usize) -> Vec<Cycle> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_id: HashMap<String, Cycle> = HashMap::new();
-    for log in logs {
-        if text(&log["initiatedBy"], "initiatorType") == "user" {
-            continue;
-        }
-        let id = text(log, "cycleId");
-        let at = text(log, "activityDateTime");
-        let at = rfc3339(&at).unwrap_or(at);
-        let action = text(log, "provisioningAction");
-        let status = text(&log["provisioningStatusInfo"], "status");
-        let cycle = by_id.entry(id.clone()).or_insert_with(|| {
-            order.push(id.clone());
-            Cycle {
-                id,
-                began: at.clone(),
-                ended: at.clone(),
-                duration_ms: 0,
-                exported: 0,
-                failed: 0,
-                records: 0,
-                outcome: "Skipped",
-            }
-        });
-        cycle.records += 1;
-        if at < cycle.began {
-            cycle.began = at.clone();
-        }
-        if at > cycle.ended {
-            cycle.ended = at;
-        }
-        match status.as_str() {
-            "success" if action != "other" => cycle.exported += 1,
-            "failure" => cycle.failed += 1,
-            _ => {}
-        }
-    }
-    order
-        .into_iter()
+/// The cycles of the API's list (newest first), at most `limit`.
+pub fn cycles(list: &[Value], limit: usize) -> Vec<Cycle> {
+    list.iter()
         .take(limit)
-        .filter_map(|id| by_id.remove(&id))
-        .map(|mut c| {
-            c.duration_ms = millis_between(&c.began, &c.ended);
-            if let Some(l) = last.filter(|l| l.activity == c.id && !l.began.is_empty()) {
-                c.began = l.began.clone();
-                c.ended = l.ended.clone();
-                c.duration_ms = l.duration_ms;
+        .map(|c| {
+            let (began, ended) = (text(c, "timeBegan"), text(c, "timeEnded"));
+            Cycle {
+                id: text(c, "activityIdentifier"),
+                kind: if c["initial"].as_bool().unwrap_or(false) { "Initial" } else { "Incremental" },
+                duration_ms: millis_between(&began, &ended),
+                began: rfc3339(&began).unwrap_or_default(),
+                ended: rfc3339(&ended).unwrap_or_default(),
+                exported: num(&c["countExported"]),
+                failed: num(&c["countEscrowed"]),
+                outcome: match text(c, "state").as_str() {
+                    "Succeeded" => "Success",
+                    "EntryLevelErrors" => "Warning",
+                    _ => "Failure",
+                },
+                error: text(c, "error"),
             }
-            c.outcome = if c.failed > 0 {
-                "Failure"
-            } else if c.exported > 0 {
-                "Success"
-            } else {
-                "Skipped"
-            };
-            c
         })
         .collect()
 }
@@ -398,13 +356,15 @@ pub fn chart(cycles: &[Cycle]) -> Chart {
                 mid: x + width / 2,
                 class: match c.outcome {
                     "Failure" => "bar-bad",
-                    "Success" => "bar-ok",
-                    _ => "bar-none",
+                    "Warning" => "bar-warn",
+                    _ if c.exported == 0 => "bar-none",
+                    _ => "bar-ok",
                 },
                 exported: c.exported,
                 label: c.ended.get(11..16).unwrap_or_default().to_string(),
                 title: format!(
-                    "Cycle {}: {} exported, {} failed, {}, {} (ended {})",
+                    "{} cycle {}: {} exported, {} failed, {}, {} (ended {})",
+                    c.kind,
                     c.id,
                     c.exported,
                     c.failed,
@@ -424,59 +384,39 @@ mod tests {
 
     use super::*;
 
-    fn log(cycle: &str, at: &str, action: &str, status: &str) -> Value {
-        json!({"cycleId": cycle, "activityDateTime": at, "provisioningAction": action,
-               "provisioningStatusInfo": {"status": status}, "initiatedBy": {"initiatorType": "system"}})
-    }
-
     #[test]
-    fn cycles_group_the_logs_by_cycle_id_newest_first() {
-        let logs = vec![
-            log("b", "2026-12-06T10:05:03.1234567Z", "create", "success"),
-            log("b", "2026-12-06T10:05:01Z", "create", "failure"),
-            log("b", "2026-12-06T10:05:00Z", "other", "success"),
-            log("a", "2026-12-06T10:00:10Z", "update", "success"),
-            log("a", "2026-12-06T10:00:00Z", "create", "success"),
-            json!({"cycleId": "x", "activityDateTime": "2026-12-06T10:01:00Z", "provisioningAction": "create",
-                   "provisioningStatusInfo": {"status": "success"}, "initiatedBy": {"initiatorType": "user"}}),
+    fn cycles_read_the_apis_summaries_newest_first() {
+        let list = vec![
+            json!({"activityIdentifier": "b", "state": "Failed", "initial": false, "error": "unreachable",
+                   "timeBegan": "2026-12-06T10:05:00.25Z", "timeEnded": "2026-12-06T10:05:03.5Z"}),
+            json!({"activityIdentifier": "a", "state": "EntryLevelErrors", "initial": true, "countExported": 7,
+                   "countEscrowed": 2, "timeBegan": "2026-12-06T10:00:00Z", "timeEnded": "2026-12-06T10:00:10Z"}),
         ];
-        let c = cycles(&logs, None, 10);
-        assert_eq!(c.len(), 2, "the on-demand record is no cycle's");
-        assert_eq!((c[0].id.as_str(), c[0].exported, c[0].failed, c[0].outcome), ("b", 1, 1, "Failure"));
-        assert_eq!((c[0].began.as_str(), c[0].ended.as_str()), ("2026-12-06T10:05:00Z", "2026-12-06T10:05:03Z"));
-        assert_eq!(c[0].duration_ms, 3000);
-        assert_eq!((c[1].id.as_str(), c[1].exported, c[1].outcome, c[1].duration_ms), ("a", 2, "Success", 10_000));
-        assert_eq!(cycles(&logs, None, 1).len(), 1);
-    }
-
-    #[test]
-    fn the_last_execution_gives_its_cycle_true_times() {
-        let logs = vec![log("a", "2026-12-06T10:00:05Z", "create", "success")];
-        let last = Execution {
-            activity: "a".into(),
-            began: "2026-12-06T09:59:00Z".into(),
-            ended: "2026-12-06T10:01:00Z".into(),
-            duration_ms: 120_250,
-            ..Execution::default()
-        };
-        let c = cycles(&logs, Some(&last), 10);
-        assert_eq!(c[0].duration_ms, 120_250);
-        assert_eq!(c[0].began, "2026-12-06T09:59:00Z");
+        let c = cycles(&list, 10);
+        assert_eq!(
+            (c[0].id.as_str(), c[0].kind, c[0].outcome, c[0].duration_ms),
+            ("b", "Incremental", "Failure", 3250)
+        );
+        assert_eq!(c[0].error, "unreachable");
+        assert_eq!((c[1].kind, c[1].outcome, c[1].exported, c[1].failed), ("Initial", "Warning", 7, 2));
+        assert_eq!(c[1].ended, "2026-12-06T10:00:10Z");
+        assert_eq!(cycles(&list, 1).len(), 1);
     }
 
     #[test]
     fn the_chart_scales_bars_to_the_largest_cycle_oldest_first() {
         let cycle = |id: &str, exported, failed, outcome| Cycle {
             id: id.into(),
+            kind: "Incremental",
             began: "2026-12-06T10:00:00Z".into(),
             ended: "2026-12-06T10:02:00Z".into(),
             duration_ms: 120_000,
             exported,
             failed,
-            records: exported + failed,
             outcome,
+            error: String::new(),
         };
-        let c = chart(&[cycle("new", 10, 0, "Success"), cycle("old", 5, 1, "Failure"), cycle("idle", 0, 0, "Skipped")]);
+        let c = chart(&[cycle("new", 10, 0, "Success"), cycle("old", 5, 1, "Failure"), cycle("idle", 0, 0, "Success")]);
         assert_eq!(c.bars.len(), 3);
         assert_eq!(c.bars[0].class, "bar-none", "oldest on the left");
         assert_eq!(c.bars[0].height, 1);

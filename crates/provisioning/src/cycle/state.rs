@@ -26,6 +26,9 @@ pub struct RunState {
     pub lease_owner: Option<String>,
 }
 
+/// How many cycles a run state remembers ([`RunData::recent_cycles`]).
+pub const RECENT_CYCLES: usize = 30;
+
 /// The run state's open part, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -51,6 +54,9 @@ pub struct RunData {
     pub last_successful_execution_with_exports: Option<Value>,
     pub steady_state_first: Option<String>,
     pub steady_state_last: Option<String>,
+    /// The last [`RECENT_CYCLES`] cycles, oldest first: each its `lastExecution` summary (activity id, state,
+    /// times, counts) and whether it was an initial cycle; idplane's own (`GET .../jobs/{job}/cycles`).
+    pub recent_cycles: Vec<Value>,
     /// The progress of the cycle running now (Graph's `synchronizationProgress`): kept in a column of its own,
     /// written as the cycle goes ([`crate::store::CycleStore::set_progress`]) and never through the run state.
     #[serde(skip)]

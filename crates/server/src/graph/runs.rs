@@ -1,8 +1,9 @@
 //! Running provisioning jobs through Graph: `start` (Provisioning Status On), `pause` (Off; a running cycle stops
 //! after its current objects), `restart` (with `criteria.resetScope`), `provisionOnDemand`, and idplane's own
 //! `preview` (the requests the next cycle would send, computed with reads only) and `drift` (target objects no
-//! source object is linked to, and linked ones changed behind the engine's back). A job's `status` is rendered
-//! from its run state. The cycles themselves are the worker's (`idplane_worker`).
+//! source object is linked to, and linked ones changed behind the engine's back), and `cycles` (idplane's own: the
+//! job's recent cycles, newest first, for the console's chart). A job's `status` is rendered from its run state.
+//! The cycles themselves are the worker's (`idplane_worker`).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -236,5 +237,17 @@ pub async fn drift(State(s): State<AppState>, c: Caller, Path((id, job_id)): Pat
     let d = idplane_worker::drift::report(&services(&s), &c.tenant.id, &sp.id, &job.id, c.now).await?;
     let out = json!({"examined": d.examined, "orphans": d.orphans, "drifted": d.drifted,
                      "correct": "POST .../restart with {\"criteria\": {\"resetScope\": \"Watermark\"}}: the next cycle, an initial one, corrects every drifted object"});
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `GET .../cycles` (idplane's extension): the job's recent cycles, newest first (at most
+/// [`idplane_provisioning::cycle::state::RECENT_CYCLES`]): `{"value": [{"activityIdentifier", "state"
+/// (Succeeded, EntryLevelErrors, Failed), "timeBegan", "timeEnded", "countExported", "countEscrowed",
+/// "countImported", "initial", "interrupted", "error"}]}`, each as the job's `lastExecution` summed it up.
+pub async fn cycles(State(s): State<AppState>, c: Caller, Path((id, job_id)): Path<(String, String)>) -> Res {
+    let sp = service_principal(&s, &c, &id).await?;
+    let job = load_job(&s, &c, &sp, &job_id).await?;
+    let recent = s.provisioning.run_state(&job.id).await?.map(|st| st.data.recent_cycles).unwrap_or_default();
+    let out = json!({"value": recent.into_iter().rev().collect::<Vec<Value>>()});
     Ok(json_response(StatusCode::OK, &out))
 }

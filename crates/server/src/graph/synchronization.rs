@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{base}/jobs/{{job}}/provisionOnDemand"), post(super::runs::provision_on_demand))
         .route(&format!("{base}/jobs/{{job}}/preview"), post(super::runs::preview))
         .route(&format!("{base}/jobs/{{job}}/drift"), get(super::runs::drift))
+        .route(&format!("{base}/jobs/{{job}}/cycles"), get(super::runs::cycles))
         .route(&format!("{base}/jobs/{{job}}/schema"), get(get_schema).put(put_schema).patch(put_schema))
         .route(&format!("{base}/jobs/{{job}}/schema/parseExpression"), post(parse_expression))
         .route(&format!("{base}/jobs/{{job}}/schema/functions"), get(functions))

@@ -432,3 +432,24 @@ async fn provision_on_demand_answers_every_step() -> Result<()> {
     assert_eq!(records[1]["changeId"], value["changeId"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_cycles_are_listed_newest_first_with_their_counts() -> Result<()> {
+    let s = Setup::new("").await?;
+    let uri = format!("{}/jobs/{}/cycles", s.sync, s.job);
+    assert_eq!(graph(&s.app, Method::GET, &uri, None).await?["value"], json!([]), "never run");
+    let ann = user(&s.app, "ann@contoso.com", "Ann", "Lee").await?;
+    s.assign(&ann).await?;
+    graph(&s.app, Method::POST, &format!("{}/jobs/{}/start", s.sync, s.job), None).await?;
+    s.cycle().await?;
+    let status = s.cycle().await?;
+    let cycles = graph(&s.app, Method::GET, &uri, None).await?;
+    let list = cycles["value"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 2, "{cycles}");
+    assert_eq!(list[0]["activityIdentifier"], status["lastExecution"]["activityIdentifier"], "newest first");
+    assert_eq!((&list[0]["initial"], &list[0]["countExported"]), (&json!(false), &json!(0)), "{cycles}");
+    assert_eq!((&list[1]["initial"], &list[1]["countExported"]), (&json!(true), &json!(1)), "{cycles}");
+    assert_eq!(list[1]["state"], "Succeeded");
+    assert!(list[1]["timeBegan"].is_string() && list[1]["timeEnded"].is_string(), "{cycles}");
+    Ok(())
+}
