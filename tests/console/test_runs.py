@@ -7,6 +7,7 @@ one assigned directly. The server runs the worker with its default settings (due
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -73,6 +74,20 @@ def app(server):
     ada = new_user(server, f"Ada Runs {run}")
     assign(server, sp_id, ada["id"])
     return {"sp": sp_id, "run": run, "ada": ada, "group": group, "members": members}
+
+
+@pytest.fixture
+def provisioned(app, server):
+    """The application after its initial cycle: started through the Graph API unless a test did it on the page."""
+    jobs = f"/servicePrincipals/{app['sp']}/synchronization/jobs"
+    job = graph(server, "GET", jobs)["value"][0]
+    if job["schedule"]["state"] != "Active":
+        graph(server, "POST", f"{jobs}/{job['id']}/start")
+    deadline = time.monotonic() + 90
+    while not graph(server, "GET", f"{jobs}/{job['id']}")["status"].get("lastExecution"):
+        assert time.monotonic() < deadline, "the initial cycle did not end within 90 s"
+        time.sleep(0.5)
+    return app
 
 
 def test_the_overview_of_a_job_not_started_says_what_to_do(signed_in, app):
@@ -145,7 +160,8 @@ def test_start_provisioning_and_watch_the_initial_cycle_end_without_reloading(si
     shot(page, "runs-overview-cycle-completed")
 
 
-def test_the_overview_shows_statistics_and_a_chart_of_recent_cycles(signed_in, app):
+def test_the_overview_shows_statistics_and_a_chart_of_recent_cycles(signed_in, provisioned):
+    app = provisioned
     page = signed_in
     page.goto(f"/console/apps/{app['sp']}/provisioning")
     facts = page.locator("#job-status").inner_text()
@@ -164,7 +180,8 @@ def test_the_overview_shows_statistics_and_a_chart_of_recent_cycles(signed_in, a
     shot(page, "runs-overview-phone")
 
 
-def test_the_logs_filter_open_details_and_download(signed_in, app):
+def test_the_logs_filter_open_details_and_download(signed_in, provisioned):
+    app = provisioned
     page = signed_in
     page.goto(f"/console/apps/{app['sp']}/logs")
     assert page.locator("table.logs tbody tr").count() >= GROUP_MEMBERS
@@ -195,6 +212,12 @@ def test_the_logs_filter_open_details_and_download(signed_in, app):
         assert re.search(expect, page.locator("section.log-tab").inner_text())
         shot(page, shot_name)
 
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "runs-log-summary-phone")
+    page.goto(f"/console/apps/{app['sp']}/logs")
+    shot(page, "runs-logs-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     page.goto(f"/console/apps/{app['sp']}/logs?action=create")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
@@ -208,7 +231,7 @@ def test_the_logs_filter_open_details_and_download(signed_in, app):
     assert {r["provisioningAction"] for r in records} == {"create"}
 
 
-def test_all_applications_logs_and_a_wrong_date_says_what_to_fix(signed_in, app):
+def test_all_applications_logs_and_a_wrong_date_says_what_to_fix(signed_in, provisioned):
     page = signed_in
     page.goto("/console/logs")
     assert page.get_by_role("heading", name="Provisioning logs").is_visible()
@@ -219,7 +242,8 @@ def test_all_applications_logs_and_a_wrong_date_says_what_to_fix(signed_in, app)
     assert "2026-12-06T10:00" in page.get_by_role("alert").inner_text()
 
 
-def test_the_preview_lists_the_requests_of_the_next_cycle(signed_in, app, server):
+def test_the_preview_lists_the_requests_of_the_next_cycle(signed_in, provisioned, server):
+    app = provisioned
     page = signed_in
     late = new_user(server, f"Late Runs {app['run']}")
     assign(server, app["sp"], late["id"])

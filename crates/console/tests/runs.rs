@@ -161,3 +161,65 @@ async fn the_logs_say_what_to_fix_in_a_filter_and_an_unknown_record_is_not_found
     assert!(csv.body.starts_with("Date,Id,JobId,CycleId"), "{}", csv.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn held_deletions_are_approved_and_escrows_counted_on_the_overview() -> Result<()> {
+    use idplane_provisioning::cycle::state::{Escrow, Quarantine};
+    let app = App::new().await?;
+    let browser = Browser::sign_in(&app).await?;
+    let sp = application(&app, true).await?;
+    let jobs = app.send(Method::GET, &format!("/v1.0/servicePrincipals/{sp}/synchronization/jobs"), None, &[]).await?;
+    let job = jobs.body["value"][0]["id"].as_str().context("the job")?.to_string();
+    // Started, so that the job has a run state (no worker runs here).
+    let start = format!("/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/start");
+    assert_eq!(app.send(Method::POST, &start, None, &[]).await?.status, StatusCode::NO_CONTENT);
+    let now = idplane_server::clock::Clock::now(app.clock.as_ref());
+    let mut state = app.provisioning.run_state(&job).await?.context("a started job's run state")?;
+    state.data.cycles = 3;
+    state.data.held_deletes = 12;
+    state.data.quarantine = Some(Quarantine {
+        current_began: "2026-12-06T10:00:00Z".into(),
+        next_attempt: "2026-12-06T10:05:00Z".into(),
+        reason: "TooManyDeletes".into(),
+        series_began: "2026-12-06T10:00:00Z".into(),
+        series_count: 1,
+        error: json!({"code": "TooManyDeletes", "message": "12 deprovisionings exceed the threshold"}),
+    });
+    app.provisioning.put_run_state(&state).await?;
+    let escrow = Escrow {
+        job_id: job.clone(),
+        source_id: "u1".into(),
+        object_type: "User".into(),
+        attempts: 1,
+        first_failed: now,
+        next_attempt: now,
+        error_code: "DatabricksEntryConflict".into(),
+        reason: "409".into(),
+    };
+    app.provisioning.put_escrow(&escrow).await?;
+
+    let uri = format!("/console/apps/{sp}/provisioning");
+    let page = browser.get(&uri).await?;
+    assert!(page.body.contains("Deletions held") && page.body.contains("12 deprovisionings exceed"), "{}", page.body);
+    assert!(page.body.contains("Approve deletions") && page.body.contains("data-confirm="));
+    assert!(page.body.contains("1 object could not be provisioned"), "{}", page.body);
+    let approved =
+        browser.request(Method::POST, &format!("{uri}/approve"), Some(&[("_csrf", &browser.csrf)]), false).await?;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let after = app.provisioning.run_state(&job).await?.context("the run state")?;
+    assert!(after.data.force_deletes && after.data.quarantine.is_none(), "{after:?}");
+    assert!(!browser.get(&uri).await?.body.contains("Approve deletions"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_status_that_cannot_be_read_stays_a_fragment_that_tries_again() -> Result<()> {
+    let app = App::new().await?;
+    let browser = Browser::sign_in(&app).await?;
+    let gone = browser.request(Method::GET, "/console/apps/no-such-app/provisioning", None, true).await?;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert!(gone.body.starts_with("<section id=\"job-status\"") && gone.body.contains("data-every=\"10\""));
+    assert!(gone.body.contains("could not be read just now"), "{}", gone.body);
+    assert_eq!(browser.get("/console/apps/no-such-app/provisioning").await?.status, StatusCode::NOT_FOUND);
+    Ok(())
+}

@@ -96,6 +96,15 @@ struct StatusFragment {
     job: JobView,
 }
 
+/// The live part when the status could not be read: what went wrong, and another try later (a fragment must stay
+/// one, or the page would show an error page inside itself).
+#[derive(Template)]
+#[template(path = "runs/status_error.html")]
+struct StatusError {
+    sp_id: String,
+    message: String,
+}
+
 #[derive(Template)]
 #[template(path = "runs/overview.html")]
 struct Overview {
@@ -122,7 +131,13 @@ async fn overview(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let chrome = session.chrome("Provisioning", "apps").with_notice(q.notice);
-    overview_page(&console, &session, &sp, chrome, None, StatusCode::OK, wants_fragment(&headers)).await
+    let fragment = wants_fragment(&headers);
+    match overview_page(&console, &session, &sp, chrome, None, StatusCode::OK, fragment).await {
+        Err(e) if fragment && e.status != StatusCode::UNAUTHORIZED => {
+            ok(&StatusError { sp_id: seg(&sp), message: e.message })
+        }
+        other => other,
+    }
 }
 
 async fn overview_page(
