@@ -29,6 +29,14 @@ PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY", "IDPLANE_DATABASE_URL")
 START_TIMEOUT_SECONDS = 30
 
 
+def drop_proxies(monkeypatch) -> None:
+    """Takes the proxy settings of the developer's shell out of the environment (clients that trust it, httpx and
+    Playwright's browser, would send 127.0.0.1's requests through them)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 def server_env(**extra: str) -> dict:
     env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("IDPLANE_") or k in PASSED_THROUGH}
     env.update(extra)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from idplane_server import REPO, Server, idplane_binary, start  # noqa: E402 (after the path it is found on)
+from idplane_server import REPO, Server, drop_proxies, idplane_binary, start  # noqa: E402 (after the path it is found on)
 
 SCREENSHOTS = REPO / "target" / "console-screenshots"
 
@@ -26,9 +26,7 @@ SCREENSHOTS = REPO / "target" / "console-screenshots"
 def no_proxy():
     """No proxy from the developer's shell stands between the browser and 127.0.0.1."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            mp.delenv(name, raising=False)
-            mp.delenv(name.lower(), raising=False)
+        drop_proxies(mp)
         yield
 
 

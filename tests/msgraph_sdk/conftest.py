@@ -21,7 +21,7 @@ from kiota_abstractions.authentication import (
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from idplane_server import Server, idplane_binary, start  # noqa: E402 (after the path it is found on)
+from idplane_server import Server, drop_proxies, idplane_binary, start  # noqa: E402 (after the path it is found on)
 
 
 class StaticToken(AccessTokenProvider):
@@ -48,9 +48,7 @@ def graph_client(base_url: str, token: str) -> GraphServiceClient:
 def no_proxy():
     """No proxy from the developer's shell stands between the SDK (httpx trusts the environment) and 127.0.0.1."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            mp.delenv(name, raising=False)
-            mp.delenv(name.lower(), raising=False)
+        drop_proxies(mp)
         yield
 
 

@@ -132,6 +132,11 @@ pub async fn run(args: ConsoleArgs) -> Result<()> {
     let mut c = Connection::new(origin);
     let cookie = sign_in(&mut c, &authority).await?;
     let last = args.users.saturating_sub(1);
+    // What a search must find: the user's principal name or email is shown only in its row.
+    let found = [
+        ("/console/users?q=", format!("user{last}@bench.test")),
+        ("/console/account/users?q=", format!("member{last}@bench.test")),
+    ];
     println!("| page | status | bytes | median ms | p95 ms | max ms |");
     println!("|---|---|---|---|---|---|");
     for (what, path) in pages(&format!("User {last}"), &format!("Member {last}")) {
@@ -140,6 +145,9 @@ pub async fn run(args: ConsoleArgs) -> Result<()> {
         if warm.status != 200 {
             println!("| {what} (`{path}`) | {} | – | – | – | – |", warm.status);
             continue;
+        }
+        if let Some((_, name)) = found.iter().find(|(prefix, _)| path.starts_with(prefix)) {
+            ensure!(String::from_utf8_lossy(&warm.body).contains(name.as_str()), "{path} did not find {name}");
         }
         let mut times = Vec::with_capacity(args.repeat);
         for _ in 0..args.repeat {

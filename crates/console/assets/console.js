@@ -51,14 +51,19 @@
 
   function validate(input) {
     var timer = null;
+    // Answers may arrive out of order: only the answer to the latest request is shown.
+    var sent = 0;
     var target = document.getElementById(input.dataset.target);
     input.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(function () {
+        var mine = ++sent;
         var body = new URLSearchParams(new FormData(input.form));
         fetch(input.dataset.validate, { method: "POST", body: body, headers: FRAGMENT, credentials: "same-origin" })
           .then(function (r) { return r.text(); })
-          .then(function (html) { if (target) { target.innerHTML = html; localTimes(target); } });
+          .then(function (html) {
+            if (target && mine === sent) { target.innerHTML = html; localTimes(target); }
+          });
       }, 300);
     });
   }
