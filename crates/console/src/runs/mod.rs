@@ -85,6 +85,19 @@ impl AppJob {
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    /// Which live part a fragment request asks for: `cycles` (the recent cycles), else the status.
+    part: Option<String>,
+}
+
+/// The live "Recent cycles" part of the Overview: it refreshes while provisioning is on, so that a cycle that ends
+/// appears in the chart without a reload.
+#[derive(Template)]
+#[template(path = "runs/cycles.html")]
+struct CyclesFragment {
+    sp_id: String,
+    job: JobView,
+    cycles: Vec<Cycle>,
+    chart: Chart,
 }
 
 /// The live part of the Overview: current cycle, statistics, quarantine, escrows, held deletions.
@@ -132,6 +145,13 @@ async fn overview(
 ) -> Result<Response, PageError> {
     let chrome = session.chrome("Provisioning", "apps").with_notice(q.notice);
     let fragment = wants_fragment(&headers);
+    if fragment && q.part.as_deref() == Some("cycles") {
+        let api = session.api(&console);
+        let app = AppJob::load(&api, &sp).await?;
+        let job = app.job.as_ref().map(JobView::of).unwrap_or_default();
+        let cycles = recent_cycles(&api, &app).await?;
+        return ok(&CyclesFragment { sp_id: app.sp_id, job, chart: view::chart(&cycles), cycles });
+    }
     match overview_page(&console, &session, &sp, chrome, None, StatusCode::OK, fragment).await {
         Err(e) if fragment && e.status != StatusCode::UNAUTHORIZED => {
             ok(&StatusError { sp_id: seg(&sp), message: e.message })
@@ -155,13 +175,7 @@ async fn overview_page(
     if fragment {
         return ok(&StatusFragment { sp_id: app.sp_id, csrf: session.csrf.clone(), job });
     }
-    let cycles = match app.job_path() {
-        Ok(path) => {
-            let list = api.get(&format!("{path}/cycles")).await?;
-            view::cycles(list["value"].as_array().map(Vec::as_slice).unwrap_or_default(), CHART_CYCLES)
-        }
-        Err(_) => Vec::new(),
-    };
+    let cycles = recent_cycles(&api, &app).await?;
     let chrome = Chrome { title: format!("Provisioning · {}", app.name), ..chrome };
     render(
         status,
@@ -177,6 +191,13 @@ async fn overview_page(
             cycles,
         },
     )
+}
+
+/// The job's recent cycles for the chart (none without a job).
+async fn recent_cycles(api: &crate::api::Api<'_>, app: &AppJob) -> Result<Vec<Cycle>, PageError> {
+    let Ok(path) = app.job_path() else { return Ok(Vec::new()) };
+    let list = api.get(&format!("{path}/cycles")).await?;
+    Ok(view::cycles(list["value"].as_array().map(Vec::as_slice).unwrap_or_default(), CHART_CYCLES))
 }
 
 #[derive(Deserialize)]
