@@ -18,13 +18,15 @@ const LAYERED: [&str; 2] = ["serve", "config"];
 const DIRECT_VARIABLES: [&str; 4] =
     ["IDPLANE_BOOTSTRAP_TOKEN", "IDPLANE_LOG", "IDPLANE_CONFIG", crate::mail::PASSWORD_VARIABLE];
 /// Variables the project's own test scripts set.
-const TEST_VARIABLES: [&str; 6] = [
+const TEST_VARIABLES: [&str; 8] = [
     "IDPLANE_BIN",
     "IDPLANE_TEST_DATABASE_URL",
     "IDPLANE_TEST_PYTHON",
     "IDPLANE_REQUIRE_POSTGRES",
     "IDPLANE_REQUIRE_SMTP",
     "IDPLANE_REQUIRE_NETNS",
+    "IDPLANE_REQUIRE_BROWSER",
+    "IDPLANE_CHROMIUM",
 ];
 
 /// The command line with the config file's settings added where no flag or variable gave one, and the names of the
