@@ -178,7 +178,8 @@ pub(crate) fn tab_href(sp: &str, tab: &str) -> String {
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    #[serde(default)]
+    /// The search box (`q`, as on the console's other lists; `search` is read too).
+    #[serde(default, rename = "q", alias = "search")]
     search: String,
     after: Option<String>,
     notice: Option<String>,
@@ -216,11 +217,8 @@ async fn list(
     if !search.is_empty() {
         apps.truncate(SEARCH_SHOWN);
     }
-    let base = if search.is_empty() {
-        "/console/apps".to_string()
-    } else {
-        format!("/console/apps?search={}", urlencode(&search))
-    };
+    let base =
+        if search.is_empty() { "/console/apps".to_string() } else { format!("/console/apps?q={}", urlencode(&search)) };
     let pager = pager(&base, q.after.as_deref(), apps.len(), next);
     ok(&ListPage {
         chrome: session.chrome("Enterprise applications", "apps").with_notice(q.notice),
@@ -544,7 +542,8 @@ struct AddPage {
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
-    #[serde(default)]
+    /// The search box (`q`, as on the console's other lists; `search` is read too).
+    #[serde(default, rename = "q", alias = "search")]
     search: String,
 }
 
@@ -602,7 +601,8 @@ async fn add_page(
 pub struct AddForm {
     #[serde(default)]
     principal: String,
-    #[serde(default)]
+    /// The search box (`q`, as on the console's other lists; `search` is read too).
+    #[serde(default, rename = "q", alias = "search")]
     search: String,
 }
 
