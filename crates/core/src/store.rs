@@ -261,6 +261,8 @@ pub trait AssignmentStore: Send + Sync {
         permission: Option<Permission>,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError>;
+    /// The permission a principal is assigned on a workspace directly, if it is (one index lookup).
+    async fn direct_assignment(&self, workspace_id: i64, principal_id: i64) -> Result<Option<Permission>, StoreError>;
     /// The highest permission a principal holds on a workspace, directly or through its groups (transitively).
     async fn effective_permission(
         &self,

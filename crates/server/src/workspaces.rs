@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
             .route(&format!("{assignments}/permissions"), with_fallback(get(permission_levels)))
             .route(
                 &format!("{assignments}/principals/{{principal_id}}"),
-                with_fallback(put(put_assignment).delete(delete_assignment)),
+                with_fallback(get(get_assignment).put(put_assignment).delete(delete_assignment)),
             );
     }
     router.route("/api/2.0/preview/permissionassignments", with_fallback(get(ws_list).post(ws_create))).route(
@@ -206,6 +206,20 @@ async fn permission_levels(State(s): State<AppState>, a: AccountAdmin, ids: Path
         .map(|p| json!({"permission_level": p.as_str(), "description": p.description()}))
         .collect();
     Ok(ok(json!({"permissions": levels})))
+}
+
+/// `GET .../permissionassignments/principals/{principal_id}` (idplane's own; Databricks has PUT and DELETE there):
+/// one principal's direct assignment to the workspace, `{"principal", "permissions"}` with no permission when it has
+/// none; a principal not in the account is a 404. One index lookup, where the list reads every assignment.
+async fn get_assignment(State(s): State<AppState>, a: AccountAdmin, ids: PathIds) -> Result<Response, DbError> {
+    let w = account_workspace(&s, &a.account_id, ids.workspace_id.unwrap_or_default()).await?;
+    let principal_id = ids.principal_id.unwrap_or_default();
+    let scope = Scope::Account { account_id: a.account_id.clone() };
+    let Some(p) = s.store.principal(&scope, None, principal_id).await.map_err(CoreError::from)? else {
+        return Err(ScimError::not_found(format!("principal {principal_id} does not exist in this account")).into());
+    };
+    let permission = s.store.direct_assignment(w.id, p.id).await.map_err(CoreError::from)?;
+    Ok(ok(assignment_json(&p, permission)))
 }
 
 async fn put_assignment(

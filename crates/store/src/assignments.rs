@@ -12,6 +12,7 @@ use crate::tx::{Sql, Tx, params};
 
 const UPSERT_ASSIGNMENT: &str = "INSERT INTO assignments (workspace_id, principal_id, permissions) \
      VALUES (?, ?, ?) ON CONFLICT (workspace_id, principal_id) DO UPDATE SET permissions = excluded.permissions";
+const SELECT_ASSIGNMENT: &str = "SELECT permissions FROM assignments WHERE workspace_id = ? AND principal_id = ?";
 const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE workspace_id = ? AND principal_id = ?";
 /// The permissions a principal holds on a workspace through itself and every group above it. `UNION` ends the walk
 /// on cycles.
@@ -55,6 +56,22 @@ pub(crate) async fn set(
         record(tx, audit).await?;
     }
     Ok(())
+}
+
+/// A principal's direct assignment to a workspace (its primary key).
+pub(crate) async fn direct(
+    tx: &mut dyn Tx,
+    workspace_id: i64,
+    principal_id: i64,
+) -> Result<Option<Permission>, StoreError> {
+    let rows = tx
+        .query(SELECT_ASSIGNMENT, &params![workspace_id, principal_id])
+        .await
+        .map_err(|e| e.during("read assignment"))?;
+    match rows.into_iter().next() {
+        Some(mut row) => Ok(Some(permission(&row.text(0)?)?)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) async fn effective(

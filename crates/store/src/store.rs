@@ -269,6 +269,14 @@ impl<B: Backend> AssignmentStore for SqlStore<B> {
         .await
     }
 
+    async fn direct_assignment(&self, workspace_id: i64, principal_id: i64) -> Result<Option<Permission>, StoreError> {
+        self.read(
+            "direct_assignment",
+            script!(tx => async move { assignments::direct(tx, workspace_id, principal_id).await }),
+        )
+        .await
+    }
+
     async fn effective_permission(
         &self,
         workspace_id: i64,

@@ -356,14 +356,14 @@ async fn detail_page(
             (ref_row(k, m), k.singular())
         })
         .collect();
-    // Workspace assignments: each workspace's list (an account has few workspaces).
+    // Workspace assignments: the principal's own assignment in each federated workspace, one lookup each (never a
+    // workspace's whole list).
     let workspaces = account_workspaces(console, session).await?;
     let (mut assigned, mut unassigned) = (Vec::new(), Vec::new());
     for w in workspaces.into_iter().filter(|w| w.identity_federation) {
-        let list = api.get(&account_api(session, &format!("/workspaces/{}/permissionassignments", w.id))).await?;
-        let found = list["permission_assignments"].as_array().into_iter().flatten().find(|a| {
-            a["principal"]["principal_id"].as_i64().map(|i| i.to_string()).as_deref() == Some(principal.id.as_str())
-        });
+        let path = format!("/workspaces/{}/permissionassignments/principals/{}", w.id, urlencode(&principal.id));
+        let a = api.get(&account_api(session, &path)).await?;
+        let found = a["permissions"].as_array().is_some_and(|p| !p.is_empty()).then_some(a);
         match found {
             Some(a) => {
                 let permission = a["permissions"][0].as_str().unwrap_or("USER").to_string();

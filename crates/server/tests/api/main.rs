@@ -2174,3 +2174,27 @@ async fn metrics_show_the_store_latency_by_operation() -> Result<()> {
     assert_eq!(third, fourth);
     Ok(())
 }
+
+#[tokio::test]
+async fn one_principals_assignment_is_read_alone_direct_only() -> Result<()> {
+    let app = app().await?;
+    let acct = app.acct();
+    let user = app.user(&acct, "alone@x.com").await?;
+    let r = app.post(&format!("{acct}/Groups"), json!({"displayName": "team", "members": [{"value": user}]})).await?;
+    let group = r.body["id"].as_str().unwrap_or_default().to_string();
+    let one = |id: &str| {
+        format!("/api/2.0/accounts/{}/workspaces/{}/permissionassignments/principals/{id}", app.account, app.workspace)
+    };
+    let r = app.get(&one(&user)).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["permissions"], json!([]), "not assigned");
+    assert_eq!(r.body["principal"]["user_name"], "alone@x.com");
+    app.send(Method::PUT, &one(&group), Some(json!({"permissions": ["ADMIN"]})), &[]).await?;
+    assert_eq!(app.get(&one(&group)).await?.body["permissions"], json!(["ADMIN"]));
+    assert_eq!(app.get(&one(&user)).await?.body["permissions"], json!([]), "a member has no direct assignment");
+    app.send(Method::PUT, &one(&user), Some(json!({"permissions": ["USER"]})), &[]).await?;
+    assert_eq!(app.get(&one(&user)).await?.body["permissions"], json!(["USER"]));
+    let r = app.get(&one("999999999")).await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    Ok(())
+}

@@ -709,6 +709,10 @@ pub async fn visibility_through_groups<S: Store>(store: Arc<S>) -> Result<()> {
     store.set_assignment(fed.id, inner.id, Some(Permission::Admin), &[]).await?;
     assert_eq!(store.effective_permission(fed.id, u.id).await?, Some(Permission::Admin), "the strongest wins");
     assert_eq!(store.effective_permission(fed.id, outer.id).await?, Some(Permission::User));
+    // The direct assignment alone: a member of an assigned group has none of its own.
+    assert_eq!(store.direct_assignment(fed.id, inner.id).await?, Some(Permission::Admin));
+    assert_eq!(store.direct_assignment(fed.id, outer.id).await?, Some(Permission::User));
+    assert_eq!(store.direct_assignment(fed.id, u.id).await?, None);
     let assigned: Vec<(i64, Permission)> =
         store.assignments(fed.id).await?.into_iter().map(|(p, perm)| (p.id, perm)).collect();
     let mut want = vec![(inner.id, Permission::Admin), (outer.id, Permission::User)];
