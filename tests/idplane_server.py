@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 # The environment as pytest found it, for cargo and the server (cargo and rustup find their homes through HOME).
@@ -29,12 +31,15 @@ PASSED_THROUGH = ("IDPLANE_TLS_CERT", "IDPLANE_TLS_KEY", "IDPLANE_DATABASE_URL")
 START_TIMEOUT_SECONDS = 30
 
 
-def drop_proxies(monkeypatch) -> None:
-    """Takes the proxy settings of the developer's shell out of the environment (clients that trust it, httpx and
-    Playwright's browser, would send 127.0.0.1's requests through them)."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+@pytest.fixture(scope="session", autouse=True)
+def no_proxy():
+    """No proxy from the developer's shell stands between the clients (httpx and Playwright's browser trust the
+    environment) and 127.0.0.1. A suite uses it by importing it into its conftest.py."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            mp.delenv(name, raising=False)
+            mp.delenv(name.lower(), raising=False)
+        yield
 
 
 def server_env(**extra: str) -> dict:

@@ -17,17 +17,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from idplane_server import REPO, Server, drop_proxies, idplane_binary, start  # noqa: E402 (after the path it is found on)
+from idplane_server import REPO, Server, idplane_binary, no_proxy, start  # noqa: E402, F401 (after the path it is found on; no_proxy is a fixture)
 
 SCREENSHOTS = REPO / "target" / "console-screenshots"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_proxy():
-    """No proxy from the developer's shell stands between the browser and 127.0.0.1."""
-    with pytest.MonkeyPatch.context() as mp:
-        drop_proxies(mp)
-        yield
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from kiota_abstractions.authentication import (
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from idplane_server import Server, drop_proxies, idplane_binary, start  # noqa: E402 (after the path it is found on)
+from idplane_server import Server, idplane_binary, no_proxy, start  # noqa: E402, F401 (after the path it is found on; no_proxy is a fixture)
 
 
 class StaticToken(AccessTokenProvider):
@@ -42,14 +42,6 @@ def graph_client(base_url: str, token: str) -> GraphServiceClient:
     # Before the client is built: GraphServiceClient puts graph.microsoft.com in an adapter without a base URL.
     adapter.base_url = base_url
     return GraphServiceClient(request_adapter=adapter)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_proxy():
-    """No proxy from the developer's shell stands between the SDK (httpx trusts the environment) and 127.0.0.1."""
-    with pytest.MonkeyPatch.context() as mp:
-        drop_proxies(mp)
-        yield
 
 
 @pytest.fixture(scope="session")

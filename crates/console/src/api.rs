@@ -119,6 +119,57 @@ impl<'a> Api<'a> {
     }
 }
 
+/// A path segment, percent-encoded: an id taken from the URL never changes which API path is called.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `$skiptoken` of a Graph `@odata.nextLink`: the cursor of the next page.
+pub fn skip_token(next_link: &str) -> Option<String> {
+    let (_, query) = next_link.split_once('?')?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case("skiptoken"))
+        .map(|(_, v)| v)
+}
+
+/// A string literal of an OData `$filter`, its quotes doubled.
+pub fn odata_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 fn failure(status: u16, message: String) -> ApiFailure {
     ApiFailure { status, message, body: Value::Null }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_cannot_leave_its_place_in_the_path() {
+        assert_eq!(segment("a-b_c.d~9"), "a-b_c.d~9");
+        assert_eq!(segment("../x?y=1#z /"), "..%2Fx%3Fy%3D1%23z%20%2F");
+    }
+
+    #[test]
+    fn the_skip_token_is_read_from_the_next_link_however_it_is_spelled() {
+        assert_eq!(skip_token("http://h/v1.0/users?$top=5&$skiptoken=a%2Bb").as_deref(), Some("a+b"));
+        assert_eq!(skip_token("http://h/v1.0/users?%24skipToken=c").as_deref(), Some("c"));
+        assert_eq!(skip_token("http://h/v1.0/users?$top=5"), None);
+    }
+
+    #[test]
+    fn odata_strings_double_their_quotes() {
+        assert_eq!(odata_string("O'Brien"), "'O''Brien'");
+    }
 }

@@ -62,6 +62,12 @@ pub fn ok(template: &impl Template) -> Result<Response, PageError> {
     render(StatusCode::OK, template)
 }
 
+/// After a successful post: back to `to` with `notice` at the top of the page (303 See Other).
+pub fn see_other(to: &str, notice: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    axum::response::Redirect::to(&format!("{to}{sep}notice={}", crate::session::urlencode(notice))).into_response()
+}
+
 /// One page of a long list: which page, how many a page, and the links to the neighbours.
 #[derive(Debug, Clone)]
 pub struct Pager {

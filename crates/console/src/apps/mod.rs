@@ -13,7 +13,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use idplane_provisioning::templates::{NON_GALLERY_APPLICATION_TEMPLATE_ID, ON_PREMISES_SCIM_APPLICATION_TEMPLATE_ID};
 use serde::Deserialize;
@@ -48,43 +48,20 @@ const PAGE: usize = 25;
 /// How many matches of a search the list shows (the API answers a search on service principals whole).
 const SEARCH_SHOWN: usize = 100;
 
-/// A path segment, percent-encoded (an id from the URL never changes which API path is called).
-pub(crate) fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub(crate) use crate::api::segment as seg;
 
-/// After a successful post: back to `path` with `notice` at the top (303).
-pub(crate) fn done(path: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{path}?notice={}", urlencode(notice))).into_response()
-}
+pub(crate) use crate::page::see_other as done;
 
 /// An application's page: `tail` is "" (Overview), "/users", "/provisioning/edit", ...
 pub(crate) fn app_page(sp: &str, tail: &str) -> String {
     format!("/console/apps/{}{tail}", seg(sp))
 }
 
-/// A string literal of an OData filter.
-pub(crate) fn odata_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub(crate) use crate::api::odata_string as odata_text;
 
 /// The `$skiptoken` of an `@odata.nextLink`, the cursor of the next page.
 pub(crate) fn skiptoken(list: &Value) -> Option<String> {
-    let link = list["@odata.nextLink"].as_str()?;
-    let (_, query) = link.split_once('?')?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case("skiptoken"))
-        .map(|(_, v)| v)
+    list["@odata.nextLink"].as_str().and_then(crate::api::skip_token)
 }
 
 /// The pager of a cursor-paged list: `base` is the page's URL with its search (`?` included), `after` the cursor

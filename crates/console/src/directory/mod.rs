@@ -37,8 +37,8 @@ pub fn text(object: &Value, name: &str) -> String {
 
 /// The `$filter` that finds the objects whose listed properties start with `term` (Graph's quoting: `'` doubled).
 pub fn starts_with_filter(properties: &[&str], term: &str) -> String {
-    let quoted = term.replace('\'', "''");
-    properties.iter().map(|p| format!("startsWith({p},'{quoted}')")).collect::<Vec<_>>().join(" or ")
+    let quoted = crate::api::odata_string(term);
+    properties.iter().map(|p| format!("startsWith({p},{quoted})")).collect::<Vec<_>>().join(" or ")
 }
 
 /// The query of a listing's page: `$top`, the search's `$filter` on `property`, the skip token.

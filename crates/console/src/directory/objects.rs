@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -323,11 +323,7 @@ async fn deleted<const GROUP: bool>(
     listing(console, session, Kind::of::<GROUP>(), true, q).await
 }
 
-/// Sends the browser to `to` with a notice (after a successful post).
-pub fn see_other(to: &str, notice: &str) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{to}{sep}notice={}", urlencode(notice))).into_response()
-}
+pub use crate::page::see_other;
 
 /// The display name of a deleted object (for the notice), or its id.
 async fn deleted_name(console: &Console, session: &Session, id: &str) -> String {

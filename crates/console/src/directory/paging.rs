@@ -27,15 +27,7 @@ pub struct Links {
     pub next: Option<String>,
 }
 
-/// The `$skiptoken` of an `@odata.nextLink`.
-pub fn skip_token_of(link: &str) -> Option<String> {
-    let query = link.split_once('?')?.1;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case("skiptoken"))
-        .map(|(_, v)| v)
-}
+pub use crate::api::skip_token as skip_token_of;
 
 impl Paging {
     fn tokens(&self) -> Vec<&str> {

@@ -102,12 +102,7 @@ fn form_status(f: &ApiFailure) -> StatusCode {
     }
 }
 
-/// A 303 to `path` with `notice`.
-fn see_other(path: &str, notice: &str) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let sep = if path.contains('?') { '&' } else { '?' };
-    axum::response::Redirect::to(&format!("{path}{sep}notice={}", urlencode(notice))).into_response()
-}
+use crate::page::see_other;
 
 /// `scheme://host` as the browser reached the console (the public URL when one is configured), for the URLs a page
 /// shows to copy elsewhere.

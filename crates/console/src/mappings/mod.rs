@@ -17,7 +17,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use idplane_provisioning::schema::{AttributeFlowType, ObjectFlowTypes, SynchronizationSchema};
 use idplane_provisioning::scoping::{FilterClause, FilterGroup, FilterOperand};
@@ -49,18 +49,7 @@ pub fn routes() -> Router<Console> {
         .route(&format!("{base}/{{om}}/scope/{{group}}/{{clause}}/delete"), post(delete_clause))
 }
 
-/// A path segment, percent-encoded (ids come from the URL and go into API paths).
-fn seg(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::api::segment as seg;
 
 /// The application and its provisioning job, with the job's schema.
 struct Job {
@@ -219,9 +208,7 @@ async fn finish(
     }
 }
 
-fn see_other(to: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{to}?notice={}", urlencode(notice))).into_response()
-}
+use crate::page::see_other;
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
@@ -843,7 +830,7 @@ async fn sample_object(api: &Api<'_>, source_object: &str, wanted: &str) -> Resu
         match api.get(&format!("/v1.0/{collection}/{}?$select={select}", seg(wanted))).await {
             Ok(object) => object,
             Err(f) if f.status == 404 && group => {
-                let filter = urlencode(&format!("displayName eq '{}'", wanted.replace('\'', "''")));
+                let filter = urlencode(&format!("displayName eq {}", crate::api::odata_string(wanted)));
                 let answer = api.get(&format!("/v1.0/groups?$top=1&$select={select}&$filter={filter}")).await;
                 answer.ok().and_then(first).ok_or_else(|| no_such(what, wanted, key))?
             }

@@ -185,11 +185,7 @@ impl Filters {
 }
 
 /// The `$skiptoken` of an `@odata.nextLink`.
-fn skiptoken(next: &str) -> Option<String> {
-    let (_, query) = next.split_once('?')?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
-    pairs.into_iter().find(|(k, _)| k == "$skiptoken").map(|(_, v)| v)
-}
+use crate::api::skip_token as skiptoken;
 
 fn list_path(filter: &str, top: usize, after: &str) -> String {
     let mut path = format!("/v1.0/auditLogs/provisioning?$top={top}");

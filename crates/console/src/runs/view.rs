@@ -6,18 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// A path segment, percent-encoded: ids from the URL never change the API path they are put into.
-pub fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::api::segment as seg;
 
 /// A string field of a JSON object ("" when absent or not a string).
 pub fn text(v: &Value, key: &str) -> String {
@@ -43,10 +32,7 @@ pub fn flat(v: &Value) -> String {
     }
 }
 
-/// An OData string literal.
-pub fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use crate::api::odata_string as quoted;
 
 /// The `details` of a provisioning step, as pairs.
 pub fn details_of(step: &Value) -> Vec<(String, String)> {
